@@ -1,0 +1,26 @@
+"""hccmeta: Bayesian meta-analysis of sorafenib with or without TACE in hepatocellular carcinoma.
+
+The pipeline, one sub-package each: ``data`` (schema, loading, provenance) ->
+``effects`` (the escalc layer) -> ``models`` (pooling engines) -> ``analyses`` (the
+registry of default analyses) -> ``sensitivity`` -> ``report``; plus ``cli``.
+
+``import hccmeta`` stays light: PyMC, nutpie and matplotlib are imported only by the
+functions that need them.
+"""
+
+from __future__ import annotations
+
+from hccmeta.data import Evidence, load_studies
+from hccmeta.errors import HccmetaError, InputError, Problem, StudyDataError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Evidence",
+    "HccmetaError",
+    "InputError",
+    "Problem",
+    "StudyDataError",
+    "__version__",
+    "load_studies",
+]

@@ -1,0 +1,211 @@
+"""Loading and validating the study files of a data directory.
+
+Every file is parsed, validated against the schema, cross-checked, and (across files)
+checked for duplicate ids; every problem of every file is collected before anything is
+returned, so one run of ``hccmeta validate`` lists them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from hccmeta.data.checks import check_study, format_field
+from hccmeta.data.evidence import Evidence, Located
+from hccmeta.data.provenance import SourceText, verify_study
+from hccmeta.data.schema import Study
+from hccmeta.data.yamlio import LineMap, read_yaml
+from hccmeta.errors import InputError, Problem, StudyDataError
+
+#: File names in the data directory that are not study files.
+NON_STUDY_FILES = frozenset({"analyses.yaml"})
+
+#: Environment variable naming the data directory when none is given.
+DATA_ENV = "HCCMETA_DATA"
+
+
+def default_data_dir() -> Path:
+    """The data directory: ``$HCCMETA_DATA``, else ``study_data/`` of the repository."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parents[2] / "study_data"
+    if here.is_dir():
+        return here
+    return Path.cwd() / "study_data"
+
+
+def study_files(data_dir: Path) -> list[Path]:
+    """The study files of a data directory, sorted by name."""
+    if not data_dir.is_dir():
+        raise InputError(f"data directory not found: {data_dir}")
+    return sorted(
+        p
+        for p in data_dir.iterdir()
+        if p.suffix in (".yaml", ".yml") and p.name not in NON_STUDY_FILES and p.is_file()
+    )
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _id_at(data: object, loc: tuple[str | int, ...]) -> str | None:
+    """The id of the record/arm/characteristic that ``loc`` points into, from raw data."""
+    if not isinstance(data, dict):
+        return None
+    if len(loc) >= 2 and loc[0] in ("records", "arms", "characteristics"):
+        items = data.get(str(loc[0]))
+        idx = loc[1]
+        if isinstance(items, list) and isinstance(idx, int) and 0 <= idx < len(items):
+            item = items[idx]
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                return str(item["id"])
+            return f"{loc[0]}[{idx}]"
+    sid = data.get("id")
+    return str(sid) if isinstance(sid, str) else None
+
+
+def _pydantic_problems(
+    exc: ValidationError, data: object, lines: LineMap, display: str
+) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        rid = _id_at(data, loc)
+        # field path within the record: drop ('records', i) and the union tag
+        inner: tuple[str | int, ...] = loc
+        if len(loc) >= 2 and loc[0] in ("records", "arms", "characteristics"):
+            inner = loc[2:]
+            if inner and inner[0] in ("survival", "counts", "summary", "correlation"):
+                inner = inner[1:]
+        msg = str(err["msg"])
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (not in the schema; check its spelling)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        elif "input" in err and err["type"] not in ("union_tag_invalid",):
+            shown = repr(err["input"])
+            if len(shown) <= 60 and not isinstance(err["input"], dict | list):
+                msg += f" (got {shown})"
+        problems.append(Problem(display, lines.line(loc), rid, format_field(inner) or None, msg))
+    return problems
+
+
+def _hash_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths, key=lambda p: p.name):
+        h.update(p.name.encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def load_studies(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    sources: str | os.PathLike[str] | None = None,
+) -> Evidence:
+    """Load, validate and cross-check every study file of a data directory.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The data directory; default ``$HCCMETA_DATA`` or the repository's ``study_data/``.
+    sources : path-like, optional
+        A directory of source texts: when given, every snippet and number is also
+        verified against them (``Evidence.verified_values`` counts the numbers).
+
+    Returns
+    -------
+    Evidence
+        The validated studies with tidy views and the data hash.
+
+    Raises
+    ------
+    StudyDataError
+        With one :class:`~hccmeta.errors.Problem` per problem, if any file is invalid.
+    """
+    data_dir = Path(path) if path is not None else default_data_dir()
+    files = study_files(data_dir)
+    problems: list[Problem] = []
+    studies: list[Study] = []
+    located: dict[str, Located] = {}
+    linemaps: dict[str, tuple[str, LineMap]] = {}
+    if not files:
+        raise StudyDataError([Problem(_display(data_dir), None, None, None, "no study files")])
+    for file in files:
+        display = _display(file)
+        parsed = read_yaml(file, display)
+        if isinstance(parsed, Problem):
+            problems.append(parsed)
+            continue
+        data, lines = parsed
+        try:
+            study = Study.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, data, lines, display))
+            continue
+        for f in check_study(study):
+            problems.append(Problem(display, lines.line(f.loc), f.record, f.field or None, f.message))
+        # ids unique across files
+        owners = [("study", study.id, ())]
+        owners += [("record", r.id, ("records", i)) for i, r in enumerate(study.records)]
+        owners += [
+            ("characteristic", c.id, ("characteristics", i))
+            for i, c in enumerate(study.characteristics)
+        ]
+        for kind, oid, loc in owners:
+            key = oid if kind != "study" else f"study:{oid}"
+            if key in located:
+                first = located[key]
+                problems.append(
+                    Problem(
+                        display,
+                        lines.line((*loc, "id")),
+                        oid,
+                        "id",
+                        f"duplicate {kind} id '{oid}' (first defined in {first.file}:{first.line})",
+                    )
+                )
+            else:
+                located[key] = Located(display, lines.line((*loc, "id")) or 1, study.id)
+        linemaps[study.id] = (display, lines)
+        studies.append(study)
+    if problems:
+        raise StudyDataError(problems)
+
+    verified: int | None = None
+    if sources is not None:
+        src_dir = Path(sources)
+        if not src_dir.is_dir():
+            raise InputError(f"sources directory not found: {src_dir}")
+        texts = [SourceText.read(p) for p in sorted(src_dir.iterdir()) if p.is_file()]
+        if not texts:
+            raise InputError(f"no source texts in {src_dir}")
+        verified = 0
+        for study in studies:
+            count, failures = verify_study(study, texts)
+            verified += count
+            display, lines = linemaps[study.id]
+            for u in failures:
+                inner = u.loc[2:] if u.loc and u.loc[0] in ("records", "arms", "characteristics") else u.loc
+                problems.append(Problem(display, lines.line(u.loc), u.record, format_field(inner), u.message))
+        if problems:
+            raise StudyDataError(problems)
+
+    all_files = [*files, *(data_dir / n for n in NON_STUDY_FILES if (data_dir / n).is_file())]
+    return Evidence(
+        studies=tuple(studies),
+        data_dir=data_dir,
+        data_hash=_hash_files(all_files),
+        locations={k: v for k, v in located.items() if not k.startswith("study:")},
+        verified_values=verified,
+    )
