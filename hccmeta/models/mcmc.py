@@ -1,0 +1,446 @@
+"""The shared MCMC base: compile a PyMC model once per structure, refit it with new data.
+
+Every PyMC model of hccmeta is sampled through :func:`sample`:
+
+1. the model is built by a ``build()`` callable whose data and prior hyperparameters are
+   ``pm.Data`` containers, and compiled by nutpie once per process per *structure*
+   (:func:`compiled`);
+2. each fit sets the containers' values with nutpie's ``CompiledModel.with_data`` (no
+   recompilation), samples, and checks the diagnostics (R-hat, bulk and tail ESS,
+   divergences; arviz-stats);
+3. a fit that fails the checks is sampled again with safer settings
+   (:meth:`SamplerSettings.safer`: more tuning, a higher target acceptance rate, more
+   draws); a fit that still fails comes back with ``Diagnostics.ok is False`` and the
+   reasons in ``Diagnostics.messages`` -- it is never reported as clean.
+
+What the cache key must contain
+-------------------------------
+nutpie fixes the number of unconstrained parameters (and of stored draws) when it
+compiles; ``with_data`` can change the *values* of a ``pm.Data`` container but not the
+number of parameters. A non-centred random-effects model with ``k`` studies has ``k``
+latent parameters, so a model compiled for six studies cannot be refitted to four (nutpie
+fails at initialisation: "All initialization points failed ... ErrorCode(1)"). The key a
+caller passes names the structure (model, prior families, covariates, ...); :func:`sample`
+adds the shapes of ``data`` to it, so a change of ``k`` compiles a new model instead of
+failing. ``build`` must therefore build the model for the data it is about to get.
+
+PyMC, pytensor and nutpie are imported inside the functions (``import hccmeta`` stays
+light).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+if TYPE_CHECKING:  # pragma: no cover
+    import nutpie
+    import pymc as pm
+
+__all__ = [
+    "Diagnostics",
+    "SamplerSettings",
+    "SamplingError",
+    "clear_cache",
+    "compile_count",
+    "compiled",
+    "diagnose",
+    "sample",
+]
+
+DataValue = np.ndarray | float | int
+
+
+class SamplingError(RuntimeError):
+    """nutpie could not sample a model at all (e.g. no valid initial point), even after
+    the retries; a fit that samples but fails its diagnostics is *not* an error but a
+    result with ``Diagnostics.ok is False``."""
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Settings of one nutpie run and of the diagnostic checks applied to it.
+
+    Attributes
+    ----------
+    draws, tune, chains : int
+        Draws kept per chain, tuning draws per chain, number of chains.
+    target_accept : float
+        nutpie's target acceptance rate of the step-size adaptation.
+    max_treedepth : int
+        Maximum NUTS tree depth (nutpie's ``maxdepth``).
+    max_retries : int
+        How many times a fit that fails its diagnostics is re-sampled with
+        :meth:`safer` settings.
+    cores : int or None
+        Chains run in parallel; ``None`` means ``min(chains, CPUs)``.
+    rhat_max : float
+        Largest acceptable rank-normalised split R-hat (Vehtari et al. 2021: 1.01).
+    ess_min_per_chain : float
+        Smallest acceptable bulk and tail ESS, per chain (Vehtari et al. 2021: 100 per
+        chain, i.e. 400 for four chains).
+    max_divergences : int
+        Largest acceptable number of divergent transitions after tuning.
+    adaptation : str
+        nutpie's mass-matrix adaptation (``"diag"``, ``"draw_diag"``, ``"low_rank"``).
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    target_accept: float = 0.8
+    max_treedepth: int = 10
+    max_retries: int = 2
+    cores: int | None = None
+    rhat_max: float = 1.01
+    ess_min_per_chain: float = 100.0
+    max_divergences: int = 0
+    adaptation: str = "diag"
+
+    def __post_init__(self) -> None:
+        from hccmeta.errors import InputError
+
+        for name in ("draws", "tune", "chains", "max_treedepth"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(
+                    f"SamplerSettings.{name} must be a positive integer, got {value!r}"
+                )
+        if self.max_retries < 0:
+            raise InputError(f"SamplerSettings.max_retries must be >= 0, got {self.max_retries!r}")
+        if not 0.0 < self.target_accept < 1.0:
+            raise InputError(
+                f"SamplerSettings.target_accept must be in (0, 1), got {self.target_accept!r}"
+            )
+
+    @property
+    def ess_min(self) -> float:
+        """Smallest acceptable bulk and tail ESS of this run (all chains together)."""
+        return self.ess_min_per_chain * self.chains
+
+    def safer(self) -> SamplerSettings:
+        """Settings for a retry: twice the tuning and draws, a higher target acceptance
+        (0.8 -> 0.95 -> 0.99 ...), one more level of tree depth."""
+        target = 0.95 if self.target_accept < 0.95 else min(0.995, 1 - (1 - self.target_accept) / 5)
+        return dataclasses.replace(
+            self,
+            tune=self.tune * 2,
+            draws=self.draws * 2,
+            target_accept=target,
+            max_treedepth=self.max_treedepth + 1,
+        )
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence diagnostics of one MCMC fit (the last attempt, after retries).
+
+    Attributes
+    ----------
+    max_rhat : float
+        Largest rank-normalised split R-hat over the checked variables.
+    min_ess_bulk, min_ess_tail : float
+        Smallest bulk and tail effective sample sizes.
+    n_divergent : int
+        Divergent transitions after tuning (all chains).
+    ok : bool
+        Whether every check passed.
+    messages : tuple of str
+        One line per failed check (empty when ``ok``), and a note on retries.
+    retries : int
+        How many times the fit was re-sampled with safer settings.
+    n_max_treedepth : int
+        Transitions that hit the maximum tree depth (an efficiency warning; not a
+        failure).
+    settings : SamplerSettings or None
+        The settings of the attempt these diagnostics describe.
+    """
+
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    n_divergent: int
+    ok: bool
+    messages: tuple[str, ...] = ()
+    retries: int = 0
+    n_max_treedepth: int = 0
+    settings: SamplerSettings | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (for JSON and netCDF attributes)."""
+        return {
+            "max_rhat": self.max_rhat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "n_divergent": self.n_divergent,
+            "n_max_treedepth": self.n_max_treedepth,
+            "ok": self.ok,
+            "messages": list(self.messages),
+            "retries": self.retries,
+        }
+
+
+# --------------------------------------------------------------------------------------
+# the compile cache
+
+_CACHE: dict[Hashable, Any] = {}
+_LOCK = threading.RLock()
+_COMPILE_COUNT = 0
+
+
+def compiled(key: Hashable, build: Callable[[], pm.Model]) -> nutpie.CompiledModel:
+    """Compile once per process per key (a model structure); later calls return the
+    cached model.
+
+    Parameters
+    ----------
+    key : hashable
+        Identifies the model structure: everything that changes the compiled graph
+        (model, prior families, number of studies and covariates, ...), but not the
+        values held in ``pm.Data`` containers.
+    build : callable
+        Builds the PyMC model; called only when ``key`` is not cached.
+
+    Returns
+    -------
+    nutpie.CompiledModel
+        The compiled model (numba backend).
+    """
+    global _COMPILE_COUNT
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
+        import nutpie
+
+        model = build()
+        result = nutpie.compile_pymc_model(model, backend="numba")
+        _CACHE[key] = result
+        _COMPILE_COUNT += 1
+        return result
+
+
+def compile_count() -> int:
+    """Number of models compiled in this process (the sensitivity benchmark reports it)."""
+    return _COMPILE_COUNT
+
+
+def clear_cache() -> None:
+    """Forget every compiled model (tests; frees memory)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _shape_key(data: Mapping[str, DataValue]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    return tuple(sorted((name, np.shape(value)) for name, value in data.items()))
+
+
+# --------------------------------------------------------------------------------------
+# diagnostics
+
+
+def diagnose(
+    trace: xr.DataTree,
+    settings: SamplerSettings,
+    *,
+    var_names: Sequence[str] | None = None,
+    retries: int = 0,
+) -> Diagnostics:
+    """Check R-hat, bulk and tail ESS (arviz-stats) and divergences of a trace.
+
+    Variables that are constant across all draws (e.g. a parameter fixed by the data)
+    have undefined R-hat and ESS and are skipped.
+    """
+    import arviz_stats as azs
+
+    post = trace["posterior"].to_dataset()
+    names = list(var_names) if var_names is not None else list(post.data_vars)
+    checked = []
+    for name in names:
+        values = post[name].values
+        if (
+            values.size
+            and np.ptp(values.reshape(values.shape[0] * values.shape[1], -1), axis=0).max() > 0
+        ):
+            checked.append(name)
+    if checked:
+        sub = post[checked]
+        rhat = azs.rhat(sub)
+        ess_bulk = azs.ess(sub, method="bulk")
+        ess_tail = azs.ess(sub, method="tail")
+        max_rhat = _reduce(rhat, np.nanmax, np.nan)
+        min_bulk = _reduce(ess_bulk, np.nanmin, np.nan)
+        min_tail = _reduce(ess_tail, np.nanmin, np.nan)
+    else:
+        max_rhat, min_bulk, min_tail = 1.0, math.inf, math.inf
+    stats = trace["sample_stats"].to_dataset() if "sample_stats" in trace.children else None
+    n_div = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else 0
+    n_depth = (
+        int(stats["maxdepth_reached"].sum())
+        if stats is not None and "maxdepth_reached" in stats
+        else 0
+    )
+    messages: list[str] = []
+    if not max_rhat <= settings.rhat_max:  # NaN fails too
+        messages.append(f"max R-hat {max_rhat:.4f} > {settings.rhat_max}")
+    if not min_bulk >= settings.ess_min:
+        messages.append(f"min bulk ESS {min_bulk:.0f} < {settings.ess_min:.0f}")
+    if not min_tail >= settings.ess_min:
+        messages.append(f"min tail ESS {min_tail:.0f} < {settings.ess_min:.0f}")
+    if n_div > settings.max_divergences:
+        messages.append(f"{n_div} divergent transitions (target_accept={settings.target_accept})")
+    return Diagnostics(
+        max_rhat=float(max_rhat),
+        min_ess_bulk=float(min_bulk),
+        min_ess_tail=float(min_tail),
+        n_divergent=n_div,
+        ok=not messages,
+        messages=tuple(messages),
+        retries=retries,
+        n_max_treedepth=n_depth,
+        settings=settings,
+    )
+
+
+def _reduce(ds: xr.Dataset, fn: Callable[..., Any], empty: float) -> float:
+    values = [np.asarray(v.values, dtype=float).ravel() for v in ds.data_vars.values()]
+    flat = np.concatenate(values) if values else np.array([])
+    if flat.size == 0 or np.all(np.isnan(flat)):
+        return empty
+    return float(fn(flat))
+
+
+# --------------------------------------------------------------------------------------
+# sampling
+
+
+def _run(model: nutpie.CompiledModel, settings: SamplerSettings, seed: int) -> xr.DataTree:
+    import nutpie
+
+    cores = settings.cores
+    if cores is None:
+        cores = max(1, min(settings.chains, os.cpu_count() or 1))
+    trace: xr.DataTree = nutpie.sample(
+        model,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        cores=cores,
+        seed=seed,
+        target_accept=settings.target_accept,
+        maxdepth=settings.max_treedepth,
+        adaptation=settings.adaptation,
+        save_warmup=False,
+        progress_bar=False,
+    )
+    return trace
+
+
+def _attempt_seed(seed: int, attempt: int) -> int:
+    """Seed of retry ``attempt`` (0 = the first run): deterministic, distinct."""
+    return int(np.random.SeedSequence([seed, attempt]).generate_state(1, dtype=np.uint32)[0])
+
+
+def sample(
+    key: Hashable,
+    build: Callable[[], pm.Model],
+    data: Mapping[str, DataValue],
+    *,
+    seed: int,
+    settings: SamplerSettings | None = None,
+    var_names: Sequence[str] | None = None,
+    coords: Mapping[str, Sequence[Any]] | None = None,
+) -> tuple[xr.DataTree, Diagnostics]:
+    """Set data/hyperparameters (``with_data``), sample with nutpie, check diagnostics,
+    retry with safer settings, return the DataTree and Diagnostics (``ok=False`` if it
+    still fails).
+
+    Parameters
+    ----------
+    key : hashable
+        The model structure (see :func:`compiled`); the shapes of ``data`` are added
+        to it, since nutpie cannot change the number of parameters of a compiled model.
+    build : callable
+        Builds the PyMC model for data of these shapes (called on a cache miss only).
+    data : mapping
+        Values of the model's ``pm.Data`` containers, by name (data and prior
+        hyperparameters).
+    seed : int
+        Seed of the first attempt; retries derive their seeds from it, so the same seed
+        gives the same numbers.
+    settings : SamplerSettings, optional
+        Sampler settings and diagnostic thresholds (defaults: 4 chains x 1000 draws).
+    var_names : sequence of str, optional
+        Variables whose R-hat and ESS are checked; default all posterior variables.
+    coords : mapping, optional
+        Coordinate values to put on the posterior's dimensions (e.g. study labels),
+        replacing those the model was compiled with.
+
+    Returns
+    -------
+    (xarray.DataTree, Diagnostics)
+        The trace of the last attempt (groups ``posterior`` and ``sample_stats``) and
+        its diagnostics.
+
+    Raises
+    ------
+    SamplingError
+        If nutpie cannot sample at all in any attempt.
+    """
+    settings = settings if settings is not None else SamplerSettings()
+    full_key = (key, _shape_key(data))
+    model = compiled(full_key, build)
+    if data:
+        model = model.with_data(**{name: np.asarray(value) for name, value in data.items()})
+
+    current = settings
+    last_error: Exception | None = None
+    trace: xr.DataTree | None = None
+    diagnostics: Diagnostics | None = None
+    for attempt in range(settings.max_retries + 1):
+        try:
+            trace = _run(model, current, _attempt_seed(seed, attempt))
+        except RuntimeError as exc:  # nutpie: no valid initial point, logp failure
+            last_error = exc
+            trace = None
+            current = current.safer()
+            continue
+        diagnostics = diagnose(trace, current, var_names=var_names, retries=attempt)
+        if diagnostics.ok or attempt == settings.max_retries:
+            break
+        current = current.safer()
+    if trace is None or diagnostics is None:
+        raise SamplingError(
+            f"nutpie could not sample the model {key!r} in {settings.max_retries + 1} "
+            f"attempts: {str(last_error).splitlines()[0] if last_error else 'unknown error'}"
+        ) from last_error
+    if not diagnostics.ok and diagnostics.retries:
+        diagnostics = dataclasses.replace(
+            diagnostics,
+            messages=(
+                *diagnostics.messages,
+                f"still failing after {diagnostics.retries} retries with safer settings",
+            ),
+        )
+    if coords:
+        trace = _relabel(trace, coords)
+    return trace, diagnostics
+
+
+def _relabel(trace: xr.DataTree, coords: Mapping[str, Sequence[Any]]) -> xr.DataTree:
+    groups: dict[str, xr.Dataset] = {}
+    for name, node in trace.children.items():
+        ds = node.to_dataset()
+        present = {dim: list(vals) for dim, vals in coords.items() if dim in ds.dims}
+        groups[name] = ds.assign_coords(present) if present else ds
+    out = xr.DataTree.from_dict(groups)
+    out.attrs = dict(trace.attrs)
+    return out
