@@ -1,0 +1,33 @@
+"""The effect-size layer (hccmeta's ``escalc``): reported statistics -> (yi, sei).
+
+Pure, vectorised NumPy functions turn each shape in which papers report a quantity
+into an estimate ``yi`` on an analysis scale and its standard error ``sei``, returned as
+a :class:`Derived` with a method tag and the assumptions it relied on;
+:func:`derive_effects` applies them to the loaded study data; :func:`read_effect_csv`
+reads the CSV shapes of ``hccmeta pool`` and ``hccmeta convert``.
+
+Direction conventions: every contrast is *exposed* relative to *reference*; on the log
+scale ``yi > 0`` means the exposed group has the larger hazard (odds, risk). Under the
+exponential assumption ``ln HR = ln(M_ref / M_exp)``: a shorter median in the exposed
+group gives HR > 1.
+"""
+
+from hccmeta.effects.base import ASSUMPTIONS, DEFAULT_CI_LEVEL, Derived, PBoundRule
+from hccmeta.effects.counts import logit_proportion, two_arm_counts
+from hccmeta.effects.csvinput import CSV_MEASURES, read_effect_csv
+from hccmeta.effects.ratios import from_ci, log_ratio_from_ci, log_ratio_from_p, se_from_p
+
+__all__ = [
+    "ASSUMPTIONS",
+    "CSV_MEASURES",
+    "DEFAULT_CI_LEVEL",
+    "Derived",
+    "PBoundRule",
+    "from_ci",
+    "log_ratio_from_ci",
+    "log_ratio_from_p",
+    "logit_proportion",
+    "read_effect_csv",
+    "se_from_p",
+    "two_arm_counts",
+]
