@@ -1,0 +1,488 @@
+"""Prior distributions for the pooling models: frozen, printable objects.
+
+Each prior serves both engines of :func:`hccmeta.pool`:
+
+- the exact engine uses :meth:`Prior.logpdf`, :meth:`Prior.cdf`, :meth:`Prior.ppf` and
+  :meth:`Prior.rvs` (scipy);
+- the MCMC engine calls :meth:`Prior.to_pymc`, which creates one ``pm.Data`` container
+  per hyperparameter (named ``<name>_<parameter>``, e.g. ``tau_scale``) and the PyMC
+  random variable. The compiled graph depends only on the *family* (:attr:`Prior.family`),
+  so a sensitivity grid over scales refits the same compiled model with new values
+  (:meth:`Prior.data`).
+
+Defaults for log hazard ratios and log odds ratios (SPEC section 4): ``mu ~ Normal(0, 1)``
+(95% of HRs in 0.14-7.1) and ``tau ~ HalfNormal(0.5)`` (Friede et al. 2017; Röver et al.
+2021). Named alternatives: :data:`PRESETS`, :func:`get`. Command-line strings such as
+``halfnormal:0.5``: :func:`parse`.
+
+Examples
+--------
+>>> from hccmeta import priors
+>>> priors.HalfNormal(0.5)
+HalfNormal(scale=0.5)
+>>> priors.parse("invgamma:2.42:0.30")
+InverseGamma(alpha=2.42, beta=0.3)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from hccmeta.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scipy.stats._distn_infrastructure import rv_continuous_frozen
+
+__all__ = [
+    "DEFAULT_MU",
+    "DEFAULT_TAU",
+    "PRESETS",
+    "HalfCauchy",
+    "HalfNormal",
+    "HalfStudentT",
+    "InverseGamma",
+    "LogNormal",
+    "Normal",
+    "Prior",
+    "Uniform",
+    "bartos2023_log_hr",
+    "check_mu_prior",
+    "check_tau_prior",
+    "get",
+    "parse",
+    "turner2015_all_cause_mortality",
+]
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, repr=False)
+class Prior:
+    """Base class of the priors; subclasses declare their hyperparameters as fields.
+
+    Attributes
+    ----------
+    family : str
+        Name of the family (the class name); the structure key of the MCMC engine.
+    lower, upper : float
+        Bounds of the support.
+    """
+
+    family: ClassVar[str] = "Prior"
+    #: hyperparameters that must be > 0
+    _positive: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"{self.family}: {f.name} must be a number, got {value!r}"
+                ) from None
+            if isinstance(value, bool) or not math.isfinite(number):
+                raise InputError(f"{self.family}: {f.name} must be a finite number, got {value!r}")
+            if f.name in self._positive and number <= 0:
+                raise InputError(f"{self.family}: {f.name} must be > 0, got {value!r}")
+            object.__setattr__(self, f.name, number)
+
+    # -- presentation ------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return f"{self.family}({args})"
+
+    __str__ = __repr__
+
+    def params(self) -> dict[str, float]:
+        """The hyperparameters, by name."""
+        return {f.name: float(getattr(self, f.name)) for f in fields(self)}
+
+    # -- the exact engine (scipy) --------------------------------------------------------
+
+    @property
+    def lower(self) -> float:
+        """Lower bound of the support."""
+        return -math.inf
+
+    @property
+    def upper(self) -> float:
+        """Upper bound of the support."""
+        return math.inf
+
+    def _scipy(self) -> rv_continuous_frozen:
+        raise NotImplementedError
+
+    def logpdf(self, x: ArrayLike) -> FloatArray:
+        """Log density at ``x`` (``-inf`` outside the support)."""
+        return np.asarray(self._scipy().logpdf(x), dtype=float)
+
+    def cdf(self, x: ArrayLike) -> FloatArray:
+        """Cumulative distribution function at ``x``."""
+        return np.asarray(self._scipy().cdf(x), dtype=float)
+
+    def ppf(self, q: ArrayLike) -> FloatArray:
+        """Quantile function (inverse of :meth:`cdf`)."""
+        return np.asarray(self._scipy().ppf(q), dtype=float)
+
+    def rvs(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> FloatArray:
+        """Random draws (inverse-CDF sampling, so a seed gives the same draws in every
+        family)."""
+        return self.ppf(rng.uniform(size=size))
+
+    # -- the MCMC engine (PyMC) ----------------------------------------------------------
+
+    def data(self, name: str) -> dict[str, float]:
+        """Values of the ``pm.Data`` hyperparameter containers :meth:`to_pymc` creates
+        for a variable ``name`` (pass them to :func:`hccmeta.models.mcmc.sample`)."""
+        return {f"{name}_{key}": value for key, value in self.params().items()}
+
+    def to_pymc(self, name: str, **kwargs: Any) -> Any:
+        """Create, inside a PyMC model context, the random variable ``name`` with its
+        hyperparameters as ``pm.Data`` containers ``<name>_<parameter>``.
+
+        The compiled graph depends only on :attr:`family`; refit with new hyperparameter
+        values via :meth:`data`.
+        """
+        import pymc as pm
+
+        tensors = {key: pm.Data(f"{name}_{key}", value) for key, value in self.params().items()}
+        return self._pymc(name, tensors, **kwargs)
+
+    def _pymc(self, name: str, p: Mapping[str, Any], **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, repr=False)
+class Normal(Prior):
+    """Normal(mean, sd) -- the prior for mu."""
+
+    mean: float = 0.0
+    sd: float = 1.0
+    family: ClassVar[str] = "Normal"
+    _positive: ClassVar[tuple[str, ...]] = ("sd",)
+
+    def _scipy(self) -> rv_continuous_frozen:
+        from scipy import stats
+
+        return stats.norm(self.mean, self.sd)
+
+    def _pymc(self, name: str, p: Mapping[str, Any], **kwargs: Any) -> Any:
+        import pymc as pm
+
+        return pm.Normal(name, mu=p["mean"], sigma=p["sd"], **kwargs)
+
+
+@dataclass(frozen=True, repr=False)
+class Uniform(Prior):
+    """Uniform(low, high) -- for mu, or for tau with ``low >= 0``."""
+
+    low: float = 0.0
+    high: float = 1.0
+    family: ClassVar[str] = "Uniform"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.low < self.high:
+            raise InputError(
+                f"Uniform: low must be < high, got low={self.low!r}, high={self.high!r}"
+            )
+
+    @property
+    def lower(self) -> float:
+        return self.low
+
+    @property
+    def upper(self) -> float:
+        return self.high
+
+    def _scipy(self) -> rv_continuous_frozen:
+        from scipy import stats
+
+        return stats.uniform(self.low, self.high - self.low)
+
+    def _pymc(self, name: str, p: Mapping[str, Any], **kwargs: Any) -> Any:
+        import pymc as pm
+
+        return pm.Uniform(name, lower=p["low"], upper=p["high"], **kwargs)
+
+
+class _PositivePrior(Prior):
+    """Priors on (0, inf): tau."""
+
+    @property
+    def lower(self) -> float:
+        return 0.0
+
+
+@dataclass(frozen=True, repr=False)
+class HalfNormal(_PositivePrior):
+    """HalfNormal(scale) on tau (the default: scale 0.5 for log HR and log OR)."""
+
+    scale: float = 0.5
+    family: ClassVar[str] = "HalfNormal"
+    _positive: ClassVar[tuple[str, ...]] = ("scale",)
+
+    def _scipy(self) -> rv_continuous_frozen:
+        from scipy import stats
+
+        return stats.halfnorm(scale=self.scale)
+
+    def _pymc(self, name: str, p: Mapping[str, Any], **kwargs: Any) -> Any:
+        import pymc as pm
+
+        return pm.HalfNormal(name, sigma=p["scale"], **kwargs)
+
+
+@dataclass(frozen=True, repr=False)
+class HalfCauchy(_PositivePrior):
+    """HalfCauchy(scale) on tau."""
+
+    scale: float = 0.5
+    family: ClassVar[str] = "HalfCauchy"
+    _positive: ClassVar[tuple[str, ...]] = ("scale",)
+
+    def _scipy(self) -> rv_continuous_frozen:
+        from scipy import stats
+
+        return stats.halfcauchy(scale=self.scale)
+
+    def _pymc(self, name: str, p: Mapping[str, Any], **kwargs: Any) -> Any:
+        import pymc as pm
+
+        return pm.HalfCauchy(name, beta=p["scale"], **kwargs)
+
+
+@dataclass(frozen=True, repr=False)
+class HalfStudentT(_PositivePrior):
+    """HalfStudentT(nu, scale) on tau: the absolute value of a scaled Student-t."""
+
+    nu: float = 3.0
+    scale: float = 0.5
+    family: ClassVar[str] = "HalfStudentT"
+    _positive: ClassVar[tuple[str, ...]] = ("nu", "scale")
+
+    def logpdf(self, x: ArrayLike) -> FloatArray:
+        from scipy import stats
+
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore"):
+            out = math.log(2.0) + stats.t.logpdf(x / self.scale, self.nu) - math.log(self.scale)
+        return np.where(x >= 0, out, -np.inf)
+
+    def cdf(self, x: ArrayLike) -> FloatArray:
+        from scipy import stats
+
+        x = np.asarray(x, dtype=float)
+        return np.where(x > 0, 2.0 * stats.t.cdf(x / self.scale, self.nu) - 1.0, 0.0)
+
+    def ppf(self, q: ArrayLike) -> FloatArray:
+        from scipy import stats
+
+        q = np.asarray(q, dtype=float)
+        return np.asarray(self.scale * stats.t.ppf((1.0 + q) / 2.0, self.nu), dtype=float)
+
+    def _pymc(self, name: str, p: Mapping[str, Any], **kwargs: Any) -> Any:
+        import pymc as pm
+
+        return pm.HalfStudentT(name, nu=p["nu"], sigma=p["scale"], **kwargs)
+
+
+@dataclass(frozen=True, repr=False)
+class LogNormal(_PositivePrior):
+    """LogNormal(mu, sigma) on tau: log(tau) ~ Normal(mu, sigma).
+
+    A log-normal prior on tau^2, ``log(tau^2) ~ N(m, s^2)`` (Turner et al. 2015), is the
+    same distribution as ``log(tau) ~ N(m/2, (s/2)^2)``: use :meth:`from_log_tau2`.
+    """
+
+    mu: float = 0.0
+    sigma: float = 1.0
+    family: ClassVar[str] = "LogNormal"
+    _positive: ClassVar[tuple[str, ...]] = ("sigma",)
+
+    @classmethod
+    def from_log_tau2(cls, mean: float, sd: float) -> LogNormal:
+        """The prior on tau implied by ``log(tau^2) ~ Normal(mean, sd^2)``.
+
+        With ``u = log(tau^2) = 2 log(tau)``, ``p(tau) = N(2 log tau; mean, sd) * 2 / tau``
+        (the Jacobian ``|du/dtau| = 2 / tau``), which equals the log-normal density of tau
+        with ``mu = mean / 2`` and ``sigma = sd / 2``.
+        """
+        return cls(mu=float(mean) / 2.0, sigma=float(sd) / 2.0)
+
+    def _scipy(self) -> rv_continuous_frozen:
+        from scipy import stats
+
+        return stats.lognorm(s=self.sigma, scale=math.exp(self.mu))
+
+    def _pymc(self, name: str, p: Mapping[str, Any], **kwargs: Any) -> Any:
+        import pymc as pm
+
+        return pm.LogNormal(name, mu=p["mu"], sigma=p["sigma"], **kwargs)
+
+
+@dataclass(frozen=True, repr=False)
+class InverseGamma(_PositivePrior):
+    """InverseGamma(alpha, beta) on tau (shape alpha, scale beta)."""
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    family: ClassVar[str] = "InverseGamma"
+    _positive: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+
+    def _scipy(self) -> rv_continuous_frozen:
+        from scipy import stats
+
+        return stats.invgamma(self.alpha, scale=self.beta)
+
+    def _pymc(self, name: str, p: Mapping[str, Any], **kwargs: Any) -> Any:
+        import pymc as pm
+
+        return pm.InverseGamma(name, alpha=p["alpha"], beta=p["beta"], **kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# defaults and named presets
+
+#: Default prior for mu on the log-ratio scale (log HR, log OR, log RR).
+DEFAULT_MU = Normal(0.0, 1.0)
+#: Default prior for tau on the log-ratio scale.
+DEFAULT_TAU = HalfNormal(0.5)
+
+#: Turner et al. (2015, Stat Med 34:984-998), all-cause mortality, pharmacological vs
+#: control: ``log(tau^2) ~ N(-3.95, 1.34^2)``, i.e. ``tau ~ LogNormal(-1.975, 0.67)``.
+turner2015_all_cause_mortality = LogNormal.from_log_tau2(-3.95, 1.34)
+#: Bartoš et al. (2023, Res Synth Methods), empirical prior for tau of log HRs:
+#: ``tau ~ InverseGamma(2.42, 0.30)``.
+bartos2023_log_hr = InverseGamma(2.42, 0.30)
+
+#: Priors offered by name (``hccmeta.priors.get(name)``, ``--prior-tau NAME``).
+PRESETS: dict[str, Prior] = {
+    "default_mu": DEFAULT_MU,
+    "default_tau": DEFAULT_TAU,
+    "halfnormal_0.25": HalfNormal(0.25),
+    "halfnormal_0.5": HalfNormal(0.5),
+    "halfnormal_1": HalfNormal(1.0),
+    "halfcauchy_0.5": HalfCauchy(0.5),
+    "turner2015_all_cause_mortality": turner2015_all_cause_mortality,
+    "bartos2023_log_hr": bartos2023_log_hr,
+}
+
+
+def get(name: str) -> Prior:
+    """The preset prior called ``name``; unknown names are an :class:`InputError`."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown prior {name!r}; known presets: {', '.join(sorted(PRESETS))}"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------
+# the command-line SPEC strings
+
+#: family keyword -> (class, parameter names as the SPEC string orders them)
+_SPEC_FAMILIES: dict[str, tuple[type[Prior], tuple[str, ...]]] = {
+    "normal": (Normal, ("MEAN", "SD")),
+    "halfnormal": (HalfNormal, ("SCALE",)),
+    "halfcauchy": (HalfCauchy, ("SCALE",)),
+    "halft": (HalfStudentT, ("NU", "SCALE")),
+    "lognormal": (LogNormal, ("MU", "SIGMA")),
+    "invgamma": (InverseGamma, ("ALPHA", "BETA")),
+    "uniform": (Uniform, ("LOW", "HIGH")),
+}
+
+
+def parse(spec: str, *, argument: str = "prior") -> Prior:
+    """Parse a prior SPEC string of the command line.
+
+    ``normal:MEAN:SD``, ``halfnormal:SCALE``, ``halfcauchy:SCALE``, ``halft:NU:SCALE``,
+    ``lognormal:MU:SIGMA``, ``invgamma:ALPHA:BETA``, ``uniform:LOW:HIGH``, or the name of
+    a preset (:data:`PRESETS`).
+
+    Parameters
+    ----------
+    spec : str
+        The string.
+    argument : str, keyword-only
+        Name of the option or argument, used in error messages (e.g. ``--prior-tau``).
+
+    Raises
+    ------
+    InputError
+        For an unknown family, a wrong number of parameters, a parameter that is not a
+        finite number, or an invalid value (e.g. a negative scale).
+    """
+    text = spec.strip()
+    if text in PRESETS:
+        return PRESETS[text]
+    family, *values = text.split(":")
+    key = family.strip().lower()
+    if key not in _SPEC_FAMILIES:
+        forms = ", ".join(":".join([k, *names]) for k, (_, names) in _SPEC_FAMILIES.items())
+        raise InputError(
+            f"{argument}: unknown prior family {family!r} in {spec!r}; "
+            f"expected one of {forms}, or a preset ({', '.join(sorted(PRESETS))})"
+        )
+    cls, names = _SPEC_FAMILIES[key]
+    form = ":".join([key, *names])
+    if len(values) != len(names):
+        raise InputError(f"{argument}: {spec!r} has {len(values)} parameter(s); expected {form}")
+    numbers = []
+    for pname, raw in zip(names, values, strict=True):
+        try:
+            number = float(raw)
+        except ValueError:
+            raise InputError(
+                f"{argument}: {pname} in {spec!r} is not a number: {raw!r} (expected {form})"
+            ) from None
+        if not math.isfinite(number):
+            raise InputError(f"{argument}: {pname} in {spec!r} must be finite, got {raw!r}")
+        numbers.append(number)
+    try:
+        return cls(*numbers)
+    except InputError as exc:
+        raise InputError(f"{argument}: {spec!r}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------
+# which priors fit which parameter (the same rule for both engines)
+
+_MU_FAMILIES = (Normal, Uniform)
+
+
+def check_mu_prior(prior: object, *, argument: str = "prior_mu") -> Prior:
+    """Return ``prior`` if it is a valid prior for mu (Normal or Uniform), else raise
+    :class:`InputError` naming ``argument``."""
+    if isinstance(prior, str):
+        prior = parse(prior, argument=argument)
+    if not isinstance(prior, Prior):
+        raise InputError(f"{argument} must be a prior object from hccmeta.priors, got {prior!r}")
+    if not isinstance(prior, _MU_FAMILIES):
+        raise InputError(
+            f"{argument}: {prior!r} is not a prior for mu, which takes values on the real "
+            "line; use Normal(mean, sd) or Uniform(low, high)"
+        )
+    return prior
+
+
+def check_tau_prior(prior: object, *, argument: str = "prior_tau") -> Prior:
+    """Return ``prior`` if it is a valid prior for tau (support within [0, inf)), else
+    raise :class:`InputError` naming ``argument``."""
+    if isinstance(prior, str):
+        prior = parse(prior, argument=argument)
+    if not isinstance(prior, Prior):
+        raise InputError(f"{argument} must be a prior object from hccmeta.priors, got {prior!r}")
+    if prior.lower < 0:
+        hint = " (use HalfNormal)" if isinstance(prior, Normal) else ""
+        raise InputError(f"{argument}: {prior!r} puts mass on negative values, but tau >= 0{hint}")
+    return prior
