@@ -37,6 +37,8 @@ class Problem:
         Dotted path of the field inside that record, e.g. ``groups[0].median.value``.
     message : str
         What is wrong, with the offending value.
+    kind : str
+        What ``record`` names: ``"record"``, ``"arm"``, ``"characteristic"`` or ``"study"``.
     """
 
     file: str
@@ -44,12 +46,13 @@ class Problem:
     record: str | None
     field: str | None
     message: str
+    kind: str = "record"
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         parts = [where]
         if self.record:
-            parts.append(f"record {self.record}")
+            parts.append(f"{self.kind} {self.record}")
         if self.field:
             parts.append(f"field {self.field}")
         return ": ".join(parts) + f": {self.message}"

@@ -56,20 +56,34 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _id_at(data: object, loc: tuple[str | int, ...]) -> str | None:
-    """The id of the record/arm/characteristic that ``loc`` points into, from raw data."""
-    if not isinstance(data, dict):
-        return None
-    if len(loc) >= 2 and loc[0] in ("records", "arms", "characteristics"):
-        items = data.get(str(loc[0]))
-        idx = loc[1]
-        if isinstance(items, list) and isinstance(idx, int) and 0 <= idx < len(items):
-            item = items[idx]
-            if isinstance(item, dict) and isinstance(item.get("id"), str):
-                return str(item["id"])
-            return f"{loc[0]}[{idx}]"
-    sid = data.get("id")
-    return str(sid) if isinstance(sid, str) else None
+_PARTS = {"records": "record", "arms": "arm", "characteristics": "characteristic"}
+_UNION_TAGS = ("survival", "counts", "summary", "correlation")
+
+
+def _problem(
+    display: str, lines: LineMap, data: object, loc: tuple[str | int, ...], message: str
+) -> Problem:
+    """A :class:`Problem` at ``loc``: its line, the id it belongs to and the field path.
+
+    ``data`` is the file's content (plain data or the validated :class:`Study`); the id
+    is that of the record, arm or characteristic ``loc`` points into, else the study's.
+    """
+    raw = data.model_dump() if isinstance(data, Study) else data
+    kind, ident, inner = "study", None, loc
+    if isinstance(raw, dict):
+        sid = raw.get("id")
+        ident = sid if isinstance(sid, str) else None
+        if len(loc) >= 2 and loc[0] in _PARTS and isinstance(loc[1], int):
+            kind = _PARTS[str(loc[0])]
+            items = raw.get(str(loc[0]))
+            idx = loc[1]
+            item = items[idx] if isinstance(items, list) and 0 <= idx < len(items) else None
+            item_id = item.get("id") if isinstance(item, dict) else None
+            ident = item_id if isinstance(item_id, str) else f"{loc[0]}[{idx}]"
+            inner = loc[2:]
+            if inner and inner[0] in _UNION_TAGS:
+                inner = inner[1:]
+    return Problem(display, lines.line(loc), ident, format_field(inner) or None, message, kind)
 
 
 def _pydantic_problems(
@@ -78,23 +92,18 @@ def _pydantic_problems(
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        rid = _id_at(data, loc)
-        # field path within the record: drop ('records', i) and the union tag
-        inner: tuple[str | int, ...] = loc
-        if len(loc) >= 2 and loc[0] in ("records", "arms", "characteristics"):
-            inner = loc[2:]
-            if inner and inner[0] in ("survival", "counts", "summary", "correlation"):
-                inner = inner[1:]
-        msg = str(err["msg"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (not in the schema; check its spelling)"
         elif err["type"] == "missing":
             msg = "required field is missing"
-        elif "input" in err and err["type"] not in ("union_tag_invalid",):
+        elif err["type"] == "union_tag_invalid":
+            loc = (*loc, "type")
+        elif err["type"] != "value_error" and "input" in err:
             shown = repr(err["input"])
             if len(shown) <= 60 and not isinstance(err["input"], dict | list):
                 msg += f" (got {shown})"
-        problems.append(Problem(display, lines.line(loc), rid, format_field(inner) or None, msg))
+        problems.append(_problem(display, lines, data, loc, msg))
     return problems
 
 
@@ -138,7 +147,7 @@ def load_studies(
     problems: list[Problem] = []
     studies: list[Study] = []
     located: dict[str, Located] = {}
-    linemaps: dict[str, tuple[str, LineMap]] = {}
+    linemaps: dict[str, tuple[str, LineMap, object]] = {}
     if not files:
         raise StudyDataError([Problem(_display(data_dir), None, None, None, "no study files")])
     for file in files:
@@ -154,9 +163,9 @@ def load_studies(
             problems.extend(_pydantic_problems(exc, data, lines, display))
             continue
         for f in check_study(study):
-            problems.append(Problem(display, lines.line(f.loc), f.record, f.field or None, f.message))
+            problems.append(_problem(display, lines, data, f.loc, f.message))
         # ids unique across files
-        owners = [("study", study.id, ())]
+        owners: list[tuple[str, str, tuple[str | int, ...]]] = [("study", study.id, ())]
         owners += [("record", r.id, ("records", i)) for i, r in enumerate(study.records)]
         owners += [
             ("characteristic", c.id, ("characteristics", i))
@@ -167,17 +176,17 @@ def load_studies(
             if key in located:
                 first = located[key]
                 problems.append(
-                    Problem(
+                    _problem(
                         display,
-                        lines.line((*loc, "id")),
-                        oid,
-                        "id",
+                        lines,
+                        data,
+                        (*loc, "id"),
                         f"duplicate {kind} id '{oid}' (first defined in {first.file}:{first.line})",
                     )
                 )
             else:
                 located[key] = Located(display, lines.line((*loc, "id")) or 1, study.id)
-        linemaps[study.id] = (display, lines)
+        linemaps[study.id] = (display, lines, data)
         studies.append(study)
     if problems:
         raise StudyDataError(problems)
@@ -194,10 +203,9 @@ def load_studies(
         for study in studies:
             count, failures = verify_study(study, texts)
             verified += count
-            display, lines = linemaps[study.id]
+            display, lines, data = linemaps[study.id]
             for u in failures:
-                inner = u.loc[2:] if u.loc and u.loc[0] in ("records", "arms", "characteristics") else u.loc
-                problems.append(Problem(display, lines.line(u.loc), u.record, format_field(inner), u.message))
+                problems.append(_problem(display, lines, data, u.loc, u.message))
         if problems:
             raise StudyDataError(problems)
 

@@ -131,7 +131,6 @@ class Unverified:
     """A provenance failure: where, and why."""
 
     loc: tuple[str | int, ...]
-    record: str
     message: str
 
 
@@ -183,16 +182,19 @@ def _units(study: Study) -> Iterator[tuple[tuple[str | int, ...], str, BaseModel
         yield base, rec.id, rec, vals
 
 
-def verify_study(
-    study: Study, sources: list[SourceText]
-) -> tuple[int, list[Unverified]]:
+def _shorten(text: str, width: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def verify_study(study: Study, sources: list[SourceText]) -> tuple[int, list[Unverified]]:
     """Check every snippet of ``study`` against the sources and every number against its snippets.
 
     Returns the number of verified values and the failures.
     """
     verified = 0
     failures: list[Unverified] = []
-    for base, uid, obj, values in _units(study):
+    for base, _uid, obj, values in _units(study):
         provenance = getattr(obj, "provenance")  # noqa: B009
         printed: list[float] = []
         for k, prov in enumerate(provenance):
@@ -201,8 +203,7 @@ def verify_study(
                 failures.append(
                     Unverified(
                         (*base, "provenance", k, "snippet"),
-                        uid,
-                        f"snippet not found in any source text: {prov.snippet[:60]!r}",
+                        f"snippet not found in any source text: {_shorten(prov.snippet)!r}",
                     )
                 )
             printed.extend(numbers_in(prov.snippet))
@@ -212,6 +213,6 @@ def verify_study(
             else:
                 shown = f"{v.value:g}" + (f" (or {v.value * 100:g}%)" if v.percent_ok else "")
                 failures.append(
-                    Unverified(v.loc, uid, f"value {shown} does not occur in the record's snippets")
+                    Unverified(v.loc, f"value {shown} does not occur in the record's snippets")
                 )
     return verified, failures

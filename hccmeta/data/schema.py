@@ -137,7 +137,10 @@ class Estimate(_Model):
 class PValue(_Model):
     """A p-value as printed, with the comparison it bounds and the test behind it."""
 
-    value: float = Field(gt=0, le=1, description="The printed p-value, in (0, 1].")
+    value: float = Field(
+        description="The printed p-value, in (0, 1].",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": 1},
+    )
     relation: Literal["=", "<", "<=", ">", ">="] = Field(
         default="=", description="'<' for 'p < 0.001': the value is a bound, not exact."
     )
@@ -151,6 +154,14 @@ class PValue(_Model):
         "linear_regression",
         "not_stated",
     ] = Field(description="The test that produced the p-value, as the source states it.")
+
+    @field_validator("value")
+    @classmethod
+    def _p(cls, v: float) -> float:
+        if not 0 < v <= 1:
+            hint = " (write p as a fraction, e.g. 0.05)" if 1 < v <= 100 else ""
+            raise ValueError(f"p-value {v:g} is outside (0, 1]{hint}")
+        return v
 
 
 class HazardRatio(Estimate):
@@ -170,7 +181,9 @@ class Landmark(_Model):
     @field_validator("survival")
     @classmethod
     def _survival(cls, v: float) -> float:
-        return _proportion(v, "survival") or 0.0
+        checked = _proportion(v, "survival")
+        assert checked is not None
+        return checked
 
 
 class Subgroup(_Model):

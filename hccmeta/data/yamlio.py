@@ -84,7 +84,8 @@ def read_yaml(path: Path, display: str) -> tuple[Any, LineMap] | Problem:
     except YAMLError as exc:  # other parser errors carry no position
         return Problem(display, None, None, None, f"malformed YAML: {exc}")
     if doc is None:
-        return Problem(display, 1, None, None, "the file is empty")
+        return Problem(display, None, None, None, "the file is empty (no YAML content)")
     if not isinstance(doc, CommentedMap):
-        return Problem(display, 1, None, None, "a study file must be a mapping of fields")
+        line = doc.lc.line + 1 if isinstance(doc, CommentedSeq) else 1
+        return Problem(display, line, None, None, "a study file must be a mapping of fields")
     return to_plain(doc), LineMap(doc)
