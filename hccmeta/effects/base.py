@@ -139,7 +139,7 @@ def _fail(name: str, arr: NDArray[np.generic], bad: BoolArray, what: str) -> Inp
     flat = np.atleast_1d(arr)
     val = flat[tuple(idx)]
     where = "" if arr.ndim == 0 else f" (at index {tuple(int(i) for i in idx)})"
-    shown = _show(float(val)) if np.issubdtype(flat.dtype, np.number) else repr(val)
+    shown = _show(float(val)) if np.issubdtype(flat.dtype, np.number) else repr(str(val))
     return InputError(f"{name} = {shown}{where}: {what}")
 
 
@@ -243,7 +243,7 @@ def check_relation(name: str, relation: ArrayLike) -> NDArray[np.str_]:
     if not ok.all():
         idx = tuple(np.argwhere(np.atleast_1d(~ok))[0])
         raise InputError(
-            f"{name} = {np.atleast_1d(arr)[idx]!r}: must be one of '=', '<', '<=', '>', '>='"
+            f"{name} = {str(np.atleast_1d(arr)[idx])!r}: must be one of '=', '<', '<=', '>', '>='"
         )
     return arr
 

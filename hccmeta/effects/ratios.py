@@ -121,7 +121,13 @@ def from_ci(
     yi = np.where(from_ci_mid, (fl + fh) / 2.0, fe)
     z2 = stats.norm.ppf((1.0 + lev) / 2.0)
     z1 = stats.norm.ppf(lev)
-    with np.errstate(invalid="ignore"):
+    one_bad = ~two & (lev <= 0.5)
+    if one_bad.any():
+        raise InputError(
+            f"level = {np.atleast_1d(lev)[np.atleast_1d(one_bad)][0]:g}: a one-sided bound "
+            "needs a level above 0.5"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
         se_two = (fh - fl) / (2.0 * z2)
         bound = np.where(np.isnan(lo), fh, fl)
         se_one = np.abs(bound - yi) / z1

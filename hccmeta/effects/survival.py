@@ -1,0 +1,368 @@
+"""Time-to-event statistics: hazard ratios from medians, log-rank tests, medians, landmarks.
+
+Conventions
+-----------
+*Direction.* A hazard ratio is of the exposed group relative to the reference group;
+``yi = ln HR > 0`` means the exposed group fares worse. Under the exponential
+assumption (constant hazard ``ln 2 / M`` in each group)::
+
+    ln HR = ln(h_exp / h_ref) = ln(M_ref / M_exp)
+
+so a shorter median in the exposed group gives HR > 1. Under a Weibull model with a
+common, known shape k and proportional hazards, ``ln HR = k ln(M_ref / M_exp)``
+(``shape=k``; k = 1 is the exponential).
+
+*Medians.* The analysis scale of a median is ``ln M``.
+
+*Landmark survival.* A survival proportion S(t) is analysed as
+``cloglog(1 - S) = ln(-ln S) = ln H(t)``, the log cumulative hazard: larger means worse
+survival, and under proportional hazards two groups differ by ln HR on this scale at every
+t. By the delta method, ``d ln(-ln S) / dS = 1 / (S ln S)``, so::
+
+    SE[ln H] = SE[S] / |S ln S|
+
+and with Peto's variance ``Var[S] = S^2 (1 - S) / n_risk``::
+
+    SE[ln H] = sqrt((1 - S) / n_risk) / |ln S|
+
+(checked against a numerical derivative and by simulation in the tests). With a CI
+for S the bounds are transformed instead (exact when the CI was computed on the
+log-log scale, as most software does, and close to the delta method otherwise):
+``SE = (ln(-ln L) - ln(-ln U)) / (2 z)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from hccmeta.effects.base import (
+    Derived,
+    FloatArray,
+    PBoundRule,
+    as_float,
+    broadcast,
+    check_count,
+    check_level,
+    check_not_above,
+    check_positive,
+    check_proportion,
+    effective_p,
+    mask,
+    z_of_level,
+    z_two_sided,
+)
+from hccmeta.effects.ratios import from_ci
+from hccmeta.errors import InputError
+
+__all__ = [
+    "KM_MEDIAN_VARIANCE_FACTOR",
+    "cloglog_of_survival",
+    "cloglog_survival_from_ci",
+    "cloglog_survival_from_n",
+    "cloglog_survival_from_n_at_risk",
+    "log_hr_from_logrank",
+    "log_hr_from_medians_events",
+    "log_hr_from_medians_p",
+    "log_median_from_ci",
+    "log_median_from_events",
+    "survival_of_cloglog",
+]
+
+#: Variance of ln(Kaplan-Meier median) relative to ln(exponential-MLE median), without
+#: censoring, by the delta method: the sample median of an exponential sample has
+#: asymptotic variance 1 / (4 n f(M)^2) = 1 / (n lambda^2), so Var[ln M_KM] =
+#: 1 / (n (ln 2)^2), against Var[ln M_MLE] = 1 / d = 1 / n: a factor 1 / (ln 2)^2 = 2.08.
+KM_MEDIAN_VARIANCE_FACTOR = 1.0 / math.log(2.0) ** 2
+
+
+def _check_shape(shape: float) -> float:
+    if not (isinstance(shape, int | float) and math.isfinite(shape) and shape > 0):
+        raise InputError(f"shape = {shape!r}: a Weibull shape must be a number > 0")
+    return float(shape)
+
+
+def _model_flags(shape: float, size: tuple[int, ...]) -> dict[str, np.ndarray]:
+    return {
+        "exponential": mask(shape == 1.0, size),
+        "weibull_shape": mask(shape != 1.0, size),
+    }
+
+
+def _log_median_ratio(median_exp: ArrayLike, median_ref: ArrayLike) -> FloatArray:
+    m1 = check_positive("median_exp", median_exp)
+    m0 = check_positive("median_ref", median_ref)
+    m1, m0 = broadcast(m1, m0)
+    if (m1 == m0).any():
+        i = tuple(np.argwhere(np.atleast_1d(m1 == m0))[0])
+        raise InputError(
+            f"median_exp = median_ref = {np.atleast_1d(m1)[i]:g}: equal medians give "
+            "ln HR = 0, which carries no information about its SE"
+        )
+    return np.asarray(np.log(m0 / m1), dtype=float)
+
+
+def log_hr_from_medians_p(
+    median_exp: ArrayLike,
+    median_ref: ArrayLike,
+    p: ArrayLike,
+    *,
+    relation: ArrayLike = "=",
+    p_bound: PBoundRule = "bound",
+    shape: float = 1.0,
+) -> Derived:
+    """Log HR from two medians and the two-sided p-value of their (log-rank) test.
+
+    ``ln HR = k ln(M_ref / M_exp)`` (k = ``shape``; 1 = exponential) and
+    ``SE = |ln HR| / z_{1 - p/2}``, in the spirit of Tierney et al. (2007): the log-rank
+    statistic is treated as the Wald statistic of ln HR. A p printed as a bound
+    (``relation`` '<', '>') is resolved by ``p_bound`` and flagged ``p_bound``; for
+    "p < x", the bound itself gives an upper bound on the SE.
+    """
+    k = _check_shape(shape)
+    y = k * _log_median_ratio(median_exp, median_ref)
+    pe, bound = effective_p(p, relation, p_bound=p_bound)
+    y, pe, boundf = broadcast(y, pe, bound)
+    with np.errstate(divide="ignore"):
+        sei = np.abs(y) / z_two_sided(pe)
+    return Derived(
+        measure="log_hr",
+        method="medians_logrank_p",
+        yi=y,
+        sei=np.asarray(sei, dtype=float),
+        flags={
+            **_model_flags(k, y.shape),
+            "p_bound": mask(boundf, y.shape),
+            "p_normal_approximation": mask(True, y.shape),
+        },
+    )
+
+
+def log_hr_from_medians_events(
+    median_exp: ArrayLike,
+    median_ref: ArrayLike,
+    events_exp: ArrayLike,
+    events_ref: ArrayLike,
+    *,
+    shape: float = 1.0,
+) -> Derived:
+    """Log HR from two medians and the events in each group.
+
+    ``ln HR = k ln(M_ref / M_exp)`` and ``SE = sqrt(1/d_exp + 1/d_ref)``: the variance
+    of the difference of two log rates estimated from d events each (the exponential
+    MLE; with a known Weibull shape the variance of ln rate is the same).
+    """
+    k = _check_shape(shape)
+    y = k * _log_median_ratio(median_exp, median_ref)
+    d1 = check_count("events_exp", events_exp, positive=True)
+    d0 = check_count("events_ref", events_ref, positive=True)
+    y, d1, d0 = broadcast(y, d1, d0)
+    sei = np.sqrt(1.0 / d1 + 1.0 / d0)
+    return Derived(
+        measure="log_hr",
+        method="medians_events",
+        yi=y,
+        sei=np.asarray(sei, dtype=float),
+        flags=_model_flags(k, y.shape),
+    )
+
+
+def log_hr_from_logrank(
+    p: ArrayLike,
+    events: ArrayLike,
+    n_exp: ArrayLike,
+    n_ref: ArrayLike,
+    *,
+    direction: ArrayLike,
+    relation: ArrayLike = "=",
+    p_bound: PBoundRule = "bound",
+) -> Derived:
+    """Log HR from a two-sided log-rank p, the total events and the group sizes (Peto).
+
+    With D events in total and groups of n_exp and n_ref patients, Peto's approximation
+    of the log-rank variance under equal follow-up is ``V = D n_exp n_ref / N^2``; then
+    ``O - E = direction * sqrt(V) z_{1 - p/2}`` for the exposed group,
+    ``ln HR = (O - E) / V`` and ``SE = 1 / sqrt(V)`` (Tierney et al. 2007).
+
+    Parameters
+    ----------
+    direction : array_like of +1 / -1
+        The sign of ln HR, which a two-sided p does not give: +1 if the exposed group
+        did worse (e.g. its median is shorter), -1 if it did better.
+    """
+    pe, bound = effective_p(p, relation, p_bound=p_bound)
+    d = check_count("events", events, positive=True)
+    n1 = check_count("n_exp", n_exp, positive=True)
+    n0 = check_count("n_ref", n_ref, positive=True)
+    sgn = as_float("direction", direction)
+    bad = ~np.isin(sgn, [-1.0, 1.0])
+    if bad.any():
+        raise InputError(
+            f"direction = {np.atleast_1d(sgn)[np.argwhere(np.atleast_1d(bad))[0][0]]:g}: "
+            "must be +1 (exposed worse) or -1 (exposed better)"
+        )
+    pe, boundf, d, n1, n0, sgn = broadcast(pe, bound, d, n1, n0, sgn)
+    check_not_above("events", d, "n_exp + n_ref", n1 + n0)
+    v = d * n1 * n0 / (n1 + n0) ** 2
+    o_minus_e = sgn * np.sqrt(v) * z_two_sided(pe)
+    y = o_minus_e / v
+    return Derived(
+        measure="log_hr",
+        method="logrank_peto",
+        yi=np.asarray(y, dtype=float),
+        sei=np.asarray(1.0 / np.sqrt(v), dtype=float),
+        flags={"peto_variance": mask(True, y.shape), "p_bound": mask(boundf, y.shape)},
+    )
+
+
+def log_median_from_ci(
+    median: ArrayLike, lower: ArrayLike, upper: ArrayLike, *, level: ArrayLike | None = None
+) -> Derived:
+    """Log median and SE from the median and its CI: ``(ln U - ln L) / (2 z)``.
+
+    One-sided bounds and missing levels as in :func:`hccmeta.effects.ratios.from_ci`.
+    """
+    d = from_ci(median, lower, upper, level=level, log=True, measure="log_median")
+    return Derived("log_median", "median_ci", d.yi, d.sei, d.flags)
+
+
+def log_median_from_events(
+    median: ArrayLike,
+    events: ArrayLike,
+    *,
+    km_inflation: float | None = None,
+    shape: float = 1.0,
+) -> Derived:
+    """Log median and SE from the median and the number of events.
+
+    Under an exponential model the MLE of the rate from d events has
+    ``Var[ln rate] = 1/d``, so ``SE[ln M] = 1 / sqrt(d)``; with a known Weibull shape
+    k, ``ln M = (ln ln 2 - ln lambda) / k`` and ``SE = 1 / (k sqrt(d))``.
+
+    Parameters
+    ----------
+    km_inflation : float, optional
+        Multiply the variance by this factor (>= 1) to allow for a Kaplan-Meier rather
+        than a parametric median; :data:`KM_MEDIAN_VARIANCE_FACTOR` (2.08) is the
+        uncensored exponential value. Flagged ``km_median_inflation``.
+    """
+    k = _check_shape(shape)
+    m = check_positive("median", median)
+    d = check_count("events", events, positive=True)
+    m, d = broadcast(m, d)
+    factor = 1.0
+    if km_inflation is not None:
+        if not (math.isfinite(km_inflation) and km_inflation >= 1.0):
+            raise InputError(
+                f"km_inflation = {km_inflation!r}: a variance inflation factor must be >= 1"
+            )
+        factor = float(km_inflation)
+    sei = np.sqrt(factor / d) / k
+    return Derived(
+        measure="log_median",
+        method="median_events",
+        yi=np.log(m),
+        sei=np.asarray(sei, dtype=float),
+        flags={
+            **_model_flags(k, m.shape),
+            "km_median_inflation": mask(km_inflation is not None, m.shape),
+        },
+    )
+
+
+def cloglog_of_survival(survival: ArrayLike) -> FloatArray:
+    """``cloglog(1 - S) = ln(-ln S)``, the log cumulative hazard, for S in (0, 1)."""
+    s = check_proportion("survival", survival)
+    return np.asarray(np.log(-np.log(s)), dtype=float)
+
+
+def survival_of_cloglog(theta: ArrayLike) -> FloatArray:
+    """Inverse of :func:`cloglog_of_survival`: ``S = exp(-exp(theta))``."""
+    return np.asarray(np.exp(-np.exp(np.asarray(theta, dtype=float))), dtype=float)
+
+
+def cloglog_survival_from_ci(
+    survival: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    *,
+    level: ArrayLike | None = None,
+) -> Derived:
+    """``ln H(t)`` and SE from a survival proportion and its (two-sided) CI.
+
+    The bounds are transformed: ``SE = (ln(-ln L) - ln(-ln U)) / (2 z_{(1+L)/2})``.
+    """
+    s = check_proportion("survival", survival)
+    lo = check_proportion("lower", lower)
+    hi = check_proportion("upper", upper)
+    lev, assumed = check_level("level", level)
+    s, lo, hi, lev, assumedf = broadcast(s, lo, hi, lev, assumed)
+    rev = ~(lo < hi)
+    if rev.any():
+        raise InputError(
+            f"lower = {np.atleast_1d(lo)[rev.ravel()][0]:g}, upper = "
+            f"{np.atleast_1d(hi)[rev.ravel()][0]:g}: CI bounds reversed or equal"
+        )
+    out = ~((lo <= s) & (s <= hi))
+    if out.any():
+        raise InputError(
+            f"survival = {np.atleast_1d(s)[out.ravel()][0]:g} lies outside its CI "
+            f"({np.atleast_1d(lo)[out.ravel()][0]:g}, {np.atleast_1d(hi)[out.ravel()][0]:g})"
+        )
+    z = z_of_level(lev)
+    y = np.log(-np.log(s))
+    sei = (np.log(-np.log(lo)) - np.log(-np.log(hi))) / (2.0 * z)
+    return Derived(
+        measure="cloglog_survival",
+        method="landmark_ci",
+        yi=y,
+        sei=np.asarray(sei, dtype=float),
+        flags={"ci_level_assumed": mask(assumedf, y.shape)},
+    )
+
+
+def cloglog_survival_from_n_at_risk(survival: ArrayLike, n_at_risk: ArrayLike) -> Derived:
+    """``ln H(t)`` and SE from S(t) and the number at risk at t (Peto's variance).
+
+    ``Var[S] = S^2 (1 - S) / n_risk`` and, by the delta method,
+    ``SE[ln H] = sqrt((1 - S) / n_risk) / |ln S|``. Flagged ``peto_variance``.
+    """
+    s = check_proportion("survival", survival)
+    n = check_count("n_at_risk", n_at_risk, positive=True)
+    s, n = broadcast(s, n)
+    y = np.log(-np.log(s))
+    sei = np.sqrt((1.0 - s) / n) / np.abs(np.log(s))
+    return Derived(
+        measure="cloglog_survival",
+        method="landmark_peto",
+        yi=y,
+        sei=np.asarray(sei, dtype=float),
+        flags={"peto_variance": mask(True, y.shape)},
+    )
+
+
+def cloglog_survival_from_n(survival: ArrayLike, n: ArrayLike) -> Derived:
+    """``ln H(t)`` and SE from S(t) and the group's size at time 0 (an imputation).
+
+    With no censoring before t the number at risk is ``n S``, Peto's variance becomes
+    the binomial ``S (1 - S) / n`` and ``SE[ln H] = sqrt((1 - S) / (n S)) / |ln S|``.
+    Censoring before t makes the true SE larger. Flagged ``imputed_n_at_risk`` and
+    ``peto_variance``.
+    """
+    s = check_proportion("survival", survival)
+    n0 = check_count("n", n, positive=True)
+    s, n0 = broadcast(s, n0)
+    y = np.log(-np.log(s))
+    sei = np.sqrt((1.0 - s) / (n0 * s)) / np.abs(np.log(s))
+    return Derived(
+        measure="cloglog_survival",
+        method="landmark_binomial",
+        yi=y,
+        sei=np.asarray(sei, dtype=float),
+        flags={
+            "peto_variance": mask(True, y.shape),
+            "imputed_n_at_risk": mask(True, y.shape),
+        },
+    )
