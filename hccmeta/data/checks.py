@@ -263,6 +263,8 @@ class _Checker:
             elif isinstance(g, SummaryGroup):
                 self.group_n(g, gloc)
                 self.estimate(g.median, (*gloc, "median"), positive=False)
+                if g.range is not None:
+                    self.interval(g.range, g.mean, (*gloc, "range"), positive=False)
         if isinstance(rec, SurvivalRecord | CountRecord):
             for k, c in enumerate(rec.contrasts):
                 self.contrast(c, gids, (*base, "contrasts", k))

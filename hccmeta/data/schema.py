@@ -354,6 +354,10 @@ class SummaryGroup(_Group):
     """Descriptive statistics of a quantity in one group."""
 
     median: Estimate | None = Field(default=None, description="Median (with its range).")
+    range: Interval | None = Field(
+        default=None,
+        description="A range printed without a median (kind 'range'), e.g. '2-10 cycles'.",
+    )
     mean: float | None = Field(default=None, description="Mean.")
     sd: float | None = Field(default=None, ge=0, description="Standard deviation.")
 
@@ -447,6 +451,7 @@ class Characteristic(_Model):
         "then add up to the arm sizes.",
     )
     provenance: list[Provenance] = Field(min_length=1)
+    note: str | None = Field(default=None, description="Free-text remark of the encoder.")
 
 
 class Enrolment(_Model):
