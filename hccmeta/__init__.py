@@ -10,8 +10,11 @@ functions that need them.
 
 from __future__ import annotations
 
+from hccmeta import priors
 from hccmeta.data import Evidence, load_studies
+from hccmeta.effects import derive_effects
 from hccmeta.errors import HccmetaError, InputError, Problem, StudyDataError
+from hccmeta.models.normal import pool
 
 __version__ = "0.1.0"
 
@@ -22,5 +25,8 @@ __all__ = [
     "Problem",
     "StudyDataError",
     "__version__",
+    "derive_effects",
     "load_studies",
+    "pool",
+    "priors",
 ]

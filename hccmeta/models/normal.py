@@ -1,0 +1,300 @@
+"""``hccmeta.pool``: random-effects (and fixed-effect) meta-analysis of (yi, sei).
+
+The normal-normal hierarchical model ``y_i ~ N(theta_i, s_i^2)``,
+``theta_i ~ N(mu, tau^2)``, with two engines that agree:
+
+- ``method="exact"`` (default): numerical integration over tau with mu integrated
+  analytically, as R's bayesmeta does (:mod:`hccmeta.models.normal_exact`); milliseconds;
+- ``method="mcmc"``: PyMC, non-centred, sampled with nutpie, compiled once per model
+  structure and refitted with new data and hyperparameters
+  (:mod:`hccmeta.models.normal_mcmc`).
+
+Inputs are checked first; every problem is an :class:`~hccmeta.errors.InputError` naming
+the argument.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from hccmeta.errors import InputError
+from hccmeta.models.result import PoolResult, _check_ci_prob
+from hccmeta.priors import DEFAULT_MU, DEFAULT_TAU, Prior, check_mu_prior, check_tau_prior
+
+__all__ = ["MEASURES", "pool"]
+
+FloatArray = NDArray[np.float64]
+
+#: Effect measures :func:`pool` accepts; hr, or and rr are analysed on the log scale.
+MEASURES = ("hr", "or", "rr", "rd", "generic")
+_METHODS = ("exact", "mcmc")
+_MODELS = ("random", "fixed")
+
+
+def _as_vector(name: str, value: Any) -> FloatArray:
+    """A 1-D float array with no NaN/inf; InputError naming ``name`` and the index."""
+    if isinstance(value, str | bytes):
+        raise InputError(f"{name} must be a sequence of numbers, got the string {value!r}")
+    arr_obj = np.asarray(value, dtype=object)
+    if arr_obj.ndim == 0:
+        arr_obj = arr_obj.reshape(1)
+    if arr_obj.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {arr_obj.shape}")
+    out = np.empty(arr_obj.size)
+    for i, cell in enumerate(arr_obj):
+        if isinstance(cell, bool | np.bool_):
+            raise InputError(f"{name}[{i}] = {cell!r} is not a number")
+        try:
+            out[i] = float(cell)
+        except (TypeError, ValueError):
+            raise InputError(f"{name}[{i}] = {cell!r} is not a number") from None
+        if math.isnan(out[i]):
+            raise InputError(f"{name}[{i}] is missing (NaN)")
+        if math.isinf(out[i]):
+            raise InputError(f"{name}[{i}] = {out[i]!r} is not finite")
+    return out
+
+
+def _positive(name: str, arr: FloatArray, what: str) -> FloatArray:
+    bad = np.flatnonzero(~(arr > 0))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"{name}[{i}] = {arr[i]:g}: {what} must be > 0")
+    return arr
+
+
+def _from_frame(
+    frame: pd.DataFrame, measure: str
+) -> tuple[FloatArray, FloatArray, list[str] | None]:
+    """(yi, sei, study) from a DataFrame in one of the four input shapes of
+    ``hccmeta pool`` (yi,sei | yi,vi | estimate,ci_lower,ci_upper[,ci_level] |
+    events_t,n_t,events_c,n_c); conversions and their checks are the effects layer's."""
+    cols = {str(c).strip().lower(): c for c in frame.columns}
+    if frame.shape[0] == 0:
+        raise InputError("data: the DataFrame has no rows")
+    study = [str(s) for s in frame[cols["study"]]] if "study" in cols else None
+
+    def col(name: str) -> Any:
+        return frame[cols[name]].to_numpy()
+
+    if "yi" in cols and ("sei" in cols or "vi" in cols):
+        yi = _as_vector("data['yi']", col("yi"))
+        if "sei" in cols:
+            sei = _positive(
+                "data['sei']", _as_vector("data['sei']", col("sei")), "a standard error"
+            )
+        else:
+            vi = _positive("data['vi']", _as_vector("data['vi']", col("vi")), "a variance")
+            sei = np.sqrt(vi)
+        return yi, sei, study
+    if {"estimate", "ci_lower", "ci_upper"} <= cols.keys():
+        from hccmeta.effects import from_ci
+
+        ratio = measure in ("hr", "or", "rr")
+        level = col("ci_level") if "ci_level" in cols else None
+        try:
+            d = from_ci(
+                _as_vector("data['estimate']", col("estimate")),
+                _as_vector("data['ci_lower']", col("ci_lower")),
+                _as_vector("data['ci_upper']", col("ci_upper")),
+                level=level,
+                log=ratio,
+            )
+        except InputError as exc:
+            raise InputError(f"data (estimate, ci_lower, ci_upper, ci_level): {exc}") from None
+        return np.asarray(d.yi, float), np.asarray(d.sei, float), study
+    if {"events_t", "n_t", "events_c", "n_c"} <= cols.keys():
+        from hccmeta.effects import two_arm_counts
+
+        count_measure: Literal["log_or", "log_rr", "rd"] | None = {
+            "or": "log_or",
+            "rr": "log_rr",
+            "rd": "rd",
+        }.get(measure)  # type: ignore[assignment]
+        if count_measure is None:
+            raise InputError(
+                f"data: columns events_t, n_t, events_c, n_c give an or, rr or rd, not "
+                f"measure {measure!r}"
+            )
+        try:
+            d = two_arm_counts(
+                col("events_t"), col("n_t"), col("events_c"), col("n_c"), measure=count_measure
+            )
+        except InputError as exc:
+            raise InputError(f"data (events_t, n_t, events_c, n_c): {exc}") from None
+        return np.asarray(d.yi, float), np.asarray(d.sei, float), study
+    missing = "'sei' or 'vi'" if "yi" in cols else "'yi' and 'sei'"
+    raise InputError(
+        f"data: missing column(s) {missing}; a DataFrame needs columns yi,sei | yi,vi | "
+        "estimate,ci_lower,ci_upper[,ci_level] | events_t,n_t,events_c,n_c "
+        f"(and optionally study); columns found: {', '.join(map(str, frame.columns))}"
+    )
+
+
+def _labels(study: Sequence[Any] | None, k: int) -> list[str]:
+    if study is None:
+        return [str(i + 1) for i in range(k)]
+    labels = [str(s).strip() for s in (study.tolist() if hasattr(study, "tolist") else study)]
+    if len(labels) != k:
+        raise InputError(f"study has {len(labels)} labels for {k} studies")
+    for i, label in enumerate(labels):
+        if not label or label.lower() == "nan":
+            raise InputError(f"study[{i}] is empty")
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if label in seen:
+            raise InputError(f"study[{i}] = {label!r} repeats study[{seen[label]}]")
+        seen[label] = i
+    return labels
+
+
+def pool(
+    yi: ArrayLike | pd.DataFrame,
+    sei: ArrayLike | None = None,
+    *,
+    vi: ArrayLike | None = None,
+    study: Sequence[Any] | None = None,
+    measure: str = "generic",
+    prior_mu: Prior | str | None = None,
+    prior_tau: Prior | str | None = None,
+    model: Literal["random", "fixed"] = "random",
+    method: Literal["exact", "mcmc"] = "exact",
+    ci_prob: float = 0.95,
+    seed: int = 0,
+    settings: Any = None,
+) -> PoolResult:
+    """Random-effects meta-analysis: the normal-normal hierarchical model.
+
+    Parameters
+    ----------
+    yi : array_like or pandas.DataFrame
+        Estimates on the analysis scale (log for ratio measures); or a DataFrame with
+        columns ``yi, sei`` | ``yi, vi`` | ``estimate, ci_lower, ci_upper[, ci_level]``
+        (ratios on their natural scale) | ``events_t, n_t, events_c, n_c`` (or, rr, rd),
+        and optionally ``study``.
+    sei : array_like, optional
+        Standard errors (> 0). Give ``sei`` or ``vi``, not both.
+    vi : array_like, keyword-only, optional
+        Sampling variances (> 0), instead of ``sei``.
+    study : sequence, keyword-only, optional
+        Study labels (unique); default ``"1", "2", ...``.
+    measure : {"hr", "or", "rr", "rd", "generic"}
+        The effect measure; for hr, or and rr, ``summary(scale="ratio")`` back-transforms
+        with exp.
+    prior_mu : Prior or str, optional
+        Prior for mu: :class:`~hccmeta.priors.Normal` or
+        :class:`~hccmeta.priors.Uniform` (or a SPEC string such as ``"normal:0:1"``);
+        default ``Normal(0, 1)``, meant for log ratios.
+    prior_tau : Prior or str, optional
+        Prior for tau (support within [0, inf)); default ``HalfNormal(0.5)``, meant for
+        log ratios. Ignored (must be None) for ``model="fixed"``.
+    model : {"random", "fixed"}
+        ``"fixed"``: the fixed-effect model (tau = 0).
+    method : {"exact", "mcmc"}
+        The engine.
+    ci_prob : float
+        Probability of the central intervals of :meth:`PoolResult.summary` (a fraction).
+    seed : int
+        Seed of the sampler (mcmc) and of the exact posterior draws (exact).
+    settings : hccmeta.models.mcmc.SamplerSettings, optional
+        MCMC settings (draws, tune, chains, target_accept, retries, thresholds).
+
+    Returns
+    -------
+    PoolResult
+
+    Raises
+    ------
+    InputError
+        Naming the argument: NaN or non-numeric values, SE or variance <= 0, lengths
+        that differ, missing DataFrame columns, a CI probability given in percent,
+        priors that do not fit their parameter, unknown measure, model or method.
+    """
+    if measure not in MEASURES:
+        raise InputError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
+    if method not in _METHODS:
+        raise InputError(f"method must be 'exact' or 'mcmc', got {method!r}")
+    if model not in _MODELS:
+        raise InputError(f"model must be 'random' or 'fixed', got {model!r}")
+    ci = _check_ci_prob(ci_prob)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+
+    if isinstance(yi, pd.DataFrame):
+        if sei is not None or vi is not None:
+            raise InputError("give either a DataFrame or yi with sei/vi, not both")
+        y, s, frame_study = _from_frame(yi, measure)
+        if study is None:
+            study = frame_study
+    else:
+        if sei is None and vi is None:
+            raise InputError("give sei (standard errors) or vi (variances) with yi")
+        if sei is not None and vi is not None:
+            raise InputError("give sei or vi, not both")
+        y = _as_vector("yi", yi)
+        if sei is not None:
+            s = _positive("sei", _as_vector("sei", sei), "a standard error")
+            sname = "sei"
+        else:
+            s = np.sqrt(_positive("vi", _as_vector("vi", vi), "a variance"))
+            sname = "vi"
+        if s.size != y.size:
+            raise InputError(f"yi has {y.size} values but {sname} has {s.size}")
+    if y.size == 0:
+        raise InputError("yi is empty: pooling needs at least one study")
+    labels = _labels(study, y.size)
+
+    mu_prior = check_mu_prior(prior_mu if prior_mu is not None else DEFAULT_MU)
+    if model == "fixed":
+        if prior_tau is not None:
+            raise InputError("prior_tau must be None for model='fixed' (tau = 0)")
+        tau_prior: Prior | None = None
+    else:
+        tau_prior = check_tau_prior(prior_tau if prior_tau is not None else DEFAULT_TAU)
+    if measure in ("generic", "rd") and (
+        prior_mu is None or (prior_tau is None and model == "random")
+    ):
+        scale = max(float(np.max(np.abs(y))), float(np.max(s)))
+        if scale > 5.0:
+            warnings.warn(
+                f"pool: the default priors (mu ~ {DEFAULT_MU!r}, tau ~ {DEFAULT_TAU!r}) are "
+                f"meant for log ratios, but these data reach {scale:g}; give prior_mu and "
+                "prior_tau on the scale of the data",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    common: dict[str, Any] = {
+        "model": model,
+        "measure": measure,
+        "study": labels,
+        "yi": y,
+        "sei": s,
+        "prior_mu": mu_prior,
+        "prior_tau": tau_prior,
+        "seed": int(seed),
+        "ci_prob": ci,
+    }
+    if method == "exact":
+        from hccmeta.models.normal_exact import fit_exact
+
+        return PoolResult(method="exact", exact=fit_exact(y, s, mu_prior, tau_prior), **common)
+
+    from hccmeta.models.mcmc import SamplerSettings
+    from hccmeta.models.normal_mcmc import fit_mcmc
+
+    if settings is not None and not isinstance(settings, SamplerSettings):
+        raise InputError(f"settings must be a SamplerSettings, got {settings!r}")
+    draws, stats, diagnostics = fit_mcmc(
+        y, s, labels, mu_prior, tau_prior, seed=int(seed), settings=settings
+    )
+    return PoolResult(
+        method="mcmc", draws=draws, sample_stats=stats, diagnostics=diagnostics, **common
+    )

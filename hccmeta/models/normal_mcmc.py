@@ -1,0 +1,100 @@
+"""The MCMC engine of the normal-normal model: PyMC, non-centred, sampled by nutpie.
+
+``y_i ~ N(theta_i, s_i^2)``, ``theta_i = mu + tau z_i``, ``z_i ~ N(0, 1)`` (non-centred,
+which samples well when tau is near zero). Data (``y``, ``sei``) and the priors'
+hyperparameters are ``pm.Data`` containers, so one compiled model serves every dataset
+with the same number of studies and every prior of the same families: the structure key
+is ``("normal", model, prior families)`` and :func:`hccmeta.models.mcmc.sample` adds the
+data shapes (k) to it. ``theta_new = mu + tau z_new`` is drawn after sampling from the
+posterior draws of mu and tau (exact given them; no extra sampler dimension).
+
+PyMC and nutpie are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+from numpy.typing import NDArray
+
+from hccmeta.models import mcmc
+from hccmeta.priors import Prior
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pymc as pm
+
+__all__ = ["fit_mcmc", "structure_key"]
+
+FloatArray = NDArray[np.float64]
+
+
+def structure_key(prior_mu: Prior, prior_tau: Prior | None) -> tuple[str, ...]:
+    """The compile-cache key of the model (without k, which the base adds)."""
+    if prior_tau is None:
+        return ("normal", "fixed", prior_mu.family)
+    return ("normal", "random", prior_mu.family, prior_tau.family)
+
+
+def _builder(k: int, prior_mu: Prior, prior_tau: Prior | None) -> Any:
+    def build() -> pm.Model:
+        import pymc as pm
+
+        with pm.Model(coords={"study": np.arange(k)}) as model:
+            y = pm.Data("y", np.zeros(k), dims="study")
+            sei = pm.Data("sei", np.ones(k), dims="study")
+            mu = prior_mu.to_pymc("mu")
+            if prior_tau is None:
+                theta = pm.Deterministic("theta", mu + 0.0 * y, dims="study")
+            else:
+                tau = prior_tau.to_pymc("tau")
+                z = pm.Normal("z", 0.0, 1.0, dims="study")
+                theta = pm.Deterministic("theta", mu + tau * z, dims="study")
+            pm.Normal("y_obs", mu=theta, sigma=sei, observed=y, dims="study")
+        return model
+
+    return build
+
+
+def fit_mcmc(
+    yi: FloatArray,
+    sei: FloatArray,
+    study: Sequence[str],
+    prior_mu: Prior,
+    prior_tau: Prior | None,
+    *,
+    seed: int,
+    settings: mcmc.SamplerSettings | None = None,
+) -> tuple[dict[str, FloatArray], xr.Dataset, mcmc.Diagnostics]:
+    """Sample the posterior; returns draws (chain, draw[, study]) of mu, tau, theta and
+    theta_new, the sampler statistics, and the diagnostics."""
+    k = int(yi.size)
+    data: dict[str, np.ndarray | float] = {"y": yi, "sei": sei, **prior_mu.data("mu")}
+    if prior_tau is not None:
+        data.update(prior_tau.data("tau"))
+    trace, diagnostics = mcmc.sample(
+        structure_key(prior_mu, prior_tau),
+        _builder(k, prior_mu, prior_tau),
+        data,
+        seed=seed,
+        settings=settings,
+        var_names=["mu", "theta"] if prior_tau is None else ["mu", "tau", "theta"],
+        coords={"study": list(study)},
+    )
+    post = trace["posterior"].to_dataset()
+    mu = np.asarray(post["mu"].values, dtype=float)
+    tau = (
+        np.asarray(post["tau"].values, dtype=float) if prior_tau is not None else np.zeros_like(mu)
+    )
+    theta = np.asarray(post["theta"].transpose("chain", "draw", "study").values, dtype=float)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
+    theta_new = mu + tau * rng.standard_normal(mu.shape)
+    stats = trace["sample_stats"].to_dataset()
+    keep = [name for name, var in stats.data_vars.items() if var.dtype.kind in "biuf"]
+    return (
+        {"mu": mu, "tau": tau, "theta": theta, "theta_new": theta_new},
+        stats[keep],
+        diagnostics,
+    )

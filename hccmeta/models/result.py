@@ -1,0 +1,472 @@
+"""The result of :func:`hccmeta.pool`: summaries, tail probabilities, the DataTree.
+
+Both engines return a :class:`PoolResult`. Numbers come from the exact posterior when the
+engine is ``exact`` (exact means, sds, quantiles and tail probabilities; posterior draws
+are exact samples from it, made when the DataTree is first asked for), and from the
+posterior draws when it is ``mcmc``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from hccmeta.errors import InputError
+from hccmeta.priors import Prior
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
+    from hccmeta.models.mcmc import Diagnostics
+    from hccmeta.models.normal_exact import ExactPosterior
+
+__all__ = ["RATIO_MEASURES", "SUMMARY_COLUMNS", "PoolResult", "data_hash", "package_versions"]
+
+FloatArray = NDArray[np.float64]
+
+#: Columns of every summary table; the interval is central at ``ci_prob``.
+SUMMARY_COLUMNS = ("mean", "median", "sd", "ci_lower", "ci_upper")
+#: Measures analysed on the log scale; their summaries can be back-transformed with exp.
+RATIO_MEASURES = frozenset({"hr", "or", "rr"})
+#: Draws of the exact engine's DataTree: the same shape as the MCMC default.
+EXACT_CHAINS, EXACT_DRAWS = 4, 1000
+
+
+def data_hash(study: Sequence[str], yi: FloatArray, sei: FloatArray) -> str:
+    """sha256 of the inputs: study labels and the exact binary values of yi and sei
+    (as ``float.hex``), so the same data give the same hash on every platform."""
+    payload = json.dumps(
+        {
+            "study": [str(s) for s in study],
+            "yi": [float(v).hex() for v in yi],
+            "sei": [float(v).hex() for v in sei],
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def package_versions(method: str) -> dict[str, str]:
+    """Versions of the packages behind a result."""
+    names = ["hccmeta", "numpy", "scipy", "xarray", "arviz-base"]
+    if method == "mcmc":
+        names += ["pymc", "pytensor", "nutpie", "arviz-stats"]
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = "unknown"
+    return out
+
+
+def _check_ci_prob(ci_prob: float, argument: str = "ci_prob") -> float:
+    try:
+        value = float(ci_prob)
+    except (TypeError, ValueError):
+        raise InputError(f"{argument} must be a number in (0, 1), got {ci_prob!r}") from None
+    if 1.0 < value <= 100.0:
+        raise InputError(
+            f"{argument} = {ci_prob!r} looks like a percentage: give the interval "
+            f"probability as a fraction ({value / 100:g})"
+        )
+    if not 0.0 < value < 1.0:
+        raise InputError(f"{argument} must lie in (0, 1), got {ci_prob!r}")
+    return value
+
+
+class PoolResult:
+    """A fitted normal-normal random-effects (or fixed-effect) meta-analysis.
+
+    Attributes
+    ----------
+    method : {"exact", "mcmc"}
+    model : {"random", "fixed"}
+    measure : {"hr", "or", "rr", "rd", "generic"}
+        The effect measure; ratio measures are analysed on the log scale.
+    study : tuple of str
+        Study labels (the ``study`` dimension).
+    yi, sei : ndarray
+        Estimates and standard errors on the analysis scale.
+    prior_mu, prior_tau : Prior
+        The priors (``prior_tau`` is None for the fixed-effect model).
+    seed : int
+        Seed of the sampler (mcmc) or of the exact draws (exact).
+    ci_prob : float
+        Default probability of the central intervals.
+    diagnostics : Diagnostics or None
+        MCMC diagnostics; None for the exact engine (no sampling to diagnose).
+    """
+
+    def __init__(
+        self,
+        *,
+        method: Literal["exact", "mcmc"],
+        model: Literal["random", "fixed"],
+        measure: str,
+        study: Sequence[str],
+        yi: FloatArray,
+        sei: FloatArray,
+        prior_mu: Prior,
+        prior_tau: Prior | None,
+        seed: int,
+        ci_prob: float,
+        exact: ExactPosterior | None = None,
+        draws: Mapping[str, FloatArray] | None = None,
+        sample_stats: xr.Dataset | None = None,
+        diagnostics: Diagnostics | None = None,
+    ) -> None:
+        self.method = method
+        self.model = model
+        self.measure = measure
+        self.study = tuple(study)
+        self.yi = np.asarray(yi, dtype=float)
+        self.sei = np.asarray(sei, dtype=float)
+        self.prior_mu = prior_mu
+        self.prior_tau = prior_tau
+        self.seed = int(seed)
+        self.ci_prob = _check_ci_prob(ci_prob)
+        self.diagnostics = diagnostics
+        self._exact = exact
+        self._draws = dict(draws) if draws is not None else None
+        self._sample_stats = sample_stats
+        self._tree: xr.DataTree | None = None
+
+    # -- basics ---------------------------------------------------------------------------
+
+    @property
+    def k(self) -> int:
+        """Number of studies."""
+        return int(self.yi.size)
+
+    @property
+    def ok(self) -> bool:
+        """False when an MCMC fit failed its diagnostics (always True for exact fits)."""
+        return self.diagnostics is None or self.diagnostics.ok
+
+    @property
+    def data_hash(self) -> str:
+        """sha256 of the inputs (see :func:`data_hash`)."""
+        return data_hash(self.study, self.yi, self.sei)
+
+    @property
+    def is_ratio(self) -> bool:
+        """Whether the measure is a ratio analysed on the log scale."""
+        return self.measure in RATIO_MEASURES
+
+    def __repr__(self) -> str:
+        tau = repr(self.prior_tau) if self.prior_tau is not None else "0 (fixed effect)"
+        flag = "" if self.ok else ", diagnostics FAILED"
+        return (
+            f"PoolResult(method={self.method!r}, model={self.model!r}, "
+            f"measure={self.measure!r}, k={self.k}, prior_mu={self.prior_mu!r}, "
+            f"prior_tau={tau}{flag})"
+        )
+
+    # -- variables ------------------------------------------------------------------------
+
+    @property
+    def variables(self) -> list[str]:
+        """Row labels of :meth:`summary`: mu, tau, theta_new, theta[<study>]..."""
+        return ["mu", "tau", "theta_new", *(f"theta[{s}]" for s in self.study)]
+
+    def _row(self, var: str) -> int:
+        """Row of ``var`` in the exact mixture (mu, theta_new, theta_1..k); -1 for tau."""
+        if var == "tau":
+            return -1
+        if var == "mu":
+            return 0
+        if var == "theta_new":
+            return 1
+        if var.startswith("theta[") and var.endswith("]"):
+            label = var[6:-1]
+            if label in self.study:
+                return 2 + self.study.index(label)
+        if var in self.study:
+            return 2 + self.study.index(var)
+        raise InputError(
+            f"var = {var!r}: unknown variable; expected one of {', '.join(self.variables)}"
+        )
+
+    def _flat_draws(self, var: str) -> FloatArray:
+        draws = self.posterior_draws()
+        row = self._row(var)
+        if row == -1:
+            return draws["tau"].ravel()
+        if row == 0:
+            return draws["mu"].ravel()
+        if row == 1:
+            return draws["theta_new"].ravel()
+        return draws["theta"][..., row - 2].ravel()
+
+    # -- summaries ------------------------------------------------------------------------
+
+    def summary(
+        self,
+        *,
+        ci_prob: float | None = None,
+        scale: Literal["analysis", "ratio"] = "analysis",
+    ) -> pd.DataFrame:
+        """Posterior summary: one row per variable, columns ``mean, median, sd,
+        ci_lower, ci_upper`` (a central interval of probability ``ci_prob``, 0.95 by
+        default; the column names never depend on it).
+
+        Parameters
+        ----------
+        ci_prob : float, optional
+            Interval probability, a fraction in (0, 1); default :attr:`ci_prob`.
+        scale : {"analysis", "ratio"}
+            ``"ratio"`` back-transforms a ratio measure (HR, OR, RR) with exp: medians
+            and interval bounds are exp of those on the log scale, mean and sd are those
+            of exp(X). The row ``tau`` (a standard deviation on the log scale) is left
+            out on the ratio scale.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``mu, tau, theta_new, theta[<study>]...`` (named ``variable``).
+        """
+        prob = self.ci_prob if ci_prob is None else _check_ci_prob(ci_prob)
+        if scale not in ("analysis", "ratio"):
+            raise InputError(f"scale must be 'analysis' or 'ratio', got {scale!r}")
+        if scale == "ratio" and not self.is_ratio:
+            raise InputError(
+                f"scale='ratio' needs a ratio measure (hr, or, rr); this result's measure "
+                f"is {self.measure!r}"
+            )
+        probs = np.array([0.5, (1.0 - prob) / 2.0, (1.0 + prob) / 2.0])
+        names = self.variables
+        table = np.empty((len(names), 5))
+        if self._exact is not None:
+            mix = self._exact.mixture  # rows mu, theta_new, theta_1..k
+            q = mix.quantile(probs)
+            if scale == "analysis":
+                mean, sd = mix.mean(), mix.sd()
+            else:
+                mean, sd = mix.exp_moments()
+                q = np.exp(q)
+            t_mean, t_sd = self._exact.tau_mean_sd()
+            t_q = self._exact.tau_quantile(probs)
+            table[1] = [t_mean, t_q[0], t_sd, t_q[1], t_q[2]]
+            # summary rows 0, 2, 3.. <- mixture rows 0, 1, 2..
+            for out_row, r in zip([0, *range(2, 3 + self.k)], range(2 + self.k), strict=True):
+                table[out_row] = [mean[r], q[r, 0], sd[r], q[r, 1], q[r, 2]]
+        else:
+            for i, name in enumerate(names):
+                x = self._flat_draws(name)
+                if scale == "ratio" and name != "tau":
+                    x = np.exp(x)
+                qs = np.quantile(x, probs)
+                table[i] = [x.mean(), qs[0], x.std(ddof=1), qs[1], qs[2]]
+        df = pd.DataFrame(table, index=pd.Index(names, name="variable"), columns=SUMMARY_COLUMNS)
+        if scale == "ratio":
+            df = df.drop(index="tau")
+        return df
+
+    def ratio_summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
+        """:meth:`summary` back-transformed to the ratio scale (HR, OR, RR)."""
+        return self.summary(ci_prob=ci_prob, scale="ratio")
+
+    # -- tail probabilities ---------------------------------------------------------------
+
+    def prob_below(
+        self, threshold: float, var: str = "mu", *, scale: Literal["analysis", "ratio"] = "analysis"
+    ) -> float:
+        """Posterior probability that ``var`` lies below ``threshold``.
+
+        ``scale="ratio"`` takes the threshold on the ratio scale (e.g. HR 0.8) for a
+        ratio measure.
+        """
+        t = self._threshold(threshold, scale, var)
+        if self._exact is not None:
+            row = self._row(var)
+            if row == -1:
+                return float(self._exact.tau_cdf(np.array([t]))[0])
+            return float(
+                self._exact.mixture.cdf(np.full((self._exact.mixture.A.shape[0], 1), t))[row, 0]
+            )
+        return float(np.mean(self._flat_draws(var) < t))
+
+    def prob_above(
+        self, threshold: float, var: str = "mu", *, scale: Literal["analysis", "ratio"] = "analysis"
+    ) -> float:
+        """Posterior probability that ``var`` lies above ``threshold``."""
+        return 1.0 - self.prob_below(threshold, var, scale=scale)
+
+    def _threshold(self, threshold: float, scale: str, var: str) -> float:
+        try:
+            t = float(threshold)
+        except (TypeError, ValueError):
+            raise InputError(f"threshold must be a number, got {threshold!r}") from None
+        if math.isnan(t):
+            raise InputError("threshold must be a number, got NaN")
+        if scale == "analysis":
+            return t
+        if scale != "ratio":
+            raise InputError(f"scale must be 'analysis' or 'ratio', got {scale!r}")
+        if not self.is_ratio:
+            raise InputError(f"scale='ratio' needs a ratio measure, not {self.measure!r}")
+        if var == "tau":
+            raise InputError("tau has no ratio scale; give its threshold on the log scale")
+        if t <= 0:
+            raise InputError(f"threshold {t:g} on the ratio scale must be > 0")
+        return math.log(t)
+
+    @property
+    def p_mu_below_0(self) -> float:
+        """P(mu < 0): for a log ratio, the probability that the pooled ratio is below 1."""
+        return self.prob_below(0.0, "mu")
+
+    @property
+    def p_theta_new_below_0(self) -> float:
+        """P(theta_new < 0): the probability that a new study's effect is below 0."""
+        return self.prob_below(0.0, "theta_new")
+
+    def tail_probabilities(self, thresholds: Sequence[float] = (0.0,)) -> pd.DataFrame:
+        """P(X < t) for mu and theta_new at each threshold (analysis scale)."""
+        rows = [
+            {"variable": v, "threshold": float(t), "prob_below": self.prob_below(t, v)}
+            for v in ("mu", "theta_new")
+            for t in thresholds
+        ]
+        return pd.DataFrame(rows)
+
+    # -- draws and the DataTree -----------------------------------------------------------
+
+    def posterior_draws(self) -> dict[str, FloatArray]:
+        """Posterior draws (chain, draw[, study]): mu, tau, theta, theta_new."""
+        if self._draws is None:
+            assert self._exact is not None
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1]))
+            flat = self._exact.sample(rng, EXACT_CHAINS * EXACT_DRAWS)
+            shape = (EXACT_CHAINS, EXACT_DRAWS)
+            self._draws = {
+                name: value.reshape(shape + value.shape[1:]) for name, value in flat.items()
+            }
+        return self._draws
+
+    def _prior_draws(self, shape: tuple[int, int]) -> dict[str, FloatArray]:
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 2]))
+        mu = self.prior_mu.rvs(rng, shape)
+        tau = self.prior_tau.rvs(rng, shape) if self.prior_tau is not None else np.zeros(shape)
+        theta_new = mu + tau * rng.standard_normal(shape)
+        return {"mu": mu, "tau": tau, "theta_new": theta_new}
+
+    @property
+    def datatree(self) -> xr.DataTree:
+        """The fit as an ``xarray.DataTree`` (ArviZ 1.x layout).
+
+        Groups: ``posterior`` (mu, tau, theta[study], theta_new), ``prior`` (mu, tau,
+        theta_new drawn from the priors), ``observed_data`` (y), ``constant_data``
+        (sei), ``log_likelihood`` (y), ``log_prior`` (mu, tau), and ``sample_stats``
+        (MCMC only). Attributes: method, model, measure, priors (repr), data hash,
+        seed, package versions, diagnostics.
+        """
+        if self._tree is None:
+            self._tree = self._build_tree()
+        return self._tree
+
+    def _build_tree(self) -> xr.DataTree:
+        import xarray as xr
+        from scipy import stats
+
+        post = self.posterior_draws()
+        chains, draws = post["mu"].shape
+        coords = {
+            "chain": np.arange(chains),
+            "draw": np.arange(draws),
+            "study": np.array(self.study, dtype=object).astype(str),
+        }
+        cd = ("chain", "draw")
+        posterior = xr.Dataset(
+            {
+                "mu": (cd, post["mu"]),
+                "tau": (cd, post["tau"]),
+                "theta": ((*cd, "study"), post["theta"]),
+                "theta_new": (cd, post["theta_new"]),
+            },
+            coords=coords,
+        )
+        prior_draws = self._prior_draws((chains, draws))
+        prior = xr.Dataset(
+            {name: (cd, value) for name, value in prior_draws.items()},
+            coords={"chain": coords["chain"], "draw": coords["draw"]},
+        )
+        observed = xr.Dataset({"y": (("study",), self.yi)}, coords={"study": coords["study"]})
+        constant = xr.Dataset({"sei": (("study",), self.sei)}, coords={"study": coords["study"]})
+        loglik = stats.norm.logpdf(self.yi, post["theta"], self.sei)
+        log_likelihood = xr.Dataset({"y": ((*cd, "study"), loglik)}, coords=coords)
+        lp_tau = (
+            self.prior_tau.logpdf(post["tau"])
+            if self.prior_tau is not None
+            else np.zeros((chains, draws))
+        )
+        log_prior = xr.Dataset(
+            {"mu": (cd, self.prior_mu.logpdf(post["mu"])), "tau": (cd, lp_tau)},
+            coords={"chain": coords["chain"], "draw": coords["draw"]},
+        )
+        groups: dict[str, xr.Dataset] = {
+            "posterior": posterior,
+            "prior": prior,
+            "observed_data": observed,
+            "constant_data": constant,
+            "log_likelihood": log_likelihood,
+            "log_prior": log_prior,
+        }
+        if self._sample_stats is not None:
+            groups["sample_stats"] = self._sample_stats
+        tree = xr.DataTree.from_dict({f"/{name}": ds for name, ds in groups.items()})
+        tree.attrs.update(self.attrs())
+        return tree
+
+    def attrs(self) -> dict[str, str | int | float]:
+        """Attributes recorded in the DataTree (and netCDF file)."""
+        out: dict[str, str | int | float] = {
+            "created_by": "hccmeta.pool",
+            "method": self.method,
+            "model": self.model,
+            "measure": self.measure,
+            "k": self.k,
+            "prior_mu": repr(self.prior_mu),
+            "prior_tau": repr(self.prior_tau) if self.prior_tau is not None else "none (tau = 0)",
+            "data_hash": self.data_hash,
+            "seed": self.seed,
+            "ci_prob": self.ci_prob,
+            "package_versions": json.dumps(package_versions(self.method), sort_keys=True),
+        }
+        if self.method == "exact":
+            out["posterior_draws"] = (
+                "independent exact draws from the numerically integrated posterior"
+            )
+        if self.diagnostics is not None:
+            out["diagnostics"] = json.dumps(self.diagnostics.to_dict(), sort_keys=True)
+            out["diagnostics_ok"] = int(self.diagnostics.ok)
+        return out
+
+    def to_netcdf(self, path: str | os.PathLike[str]) -> None:
+        """Write the DataTree (all groups and attributes) to a netCDF file."""
+        self.datatree.to_netcdf(os.fspath(path), engine="h5netcdf")
+
+    # -- plain-Python form ----------------------------------------------------------------
+
+    def to_dict(self, *, ci_prob: float | None = None) -> dict[str, Any]:
+        """``{"method", "measure", "k", "mu", "tau", "theta_new", "p_mu_below_0"}``, the
+        JSON object of ``hccmeta pool --json`` (analysis scale)."""
+        table = self.summary(ci_prob=ci_prob)
+        out: dict[str, Any] = {"method": self.method, "measure": self.measure, "k": self.k}
+        values = table.to_numpy(dtype=float)
+        for name in ("mu", "tau", "theta_new"):
+            row = values[table.index.get_loc(name)]
+            out[name] = {col: float(v) for col, v in zip(SUMMARY_COLUMNS, row, strict=True)}
+        out["p_mu_below_0"] = self.p_mu_below_0
+        return out
