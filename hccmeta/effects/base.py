@@ -68,6 +68,18 @@ ASSUMPTIONS: dict[str, str] = {
     "km_median_inflation": "the variance of ln(median) from events was inflated for a "
     "Kaplan-Meier (rather than parametric) median",
     "estimate_at_ci_bound": "the printed estimate equals one of its CI bounds (rounding)",
+    "imputed_events": "events per group were not printed: the events of the population "
+    "the groups partition were split in proportion to the group sizes",
+    "events_by_difference": "a group's events are the printed total minus the printed "
+    "events of the other groups of the partition",
+    "p_from_other_record": "the p-value comes from another record of the same comparison "
+    "(see the p_choice option)",
+    "p_test_not_stated": "the source does not name the test behind the p-value; it is "
+    "taken to be the log-rank (or Wald) test of the comparison",
+    "count_from_rate": "only a rate is printed: the count is the whole number that, over "
+    "n, rounds to it",
+    "response_from_categories": "objective response = CR + PR and disease control = CR + "
+    "PR + SD, from the category counts",
 }
 
 
