@@ -108,7 +108,9 @@ def test_columns_and_types() -> None:
 
 
 def test_survival_contrast_methods_and_ranking() -> None:
-    res = derive_effects(_evidence(_study([_surv("syn.os", ARM_GROUPS, contrasts=[CONTRAST])])))
+    res = derive_effects(
+        _evidence(_study([_surv("syn.os", ARM_GROUPS, contrasts=[CONTRAST])])), se_floor=False
+    )
     hr = res.select(measure="log_hr").set_index("method")
     # medians + p: ln(6/12) = -0.693147; SE = 0.693147 / z(0.01) = 0.693147 / 2.575829
     assert hr.loc["medians_logrank_p", "yi"] == pytest.approx(-0.693147, abs=HAND_TOL)
@@ -167,7 +169,7 @@ def test_hr_contrast_and_p_bound_options() -> None:
     assert by.loc["ratio_ci", "adjusted_for"] == "age"
     assert "p_bound" in by.loc["ratio_p", "assumptions"]
     # midpoint: p = 0.025, z = 2.241403 -> SE = 0.693147 / 2.241403 = 0.309247
-    mid = derive_effects(_evidence(_study([rec])), p_bound="midpoint")
+    mid = derive_effects(_evidence(_study([rec])), p_bound="midpoint", se_floor=False)
     assert mid.select(method="ratio_p")["sei"].iloc[0] == pytest.approx(0.309247, abs=HAND_TOL)
     excl = derive_effects(_evidence(_study([rec])), p_bound="exclude")
     assert "ratio_p" not in set(excl.effects["method"])
@@ -182,9 +184,10 @@ def test_p_choice_between_records() -> None:
         contrasts=[{**CONTRAST, "p": {"value": 0.02, "test": "log_rank"}}],
     )
     ev = _evidence(_study([medians, curves]))
-    own = derive_effects(ev).select(method="medians_logrank_p").iloc[0]
+    own = derive_effects(ev, se_floor=False).select(method="medians_logrank_p").iloc[0]
     assert own["p"] == 0.01 and own["records"] == "syn.os.med"
-    big = derive_effects(ev, p_choice="largest").select(method="medians_logrank_p").iloc[0]
+    big = derive_effects(ev, p_choice="largest", se_floor=False)
+    big = big.select(method="medians_logrank_p").iloc[0]
     assert big["p"] == 0.02
     assert big["records"] == "syn.os.med;syn.os.curves"
     assert "p_from_other_record" in big["assumptions"]
@@ -194,6 +197,42 @@ def test_p_choice_between_records() -> None:
     under = derive_effects(ev).underivable
     row = under[under["record"] == "syn.os.curves"].iloc[0]
     assert "syn.os.med" in row["reason"] and "p_choice" in row["reason"]
+
+
+def test_se_floor() -> None:
+    """An SE from a p-value cannot be below what the group sizes and events allow."""
+    ev = _evidence(_study([_surv("syn.os", ARM_GROUPS, contrasts=[CONTRAST])]))
+    row = derive_effects(ev).select(method="medians_logrank_p").iloc[0]
+    # |ln 0.5| / z(0.01) = 0.269097, below the bound with 24 events in arms of 20 and 10:
+    # N / sqrt(D n_e n_r) = 30 / sqrt(24 x 20 x 10) = 0.433013
+    assert row["sei"] == pytest.approx(0.433013, abs=HAND_TOL)
+    assert "se_floor" in row["assumptions"]
+    assert row["yi"] == pytest.approx(math.log(0.5))
+    # subgroups of one arm (n = 20) of unknown size: SE >= 2 / sqrt(20) = 0.447214
+    sub = _surv(
+        "syn.os.sub",
+        [
+            {
+                "id": "b",
+                "arm": "combo",
+                "subgroup": {"variable": "cp", "level": "B"},
+                "median": {"value": 5.0},
+            },
+            {
+                "id": "a",
+                "arm": "combo",
+                "subgroup": {"variable": "cp", "level": "A"},
+                "median": {"value": 9.0},
+            },
+        ],
+        contrasts=[{"exposed": "b", "reference": "a", "p": {"value": 0.001, "test": "log_rank"}}],
+    )
+    res = derive_effects(_evidence(_study([sub])))
+    assert res.effects["sei"].iloc[0] == pytest.approx(0.447214, abs=HAND_TOL)
+    # ln(9/5) / z(0.001) = 0.587787 / 3.290527 = 0.178630 without the floor
+    raw = derive_effects(_evidence(_study([sub])), se_floor=False)
+    assert raw.effects["sei"].iloc[0] == pytest.approx(0.178630, abs=HAND_TOL)
+    assert raw.effects["assumptions"].iloc[0] == "exponential;p_normal_approximation"
 
 
 def test_weibull_and_km_options() -> None:

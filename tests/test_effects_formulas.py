@@ -31,6 +31,7 @@ from hccmeta.effects.survival import (
     log_hr_from_medians_p,
     log_median_from_ci,
     log_median_from_events,
+    min_log_hr_se,
     survival_of_cloglog,
 )
 
@@ -201,6 +202,16 @@ def test_peto_n34_os() -> None:
     assert float(d.yi) == pytest.approx(-1.257135, abs=HAND_TOL)
     assert float(d.sei) == pytest.approx(0.382047, abs=HAND_TOL)
     assert set(d.assumptions()) == {"peto_variance"}
+
+
+def test_min_log_hr_se() -> None:
+    # n = 34 study, 22 vs 12 patients: every patient an event -> SE >= sqrt(1/22 + 1/12)
+    # = sqrt(0.045455 + 0.083333) = 0.358870; with the 30 deaths: 34 / sqrt(30 x 22 x 12)
+    # = 34 / 88.994382 = 0.382047 (= the Peto SE above)
+    assert float(min_log_hr_se(22, 12)) == pytest.approx(0.358870, abs=HAND_TOL)
+    assert float(min_log_hr_se(22, 12, 30)) == pytest.approx(0.382047, abs=HAND_TOL)
+    # the medians + p SE of the same comparison (0.310483) lies below it: impossible
+    assert float(log_hr_from_medians_p(25, 9, 0.001).sei) < float(min_log_hr_se(22, 12, 30))
 
 
 # ---- medians ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from hccmeta.effects.survival import (
     log_hr_from_medians_p,
     log_median_from_ci,
     log_median_from_events,
+    min_log_hr_se,
 )
 from hccmeta.errors import InputError
 
@@ -39,10 +40,11 @@ log_ses = st.floats(min_value=0.01, max_value=3)
 levels = st.floats(min_value=0.5, max_value=0.999)
 pvalues = st.floats(min_value=1e-12, max_value=0.999)
 medians = st.floats(min_value=0.1, max_value=200)
-settings.register_profile("effects", max_examples=200, deadline=None)
-settings.load_profile("effects")
+#: Per-test settings (not a global profile, which would change other modules' tests).
+PROPS = settings(max_examples=200, deadline=None)
 
 
+@PROPS
 @given(ratios, log_ses, levels)
 def test_ci_round_trip(ratio: float, se: float, level: float) -> None:
     """A CI built from (ln ratio, SE) at level L gives back ln ratio and SE."""
@@ -53,6 +55,7 @@ def test_ci_round_trip(ratio: float, se: float, level: float) -> None:
     assert float(d.sei) == pytest.approx(se, rel=ROUND_TRIP_RTOL)
 
 
+@PROPS
 @given(st.floats(min_value=-5, max_value=5), log_ses, levels)
 def test_generic_ci_round_trip(y: float, se: float, level: float) -> None:
     z = stats.norm.ppf((1 + level) / 2)
@@ -60,6 +63,7 @@ def test_generic_ci_round_trip(y: float, se: float, level: float) -> None:
     assert float(d.sei) == pytest.approx(se, rel=1e-7)
 
 
+@PROPS
 @given(ratios.filter(lambda r: abs(math.log(r)) > 1e-6), pvalues)
 def test_p_round_trip(ratio: float, p: float) -> None:
     """The Wald p of (yi, sei) derived from (HR, p) is p again."""
@@ -68,6 +72,7 @@ def test_p_round_trip(ratio: float, p: float) -> None:
     assert p_back == pytest.approx(p, rel=1e-6)
 
 
+@PROPS
 @given(medians, medians, pvalues)
 def test_medians_swap_flips_sign(m1: float, m0: float, p: float) -> None:
     """Swapping exposed and reference flips the sign and keeps the SE."""
@@ -81,6 +86,7 @@ def test_medians_swap_flips_sign(m1: float, m0: float, p: float) -> None:
     assert (float(a.yi) > 0) == (m1 < m0)
 
 
+@PROPS
 @given(medians, medians, st.integers(1, 500), st.integers(1, 500))
 def test_medians_events_swap(m1: float, m0: float, d1: int, d0: int) -> None:
     if math.isclose(m1, m0, rel_tol=1e-9):
@@ -91,6 +97,7 @@ def test_medians_events_swap(m1: float, m0: float, d1: int, d0: int) -> None:
     assert float(a.sei) == pytest.approx(float(b.sei))
 
 
+@PROPS
 @given(pvalues, st.integers(1, 100), st.integers(1, 100), st.data())
 def test_peto_swap(p: float, n1: int, n0: int, data: st.DataObject) -> None:
     d = data.draw(st.integers(1, n1 + n0))
@@ -108,6 +115,7 @@ def tables(draw: st.DrawFn) -> tuple[int, int, int, int]:
 
 
 @pytest.mark.parametrize("measure", ["log_or", "log_rr", "rd"])
+@PROPS
 @given(t=tables())
 def test_counts_swap_arms(measure: str, t: tuple[int, int, int, int]) -> None:
     """Swapping the arms flips the sign of log OR, log RR and RD; the SE is unchanged."""
@@ -119,6 +127,7 @@ def test_counts_swap_arms(measure: str, t: tuple[int, int, int, int]) -> None:
     assert bool(x.flags["continuity_correction"]) == bool(y.flags["continuity_correction"])
 
 
+@PROPS
 @given(t=tables())
 def test_or_swap_events_and_nonevents(t: tuple[int, int, int, int]) -> None:
     """Counting non-events instead of events flips the sign of the log OR."""
@@ -129,6 +138,7 @@ def test_or_swap_events_and_nonevents(t: tuple[int, int, int, int]) -> None:
     assert float(x.sei) == pytest.approx(float(y.sei))
 
 
+@PROPS
 @given(st.integers(1, 300), st.data())
 def test_logit_complement(n: int, data: st.DataObject) -> None:
     x = data.draw(st.integers(0, n))
@@ -137,6 +147,7 @@ def test_logit_complement(n: int, data: st.DataObject) -> None:
     assert float(a.sei) == pytest.approx(float(b.sei))
 
 
+@PROPS
 @given(ratios.filter(lambda r: abs(math.log(r)) > 1e-3), pvalues, pvalues)
 def test_monotone_in_p_ratio(ratio: float, p1: float, p2: float) -> None:
     """For a fixed estimate, a smaller p gives a smaller SE."""
@@ -146,6 +157,7 @@ def test_monotone_in_p_ratio(ratio: float, p1: float, p2: float) -> None:
     assert float(log_ratio_from_p(ratio, lo).sei) < float(log_ratio_from_p(ratio, hi).sei)
 
 
+@PROPS
 @given(medians, medians, pvalues, pvalues)
 def test_monotone_in_p_medians(m1: float, m0: float, p1: float, p2: float) -> None:
     if math.isclose(m1, m0, rel_tol=1e-6) or math.isclose(p1, p2, rel_tol=1e-6):
@@ -157,6 +169,7 @@ def test_monotone_in_p_medians(m1: float, m0: float, p1: float, p2: float) -> No
     assert float(a.yi) == float(b.yi)
 
 
+@PROPS
 @given(st.integers(2, 200), st.integers(1, 100), st.integers(1, 100), pvalues, pvalues)
 def test_monotone_in_p_peto(d: int, n1: int, n0: int, p1: float, p2: float) -> None:
     """Peto: the SE depends on events only; a smaller p gives a larger |ln HR|."""
@@ -170,6 +183,7 @@ def test_monotone_in_p_peto(d: int, n1: int, n0: int, p1: float, p2: float) -> N
     assert float(a.yi) > float(b.yi)
 
 
+@PROPS
 @given(st.floats(0.02, 0.98), st.floats(0.01, 0.2), st.integers(5, 500))
 def test_landmark_ci_vs_peto_consistent(s: float, half: float, n: int) -> None:
     """A narrower CI (more patients at risk) gives a smaller SE on the cloglog scale."""
@@ -212,6 +226,8 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
         "km_inflation",
     ),
     ("weibull shape", lambda: log_hr_from_medians_p(3.7, 8.4, 0.01, shape=0), "shape = 0"),
+    ("floor events above n", lambda: min_log_hr_se(10, 10, 21), "events = 21"),
+    ("floor n zero", lambda: min_log_hr_se(0, 10), "n_exp = 0"),
     ("events zero arm", lambda: log_hr_from_medians_events(3, 4, 0, 5), "events_exp = 0"),
     (
         "peto events above n",
@@ -244,18 +260,21 @@ def test_invalid_input_raises(case: str, call: Callable[[], Any], text: str) -> 
     assert text in str(exc.value), str(exc.value)
 
 
+@PROPS
 @given(st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0 + 1e-9)))
 def test_any_p_outside_unit_interval_raises(p: float) -> None:
     with pytest.raises(InputError, match=r"\bp = "):
         log_ratio_from_p(2.0, p)
 
 
+@PROPS
 @given(st.floats(max_value=0.0, allow_nan=False), ratios, ratios)
 def test_any_non_positive_ratio_raises(bad: float, lo: float, hi: float) -> None:
     with pytest.raises(InputError):
         log_ratio_from_ci(bad, min(lo, hi), max(lo, hi) + 1)
 
 
+@PROPS
 @given(st.integers(1, 100), st.integers(1, 50))
 def test_any_events_above_n_raises(n: int, excess: int) -> None:
     with pytest.raises(InputError, match="events_exp"):
@@ -264,12 +283,14 @@ def test_any_events_above_n_raises(n: int, excess: int) -> None:
         logit_proportion(n + excess, n)
 
 
+@PROPS
 @given(st.floats(1.0 + 1e-9, 100.0))
 def test_any_level_in_percent_raises(level: float) -> None:
     with pytest.raises(InputError, match="level"):
         log_ratio_from_ci(1.0, 0.5, 2.0, level=level)
 
 
+@PROPS
 @given(ratios, ratios)
 def test_any_reversed_ci_raises(a: float, b: float) -> None:
     if a == b:

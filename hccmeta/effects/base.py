@@ -78,6 +78,8 @@ ASSUMPTIONS: dict[str, str] = {
     "taken to be the log-rank (or Wald) test of the comparison",
     "count_from_rate": "only a rate is printed: the count is the whole number that, over "
     "n, rounds to it",
+    "se_floor": "the SE derived from a p-value was below the smallest SE the group sizes "
+    "allow (every patient an event) and was raised to it (see the se_floor option)",
     "response_from_categories": "objective response = CR + PR and disease control = CR + "
     "PR + SD, from the category counts",
 }

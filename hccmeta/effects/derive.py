@@ -10,6 +10,7 @@ characteristics are descriptive and listed as such.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from hccmeta.effects.survival import (
     log_hr_from_medians_p,
     log_median_from_ci,
     log_median_from_events,
+    min_log_hr_se,
 )
 from hccmeta.effects.table import (
     EFFECT_COLUMNS,
@@ -72,6 +74,7 @@ def derive_effects(
     impute_n_at_risk: bool = True,
     count_from_rate: bool = True,
     continuity_correction: float = 0.5,
+    se_floor: bool = True,
 ) -> DerivedEffects:
     """Derive every effect of the study data, and list what cannot be derived.
 
@@ -80,7 +83,7 @@ def derive_effects(
     evidence : Evidence
         The loaded study data (:func:`hccmeta.load_studies`).
     km_median_inflation, km_median_factor, p_bound, p_choice, weibull_shape,
-    impute_events, impute_n_at_risk, count_from_rate, continuity_correction
+    impute_events, impute_n_at_risk, count_from_rate, continuity_correction, se_floor
         See :class:`hccmeta.effects.table.DeriveOptions`.
 
     Returns
@@ -101,6 +104,7 @@ def derive_effects(
         impute_n_at_risk=impute_n_at_risk,
         count_from_rate=count_from_rate,
         continuity_correction=continuity_correction,
+        se_floor=se_floor,
     )
     return _Deriver(evidence, options).run()
 
@@ -286,6 +290,41 @@ class _Deriver:
             )
         return None
 
+    def _floor(
+        self, d: Derived, e: GroupInfo, r: GroupInfo, events: int | None
+    ) -> tuple[Derived, tuple[str, ...]]:
+        """Raise an SE below what the group sizes (and events) allow; see se_floor.
+
+        With both sizes known: :func:`min_log_hr_se`. With two subgroups of one arm of
+        known size N and unknown sizes: ``sqrt(1/n_e + 1/n_r) >= 2 / sqrt(N)``.
+        """
+        if not self.opt.se_floor:
+            return d, ()
+        if e.n and r.n:
+            if events is not None and not 0 < events <= e.n + r.n:
+                events = None
+            lowest = float(min_log_hr_se(e.n, r.n, events))
+        elif (
+            e.arm == r.arm
+            and e.parent_n
+            and e.variable is not None
+            and e.variable == r.variable
+            and e.level != r.level
+        ):
+            # two subgroups of one arm of known size N: n_e + n_r <= N, and
+            # sqrt(1/n_e + 1/n_r) is smallest at n_e = n_r = N/2 (or with the size known)
+            big = e.parent_n
+            n1 = e.n or (big - r.n if r.n else big / 2)
+            n0 = r.n or (big - e.n if e.n else big / 2)
+            if n1 <= 0 or n0 <= 0:
+                return d, ()
+            lowest = math.sqrt(1.0 / n1 + 1.0 / n0)
+        else:
+            return d, ()
+        if float(d.sei) >= lowest:
+            return d, ()
+        return Derived(d.measure, d.method, d.yi, np.asarray(lowest), d.flags), ("se_floor",)
+
     def _p_args(self, p: PValue) -> dict[str, Any]:
         rule = "bound" if self.opt.p_bound == "exclude" else self.opt.p_bound
         return {"relation": p.relation, "p_bound": rule}
@@ -367,7 +406,8 @@ class _Deriver:
                     reasons.append(why)
                 else:
                     d = log_ratio_from_p(hr.value, c.p.value, **self._p_args(c.p))
-                    self.add(study, rec, d, e, r, extra_tags=p_tags(c.p), **p_ctx(c.p))
+                    d, floor = self._floor(d, e, r, None)
+                    self.add(study, rec, d, e, r, extra_tags=p_tags(c.p) + floor, **p_ctx(c.p))
                     made += 1
             if not made and not reasons:
                 reasons.append(f"HR {hr.value:g} printed without a CI or p-value: no SE")
@@ -417,14 +457,16 @@ class _Deriver:
                 reasons.append(why)
             else:
                 tags = p_tags(p) + (("p_from_other_record",) if p_rec != rec.id else ())
-                d = log_hr_from_medians_p(me, mr, p.value, **self._p_args(p), shape=shape)
-                self.add(study, rec, d, e, r, extra_tags=tags, records=(p_rec,), **p_ctx(p))
-                made += 1
                 total = totals.get(frozenset((c.exposed, c.reference)))
                 ev_tags: tuple[str, ...] = ()
                 if total is None and ev_e and ev_r:
                     total = ev_e.count + ev_r.count
                     ev_tags = self._event_tags(ev_e, ev_r)
+                d = log_hr_from_medians_p(me, mr, p.value, **self._p_args(p), shape=shape)
+                known = total if "imputed_events" not in ev_tags else None
+                d, floor = self._floor(d, e, r, known)
+                self.add(study, rec, d, e, r, extra_tags=tags + floor, records=(p_rec,), **p_ctx(p))
+                made += 1
                 if total and e.n and r.n and total <= e.n + r.n:
                     d = log_hr_from_logrank(
                         p.value,

@@ -41,7 +41,11 @@ def exposure_order(regimen: str | None) -> int:
 
 @dataclass(frozen=True)
 class GroupInfo:
-    """A record's group with what the analyses need to know about it."""
+    """A record's group with what the analyses need to know about it.
+
+    ``n`` is the group's size where known; ``parent_n`` the size of the arm (or whole
+    study) it belongs to, which bounds the sizes of its subgroups.
+    """
 
     id: str
     arm: str
@@ -51,6 +55,7 @@ class GroupInfo:
     label: str
     n: int | None
     whole_arm: bool
+    parent_n: int | None = None
 
 
 def group_info(study: Study, g: SurvivalGroup | CountGroup) -> GroupInfo:
@@ -77,6 +82,7 @@ def group_info(study: Study, g: SurvivalGroup | CountGroup) -> GroupInfo:
         label=label,
         n=n,
         whole_arm=sub is None and g.arm != ALL,
+        parent_n=arm_n,
     )
 
 

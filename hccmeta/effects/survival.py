@@ -68,6 +68,7 @@ __all__ = [
     "log_hr_from_medians_p",
     "log_median_from_ci",
     "log_median_from_events",
+    "min_log_hr_se",
     "survival_of_cloglog",
 ]
 
@@ -215,6 +216,28 @@ def log_hr_from_logrank(
         sei=np.asarray(1.0 / np.sqrt(v), dtype=float),
         flags={"peto_variance": mask(True, y.shape), "p_bound": mask(boundf, y.shape)},
     )
+
+
+def min_log_hr_se(
+    n_exp: ArrayLike, n_ref: ArrayLike, events: ArrayLike | None = None
+) -> FloatArray:
+    """The smallest SE of a log HR that two groups of these sizes can support.
+
+    The information about ln HR is at most Peto's log-rank variance
+    ``V = D n_exp n_ref / N^2``; with every patient an event (D = N) this is
+    ``n_exp n_ref / N``, so ``SE >= sqrt(1/n_exp + 1/n_ref)``; with D events known,
+    ``SE >= N / sqrt(D n_exp n_ref)``. An SE derived from a p-value below this bound
+    (two nearly equal medians with a large p give ``|ln HR| / z`` with both small) is an
+    artefact of rounding, not information.
+    """
+    n1 = check_count("n_exp", n_exp, positive=True)
+    n0 = check_count("n_ref", n_ref, positive=True)
+    if events is None:
+        return np.asarray(np.sqrt(1.0 / n1 + 1.0 / n0), dtype=float)
+    d = check_count("events", events, positive=True)
+    n1, n0, d = broadcast(n1, n0, d)
+    check_not_above("events", d, "n_exp + n_ref", n1 + n0)
+    return np.asarray((n1 + n0) / np.sqrt(d * n1 * n0), dtype=float)
 
 
 def log_median_from_ci(

@@ -138,6 +138,11 @@ class DeriveOptions:
         rate rounds to (if exactly one does; flagged ``count_from_rate``).
     continuity_correction : float
         Added to the cells of a 2x2 table (or one arm) with a zero cell.
+    se_floor : bool
+        Raise an SE of a log HR derived from a p-value to the smallest SE the group sizes
+        allow (:func:`hccmeta.effects.survival.min_log_hr_se`), where they are known.
+        Two close medians with a large p otherwise give an SE far below what the study
+        can support (flagged ``se_floor``).
     """
 
     km_median_inflation: bool = False
@@ -149,6 +154,7 @@ class DeriveOptions:
     impute_n_at_risk: bool = True
     count_from_rate: bool = True
     continuity_correction: float = 0.5
+    se_floor: bool = True
 
     def __post_init__(self) -> None:
         if self.p_bound not in ("bound", "midpoint", "exclude"):
