@@ -98,3 +98,21 @@ def test_max_abs_deviation_report() -> None:
     worst = max(worst, float(np.max(np.abs(d.vi - [r["vi"] for r in rows]))))
     print(f"max abs deviation from metafor escalc: {worst:.3g}")
     assert worst <= max(YI_TOL, VI_TOL)
+
+
+@pytest.mark.slow
+def test_reference_regenerates_identically(tmp_path: Path) -> None:
+    """Re-running validation/escalc/run_escalc.R reproduces the committed JSON."""
+    import shutil
+    import subprocess
+
+    if shutil.which("Rscript") is None:
+        pytest.skip("Rscript not on PATH")
+    script = Path(__file__).parents[1] / "validation" / "escalc" / "run_escalc.R"
+    out = tmp_path / "ref.json"
+    subprocess.run(["Rscript", str(script), str(out)], check=True, capture_output=True)
+    fresh = json.loads(out.read_text())
+    committed = _reference()
+    if fresh["metafor_version"] != committed["metafor_version"]:
+        pytest.skip(f"metafor {fresh['metafor_version']} differs from the reference's")
+    assert fresh == committed
