@@ -1,0 +1,201 @@
+"""Runners of the analyses whose models are sampled with MCMC (PyMC + nutpie).
+
+Each runner selects its effects, shapes them into the model's input table, fits the
+model (one compiled structure per model shape; priors and data are ``pm.Data``) and
+turns the posterior into estimate rows with the columns of
+:data:`hccmeta.analyses.run.ESTIMATE_COLUMNS`. Imported by :mod:`hccmeta.analyses.run`
+the first time such an analysis runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hccmeta.analyses.registry import Analysis
+from hccmeta.analyses.run import (
+    Variation,
+    _n_patients,
+    _row,
+    _selectors,
+    _take,
+    check_mixing,
+    register_runner,
+)
+from hccmeta.effects.table import DerivedEffects
+from hccmeta.errors import InputError
+
+Runner = tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any], pd.DataFrame | None]
+
+
+def stats(x: np.ndarray) -> dict[str, float]:
+    """mean, median, sd and the central 95% interval of draws."""
+    x = np.asarray(x, dtype=float).ravel()
+    return {
+        "mean": float(np.mean(x)),
+        "median": float(np.median(x)),
+        "sd": float(np.std(x, ddof=1)),
+        "ci_lower": float(np.quantile(x, 0.025)),
+        "ci_upper": float(np.quantile(x, 0.975)),
+    }
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
+def _benefit(analysis: Analysis, draws: np.ndarray) -> float:
+    below = float(np.mean(np.asarray(draws) < 0.0))
+    return below if analysis.benefit == "below" else 1.0 - below
+
+
+# ------------------------------------------------------------------ prognostic factors
+def run_prognostic(
+    analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
+) -> Runner:
+    """Pool every factor's log HRs jointly (:func:`hccmeta.models.prognostic.fit_prognostic`)."""
+    from hccmeta.models.prognostic import fit_prognostic
+
+    assert analysis.factors is not None
+    parts = []
+    for name, factor in analysis.factors.items():
+        rows = _take(derived.effects, _selectors(factor.select), variation)
+        if not rows.empty:
+            parts.append(rows.assign(role=name))
+    if not parts:
+        return pd.DataFrame(), [], {}, None
+    rows = pd.concat(parts, ignore_index=True)
+    check_mixing(rows, analysis.mixes, analysis.name)
+    data = pd.DataFrame(
+        {
+            "factor": rows["role"],
+            "study": rows["study"],
+            "yi": rows["yi"].astype(float),
+            "sei": rows["sei"].astype(float),
+            "adjusted": rows["analysis"] == "adjusted",
+            "time_origin": rows["time_origin"].astype(str),
+        }
+    )
+    kwargs: dict[str, Any] = {}
+    if variation.prior_mu is not None:
+        kwargs["prior_mu"] = variation.prior_mu
+    if variation.prior_tau is not None:
+        raise InputError(
+            "the joint prognostic model has a hierarchical prior on the heterogeneities; "
+            "vary prior_tau through the per-factor random-effects fits"
+        )
+    fit = fit_prognostic(
+        data,
+        adjusted="pool" if "analysis" in analysis.mixes else "error",
+        time_origin="pool" if "time_origin" in analysis.mixes else "error",
+        seed=seed,
+        **kwargs,
+    )
+    estimates = []
+    mu = fit.posterior["mu"]
+    for name, factor in analysis.factors.items():
+        sub = rows[rows["role"] == name]
+        if sub.empty:
+            continue
+        x = mu.sel(factor=name).to_numpy().ravel()
+        estimates.append(
+            _row(
+                name,
+                factor.label,
+                "log_hr",
+                stats(x),
+                natural="log_hr",
+                p_benefit=_benefit(analysis, x),
+                k=len(sub),
+                n_patients=_n_patients(sub),
+            )
+        )
+    return rows, estimates, {"": fit}, None
+
+
+# ------------------------------------------------------------------------ proportions
+def run_proportions(
+    analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
+) -> Runner:
+    """Binomial-logit pooling per regimen and the log OR of the contrast
+    (:func:`hccmeta.models.binomial.fit_contrast`, or :func:`fit_proportion` when only
+    one regimen has data)."""
+    from hccmeta.models.binomial import fit_contrast, fit_proportion
+
+    assert analysis.regimens is not None
+    parts = []
+    for role, reg in analysis.regimens.items():
+        rows = _take(derived.effects, _selectors(reg.select), variation)
+        if not rows.empty:
+            parts.append(rows.assign(role=role))
+    if not parts:
+        return pd.DataFrame(), [], {}, None
+    rows = pd.concat(parts, ignore_index=True)
+    check_mixing(rows, analysis.mixes, analysis.name)
+    missing = rows["events_exposed"].isna() | rows["n_exposed"].isna()
+    if missing.any():
+        raise InputError(
+            "proportions need events and n: " + ", ".join(rows.loc[missing, "effect"].astype(str))
+        )
+    data = pd.DataFrame(
+        {
+            "study": rows["study"].astype(str),
+            "arm": rows["role"].astype(str),
+            "events": rows["events_exposed"].astype(float),
+            "n": rows["n_exposed"].astype(float),
+        }
+    )
+    present = list(dict.fromkeys(data["arm"]))
+    contrast = analysis.contrast
+    estimates: list[dict[str, Any]] = []
+    fits: dict[str, Any] = {}
+    comparative = bool((data.groupby("study")["arm"].nunique() >= 2).any())
+    if contrast is not None and all(r in present for r in contrast) and comparative:
+        kwargs: dict[str, Any] = {}
+        if variation.prior_mu is not None:
+            kwargs["prior_d"] = variation.prior_mu
+        if variation.prior_tau is not None:
+            kwargs["prior_tau"] = variation.prior_tau
+        fit = fit_contrast(data, reference=contrast[1], seed=seed, **kwargs)
+        fits[""] = fit
+        post = fit.posterior
+        for role in present:
+            sub = rows[rows["role"] == role]
+            x = _logit(post["p"].sel(arm=role).to_numpy())
+            label = analysis.regimens[role].label
+            estimates.append(
+                _row(role, label, "logit_p", stats(x), natural="logit_p", p_benefit=math.nan,
+                     k=int(sub["study"].nunique()), n_patients=float(sub["n_exposed"].sum()))
+            )  # fmt: skip
+        d = post["d"].to_numpy().ravel()
+        arms_per_study = data.groupby("study")["arm"].nunique()
+        both = rows[rows["study"].isin(arms_per_study[arms_per_study > 1].index)]
+        estimates.append(
+            _row("log_or", f"odds ratio, {analysis.regimens[contrast[0]].label} vs "
+                 f"{analysis.regimens[contrast[1]].label}", "log_or", stats(d),
+                 natural="log_or", p_benefit=_benefit(analysis, d),
+                 k=int(both["study"].nunique()), n_patients=float(both["n_exposed"].sum()))
+        )  # fmt: skip
+    else:
+        kwargs = {}
+        if variation.prior_tau is not None:
+            kwargs["prior_tau"] = variation.prior_tau
+        fit = fit_proportion(data, seed=seed, **kwargs)
+        fits[""] = fit
+        for role in present:
+            sub = rows[rows["role"] == role]
+            x = _logit(fit.posterior["p"].sel(arm=role).to_numpy())
+            estimates.append(
+                _row(role, analysis.regimens[role].label, "logit_p", stats(x), natural="logit_p",
+                     p_benefit=math.nan, k=int(sub["study"].nunique()),
+                     n_patients=float(sub["n_exposed"].sum()))
+            )  # fmt: skip
+    return rows, estimates, fits, None
+
+
+register_runner("prognostic_joint", run_prognostic)
+register_runner("proportions", run_proportions)

@@ -1,0 +1,564 @@
+"""Running a registered analysis: select its effects, fit its model, report its estimands.
+
+:func:`run_analysis` is the one entry point; the sensitivity layer calls it with
+variations (priors, a study left out, fixed effects, other derivation options, an
+alternative contrast mapping, a subset of studies). The result is an
+:class:`AnalysisResult` whose :meth:`~AnalysisResult.summary` has one row per estimand
+with fixed columns (see :data:`ESTIMATE_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from hccmeta import priors as pr
+from hccmeta.analyses.registry import Analysis, Registry, Selector, load_registry
+from hccmeta.analyses.select import check_mixing, select_effects
+from hccmeta.data import Evidence
+from hccmeta.effects.table import DerivedEffects, DeriveOptions
+from hccmeta.errors import InputError
+
+__all__ = [
+    "ESTIMATE_COLUMNS",
+    "SUBSETS",
+    "AnalysisResult",
+    "Variation",
+    "default_priors",
+    "run_analysis",
+]
+
+#: Columns of ``AnalysisResult.estimates`` (and of the sensitivity table), in order.
+ESTIMATE_COLUMNS = (
+    "estimand",
+    "label",
+    "scale",
+    "mean",
+    "median",
+    "sd",
+    "ci_lower",
+    "ci_upper",
+    "natural_scale",
+    "natural_median",
+    "natural_ci_lower",
+    "natural_ci_upper",
+    "p_benefit",
+    "k",
+    "n_patients",
+)
+
+#: Study subsets a variation may restrict an analysis to (SPEC section 6).
+SUBSETS: dict[str, str] = {
+    "prospective_only": "prospective studies only",
+    "adjusted_only": "adjusted (multivariable) hazard ratios only",
+    "same_endpoint_origin": "the most common endpoint and time origin only",
+    "full_text_only": "studies available as full text only",
+}
+
+#: How each measure is back-transformed for the natural-scale columns.
+_NATURAL: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray], bool]] = {
+    # measure: (name of the natural scale, transform, transform is decreasing)
+    "log_hr": ("HR", np.exp, False),
+    "log_or": ("OR", np.exp, False),
+    "log_rr": ("RR", np.exp, False),
+    "log_median": ("months", np.exp, False),
+    "logit_p": ("probability", lambda x: 1.0 / (1.0 + np.exp(-x)), False),
+    "cloglog_survival": ("probability", lambda x: np.exp(-np.exp(x)), True),
+}
+
+_POOL_MEASURE = {"log_hr": "hr", "log_or": "or", "log_rr": "rr"}
+
+
+def default_priors(measure: str) -> tuple[pr.Prior, pr.Prior]:
+    """Default (mu, tau) priors of a random-effects fit on ``measure``.
+
+    log HR / log OR / log RR: mu ~ Normal(0, 1), tau ~ HalfNormal(0.5) (SPEC section 4).
+    log median (months): mu ~ Normal(ln 10, 1.5) — 95% of medians between 0.5 and 190
+    months — and tau ~ HalfNormal(0.5). cloglog survival and logit proportions:
+    mu ~ Normal(0, 2), tau ~ HalfNormal(1) (weakly informative on the probability scale).
+    """
+    if measure in _POOL_MEASURE:
+        return pr.DEFAULT_MU, pr.DEFAULT_TAU
+    if measure == "log_median":
+        return pr.Normal(math.log(10.0), 1.5), pr.HalfNormal(0.5)
+    return pr.Normal(0.0, 2.0), pr.HalfNormal(1.0)
+
+
+@dataclass(frozen=True)
+class Variation:
+    """What a sensitivity variant changes relative to the primary analysis.
+
+    Attributes
+    ----------
+    prior_mu, prior_tau : Prior, optional
+        Replace the analysis's priors.
+    effects_model : {"random", "fixed"}
+        Random effects (default) or a common effect (tau = 0).
+    exclude_studies : tuple of str
+        Studies left out (leave-one-out).
+    options : DeriveOptions, optional
+        Other derivation options (conversion assumptions).
+    alternative : str, optional
+        Name of an alternative contrast mapping of the analysis.
+    subset : str, optional
+        One of :data:`SUBSETS`.
+    method : {"exact", "mcmc"}
+        Engine of normal-normal fits.
+    prefer_univariate : bool
+        Where a study reports the same comparison adjusted and univariate, take the
+        univariate one (the default prefers adjusted).
+    """
+
+    prior_mu: pr.Prior | None = None
+    prior_tau: pr.Prior | None = None
+    effects_model: Literal["random", "fixed"] = "random"
+    exclude_studies: tuple[str, ...] = ()
+    options: DeriveOptions | None = None
+    alternative: str | None = None
+    subset: str | None = None
+    method: Literal["exact", "mcmc"] = "exact"
+    prefer_univariate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.subset is not None and self.subset not in SUBSETS:
+            raise InputError(f"unknown subset {self.subset!r} (known: {', '.join(SUBSETS)})")
+
+
+@dataclass
+class AnalysisResult:
+    """The result of one analysis (or of one sensitivity variant of it).
+
+    Attributes
+    ----------
+    analysis : Analysis
+        The definition that was run.
+    status : {"ok", "no_eligible_records"}
+        ``no_eligible_records`` when no derived effect matches the definition.
+    message : str
+        One line saying what was pooled (or why nothing was).
+    effects : DataFrame
+        The effects used, oriented as the question asks, with a ``role`` column (the
+        regimen or factor they stand for; empty for a single estimand).
+    estimates : DataFrame
+        One row per estimand (columns :data:`ESTIMATE_COLUMNS`).
+    fits : dict
+        The model fits by role (``PoolResult`` or ``PosteriorResult``).
+    frequentist : DataFrame or None
+        REML and DerSimonian-Laird estimates for comparison (normal-normal models).
+    diagnostics : DataFrame
+        One row per MCMC fit: role, ok, max_rhat, min_ess_bulk, min_ess_tail,
+        n_divergent, retries, messages.
+    variation : Variation
+        What was varied (the default for the primary analysis).
+    data_hash, seed
+        Provenance of the numbers.
+    """
+
+    analysis: Analysis
+    status: Literal["ok", "no_eligible_records"]
+    message: str
+    effects: pd.DataFrame
+    estimates: pd.DataFrame
+    fits: dict[str, Any] = field(default_factory=dict)
+    frequentist: pd.DataFrame | None = None
+    diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    variation: Variation = field(default_factory=Variation)
+    data_hash: str = ""
+    seed: int = 0
+    priors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The analysis name."""
+        return self.analysis.name
+
+    @property
+    def ok(self) -> bool:
+        """True when every MCMC fit passed its diagnostics."""
+        if self.diagnostics.empty:
+            return True
+        return bool(self.diagnostics["ok"].all())
+
+    @property
+    def k(self) -> int:
+        """Number of studies behind the analysis."""
+        return int(self.effects["study"].nunique()) if not self.effects.empty else 0
+
+    def summary(self) -> pd.DataFrame:
+        """The pooled estimates, one row per estimand (central 95% intervals)."""
+        return self.estimates.copy()
+
+    @property
+    def primary_estimand(self) -> str | None:
+        """The estimand the statement and sensitivity plot focus on."""
+        if self.estimates.empty:
+            return None
+        wanted = self.analysis.primary_estimand
+        if wanted is not None and wanted in set(self.estimates["estimand"]):
+            return wanted
+        return str(self.estimates["estimand"].iloc[0])
+
+    def forest_plot(self, **kwargs: Any) -> Any:
+        """A forest plot of the analysis (matplotlib Figure); see :mod:`hccmeta.report`."""
+        from hccmeta.report.plots import forest_plot
+
+        return forest_plot(self, **kwargs)
+
+    def interpret(self) -> str:
+        """A short statement in words that a clinician can read."""
+        from hccmeta.report.interpret import interpret
+
+        return interpret(self)
+
+    def __repr__(self) -> str:
+        return f"AnalysisResult({self.name!r}, status={self.status!r}, k={self.k})"
+
+
+# ---------------------------------------------------------------------------------------
+def _registry(evidence: Evidence, registry: Registry | None) -> Registry:
+    return registry if registry is not None else load_registry(evidence.data_dir)
+
+
+def _selectors(select: Selector | list[Selector] | None) -> list[Selector]:
+    if select is None:
+        return []
+    return select if isinstance(select, list) else [select]
+
+
+def _subset(rows: pd.DataFrame, subset: str | None) -> pd.DataFrame:
+    if subset is None or rows.empty:
+        return rows
+    if subset == "prospective_only":
+        return rows[
+            rows["design"].isin(["randomised", "prospective_single_arm", "prospective_cohort"])
+        ]
+    if subset == "adjusted_only":
+        return rows[rows["analysis"] == "adjusted"]
+    if subset == "full_text_only":
+        return rows[rows["source_kind"] == "full_text"]
+    # same_endpoint_origin: keep the most common (endpoint, time origin); ties -> the
+    # one with more patients, then alphabetical
+    key = rows["endpoint"].astype(str) + "|" + rows["time_origin"].astype(str)
+    counts = key.value_counts()
+    top = counts[counts == counts.max()].index
+    if len(top) > 1:
+        n = (rows["n_exposed"].fillna(0) + rows["n_reference"].fillna(0)).groupby(key).sum()
+        top = n.loc[list(top)].sort_values(ascending=False).index[:1]
+    return rows[key == top[0]]
+
+
+def _take(effects: pd.DataFrame, selects: list[Selector], variation: Variation) -> pd.DataFrame:
+    if variation.prefer_univariate:
+        order = ["univariate", "adjusted", "descriptive"]
+        selects = [s.model_copy(update={"prefer_analysis": order}) for s in selects]
+    parts = [select_effects(effects, s) for s in selects]
+    rows = (
+        pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        if any(not p.empty for p in parts)
+        else parts[0]
+        if parts
+        else pd.DataFrame()
+    )
+    if rows.empty:
+        return rows
+    dup = rows[rows.duplicated("study", keep=False)]
+    if not dup.empty:
+        raise InputError(
+            "more than one effect of a study matches: " + ", ".join(dup["effect"].astype(str))
+        )
+    rows = rows[~rows["study"].isin(variation.exclude_studies)]
+    return _subset(rows, variation.subset).reset_index(drop=True)
+
+
+def _n_patients(rows: pd.DataFrame) -> float:
+    """Patients in the compared groups; NaN if a study does not report its group sizes."""
+    if rows.empty:
+        return 0.0
+    n = rows["n_exposed"].astype(float)
+    if "reference" in rows.columns:
+        contrast = rows["kind"] == "contrast"
+        n = n + rows["n_reference"].astype(float).where(contrast, 0.0)
+    return float(n.sum()) if n.notna().all() else math.nan
+
+
+def _row(
+    estimand: str,
+    label: str,
+    scale: str,
+    stats: Mapping[str, float],
+    *,
+    natural: str | None,
+    p_benefit: float,
+    k: int,
+    n_patients: float,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "estimand": estimand,
+        "label": label,
+        "scale": scale,
+        **{c: float(stats[c]) for c in ("mean", "median", "sd", "ci_lower", "ci_upper")},
+        "natural_scale": None,
+        "natural_median": math.nan,
+        "natural_ci_lower": math.nan,
+        "natural_ci_upper": math.nan,
+        "p_benefit": p_benefit,
+        "k": k,
+        "n_patients": n_patients,
+    }
+    if natural is not None and scale in _NATURAL:
+        name, fn, decreasing = _NATURAL[scale]
+        lo, med, hi = (float(fn(np.asarray(stats[c]))) for c in ("ci_lower", "median", "ci_upper"))
+        if decreasing:
+            lo, hi = hi, lo
+        out.update(natural_scale=name, natural_median=med, natural_ci_lower=lo, natural_ci_upper=hi)
+    return out
+
+
+def _benefit(analysis: Analysis, p_below: float) -> float:
+    return p_below if analysis.benefit == "below" else 1.0 - p_below
+
+
+# ---------------------------------------------------------------------------------------
+def _fit_normal(
+    rows: pd.DataFrame,
+    measure: str,
+    analysis: Analysis,
+    variation: Variation,
+    seed: int,
+) -> Any:
+    from hccmeta.models.normal import pool
+
+    mu0, tau0 = default_priors(measure)
+    prior_mu = variation.prior_mu or (pr.parse(analysis.prior_mu) if analysis.prior_mu else mu0)
+    prior_tau = variation.prior_tau or (
+        pr.parse(analysis.prior_tau) if analysis.prior_tau else tau0
+    )
+    return pool(
+        rows["yi"].to_numpy(float),
+        rows["sei"].to_numpy(float),
+        study=rows["study"].astype(str).tolist(),
+        measure=_POOL_MEASURE.get(measure, "generic"),
+        prior_mu=prior_mu,
+        prior_tau=prior_tau,
+        model=variation.effects_model,
+        method=variation.method,
+        seed=seed,
+    )
+
+
+def _normal_estimates(
+    fit: Any, rows: pd.DataFrame, estimand: str, label: str, measure: str, analysis: Analysis
+) -> list[dict[str, Any]]:
+    s = fit.summary()
+    mu = s.loc["mu"]
+    p_below = float(fit.prob_below(0.0, var="mu")) if measure in _POOL_MEASURE else math.nan
+    rows_out = [
+        _row(
+            estimand,
+            label,
+            measure,
+            mu,
+            natural=measure,
+            p_benefit=_benefit(analysis, p_below) if not math.isnan(p_below) else math.nan,
+            k=len(rows),
+            n_patients=_n_patients(rows),
+        )
+    ]
+    return rows_out
+
+
+def _frequentist(rows: pd.DataFrame) -> pd.DataFrame | None:
+    try:
+        from hccmeta.models.frequentist import rma
+    except ImportError:  # pragma: no cover - the comparison column is optional
+        return None
+    if len(rows) < 1:
+        return None
+    out = []
+    for method in ("REML", "DL"):
+        fit = rma(rows["yi"].to_numpy(float), rows["sei"].to_numpy(float) ** 2, method=method)
+        out.append({"method": method, **fit})
+    return pd.DataFrame(out)
+
+
+def _run_random_effects(
+    analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
+) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any], pd.DataFrame | None]:
+    selects = _selectors(analysis.select)
+    if variation.alternative is not None:
+        alt = _alternative(analysis, variation.alternative)
+        selects = _selectors(alt.select) or selects
+    rows = _take(derived.effects, selects, variation)
+    if rows.empty:
+        return rows, [], {}, None
+    check_mixing(rows, analysis.mixes, analysis.name)
+    rows = rows.assign(role="")
+    fit = _fit_normal(rows, analysis.measure, analysis, variation, seed)
+    est = _normal_estimates(fit, rows, "effect", analysis.estimand, analysis.measure, analysis)
+    return rows, est, {"": fit}, _frequentist(rows)
+
+
+def _alternative(analysis: Analysis, name: str) -> Any:
+    for alt in analysis.alternatives:
+        if alt.name == name:
+            return alt
+    known = ", ".join(a.name for a in analysis.alternatives) or "none"
+    raise InputError(f"analysis {analysis.name!r} has no alternative {name!r} (known: {known})")
+
+
+def _run_per_regimen(
+    analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
+) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any], pd.DataFrame | None]:
+    assert analysis.regimens is not None
+    all_rows, estimates, fits = [], [], {}
+    for role, reg in analysis.regimens.items():
+        rows = _take(derived.effects, _selectors(reg.select), variation)
+        if rows.empty:
+            continue
+        rows = rows.assign(role=role)
+        all_rows.append(rows)
+        fit = _fit_normal(rows, analysis.measure, analysis, variation, seed)
+        fits[role] = fit
+        estimates += _normal_estimates(fit, rows, role, reg.label, analysis.measure, analysis)
+    rows = pd.concat(all_rows, ignore_index=True) if all_rows else pd.DataFrame()
+    if not rows.empty:
+        check_mixing(rows, analysis.mixes, analysis.name)
+    return rows, estimates, fits, None
+
+
+_RUNNERS: dict[str, Callable[..., Any]] = {
+    "random_effects": _run_random_effects,
+    "per_regimen": _run_per_regimen,
+}
+
+
+def register_runner(kind: str, runner: Callable[..., Any]) -> None:
+    """Register the runner of a model kind (used by the modules of the MCMC models)."""
+    _RUNNERS[kind] = runner
+
+
+def _diagnostics(fits: Mapping[str, Any]) -> pd.DataFrame:
+    out = []
+    for role, fit in fits.items():
+        diag = getattr(fit, "diagnostics", None)
+        if diag is None:
+            continue
+        out.append(
+            {
+                "role": role,
+                "ok": bool(diag.ok),
+                "max_rhat": diag.max_rhat,
+                "min_ess_bulk": diag.min_ess_bulk,
+                "min_ess_tail": diag.min_ess_tail,
+                "n_divergent": diag.n_divergent,
+                "retries": diag.retries,
+                "messages": "; ".join(diag.messages),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def run_analysis(
+    analysis: str | Analysis,
+    evidence: Evidence,
+    *,
+    derived: DerivedEffects | None = None,
+    variation: Variation | None = None,
+    registry: Registry | None = None,
+    seed: int = 20261122,
+) -> AnalysisResult:
+    """Run one registered analysis on the evidence.
+
+    Parameters
+    ----------
+    analysis : str or Analysis
+        The name of a registered analysis (``hccmeta analyses`` lists them) or a
+        definition.
+    evidence : Evidence
+        The validated study data (:func:`hccmeta.load_studies`).
+    derived : DerivedEffects, optional
+        Effects derived beforehand (default: derived now with ``variation.options``).
+    variation : Variation, optional
+        What a sensitivity variant changes (default: nothing).
+    registry : Registry, optional
+        The registry (default: ``analyses.yaml`` of the evidence's data directory).
+    seed : int, keyword-only
+        Seed of every sampler and of the exact engine's posterior draws.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    from hccmeta.effects import derive_effects
+
+    variation = variation or Variation()
+    definition = (
+        analysis if isinstance(analysis, Analysis) else _registry(evidence, registry).get(analysis)
+    )
+    if derived is None or (variation.options is not None and derived.options != variation.options):
+        derived = derive_effects(evidence, **(variation.options or DeriveOptions()).as_dict())
+    runner = _RUNNERS.get(definition.model)
+    if runner is None:
+        _load_model_runners()
+        runner = _RUNNERS[definition.model]
+    rows, estimates, fits, freq = runner(definition, derived, variation, seed)
+    if rows.empty or not estimates:
+        status: Literal["ok", "no_eligible_records"] = "no_eligible_records"
+        message = f"no eligible records for {definition.name}: " + (
+            definition.mapping[-1] if definition.mapping else "no derived effect matches"
+        )
+        est = pd.DataFrame(columns=list(ESTIMATE_COLUMNS))
+    else:
+        status = "ok"
+        est = pd.DataFrame(estimates, columns=list(ESTIMATE_COLUMNS))
+        message = (
+            f"{definition.name}: {rows['study'].nunique()} studies, "
+            f"{len(rows)} effects, {len(est)} estimands"
+        )
+    priors: dict[str, str] = {}
+    for role, fit in fits.items():
+        fit_priors = getattr(fit, "priors", None)
+        if fit_priors is None:  # a PoolResult: mu and tau
+            tau = fit.prior_tau
+            fit_priors = {"mu": fit.prior_mu, "tau": tau if tau is not None else "0 (fixed)"}
+        for key, value in fit_priors.items():
+            priors[f"{role}.{key}" if role else key] = str(value)
+    return AnalysisResult(
+        analysis=definition,
+        status=status,
+        message=message,
+        effects=rows,
+        estimates=est,
+        fits=fits,
+        frequentist=freq,
+        diagnostics=_diagnostics(fits),
+        variation=variation,
+        data_hash=evidence.data_hash,
+        seed=seed,
+        priors=priors,
+    )
+
+
+def _load_model_runners() -> None:
+    """Import the modules that register the MCMC model runners."""
+    from hccmeta.analyses import mcmc_runners  # noqa: F401
+
+
+def replace_variation(variation: Variation, **changes: Any) -> Variation:
+    """A copy of ``variation`` with ``changes`` (dataclasses.replace, re-validated)."""
+    return replace(variation, **changes)
+
+
+def selected(result: AnalysisResult) -> Sequence[str]:
+    """The record ids behind an analysis result."""
+    if result.effects.empty:
+        return []
+    ids: list[str] = []
+    for recs in result.effects["records"].astype(str):
+        ids += [r for r in recs.split(";") if r]
+    return sorted(set(ids))
