@@ -359,6 +359,23 @@ def test_counts_reported_implied_and_rates() -> None:
     assert not (no_rate.effects["record"] == "syn.orr").any()
 
 
+def test_non_finite_derivations_are_listed() -> None:
+    # p = 1: infinite SE; a zero cell without continuity correction: infinite log OR
+    rec = _surv(
+        "syn.os", ARM_GROUPS, contrasts=[{**CONTRAST, "p": {"value": 1.0, "test": "log_rank"}}]
+    )
+    res = derive_effects(_evidence(_study([rec])), se_floor=False, impute_events=False)
+    assert "medians_logrank_p" not in set(res.effects["method"])
+    assert res.underivable["reason"].str.contains("no usable estimate").any()
+    ae = _counts(
+        "syn.ae",
+        [{"id": "sor", "arm": "sor", "count": 0}, {"id": "combo", "arm": "combo", "count": 5}],
+    )
+    res = derive_effects(_evidence(_study([ae])), continuity_correction=0.0)
+    assert res.effects[["yi", "sei"]].map(math.isfinite).all().all()
+    assert (res.underivable["record"] == "syn.ae").any()
+
+
 def test_rate_tolerance() -> None:
     assert rate_tolerance(0.499) == pytest.approx(0.0005)
     assert rate_tolerance(0.9) == pytest.approx(0.005)

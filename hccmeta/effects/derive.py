@@ -190,6 +190,17 @@ class _Deriver:
     ) -> None:
         tags = sorted(set(d.assumptions()) | set(extra_tags))
         comparison = exposed.id if reference is None else f"{exposed.id}~{reference.id}"
+        yi, sei = float(d.yi), float(d.sei)
+        if not (math.isfinite(yi) and math.isfinite(sei) and sei > 0):
+            part = "group" if reference is None else "contrast"
+            self.skip(
+                study,
+                record.id,
+                f"{part} {comparison.replace('~', ' vs ')}: {d.measure} by {d.method}",
+                f"the derivation gives yi = {yi:g}, SE = {sei:g} (p = 1, or a zero cell "
+                "without continuity correction): no usable estimate",
+            )
+            return
         eid = "/".join(p for p in (record.id, comparison, d.measure, d.method, detail) if p)
         base, k = eid, 2
         while any(r["effect"] == eid for r in self.rows):
@@ -204,9 +215,9 @@ class _Deriver:
             "records": ";".join(dict.fromkeys((record.id, *records))),
             "kind": "group" if reference is None else "contrast",
             "measure": d.measure,
-            "yi": float(d.yi),
-            "sei": float(d.sei),
-            "vi": float(d.vi),
+            "yi": yi,
+            "sei": sei,
+            "vi": sei * sei,
             "method": d.method,
             "assumptions": ";".join(tags),
             "primary": False,
