@@ -351,6 +351,16 @@ def test_no_correction_without_zero_cell() -> None:
     assert d.assumptions() == ()
 
 
+def test_double_zero_flagged() -> None:
+    # n = 34 study, grade 3-4 fatigue 0/22 vs 0/12: corrected log OR = ln(0.5 x 12.5 /
+    # (22.5 x 0.5)) = ln(12.5 / 22.5) = -0.587787, a pure artefact of the arm sizes
+    d = two_arm_counts(0, 22, 0, 12)
+    assert float(d.yi) == pytest.approx(-0.587787, abs=HAND_TOL)
+    assert d.assumptions() == ("continuity_correction", "double_zero")
+    assert two_arm_counts(22, 22, 12, 12).assumptions() == ("continuity_correction", "double_zero")
+    assert "double_zero" not in two_arm_counts(0, 22, 1, 12).assumptions()
+
+
 def test_logit_proportion() -> None:
     # 13/22 responders: logit = ln(13/9) = 0.367725; var = 1/13 + 1/9 = 0.188034
     d = logit_proportion(13, 22)

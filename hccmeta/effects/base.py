@@ -61,6 +61,8 @@ ASSUMPTIONS: dict[str, str] = {
     "(no censoring before t), giving the binomial variance S (1 - S) / n",
     "continuity_correction": "0.5 was added to every cell of a 2x2 table (or both cells of "
     "one arm) with a zero cell (metafor's add = 1/2, to = 'only0')",
+    "double_zero": "no events (or only events) in both arms: the table carries no "
+    "information about a ratio; kept, as metafor's escalc keeps it (drop00 = FALSE)",
     "ci_level_assumed": "the source prints a CI without its level; 0.95 was assumed",
     "one_sided_bound": "only one confidence bound is printed; it is taken as a one-sided "
     "bound at the stated level",

@@ -79,7 +79,10 @@ def two_arm_counts(
     Returns
     -------
     Derived
-        With the flag ``continuity_correction`` where a table was corrected.
+        With the flag ``continuity_correction`` where a table was corrected, and
+        ``double_zero`` where neither arm has an event (or both have only events): such a
+        table says nothing about a ratio (its corrected log OR merely reflects the arm
+        sizes) and is kept only as metafor's ``escalc`` keeps it (``drop00 = FALSE``).
     """
     if measure not in ("log_or", "log_rr", "rd"):
         raise InputError(f"measure = {measure!r}: must be 'log_or', 'log_rr' or 'rd'")
@@ -93,6 +96,7 @@ def two_arm_counts(
     check_not_above("events_ref", x2, "n_ref", m2)
     a, b, c, d = x1, m1 - x1, x2, m2 - x2
     zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    double = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
     inc = np.where(zero, add, 0.0)
     a, b, c, d = a + inc, b + inc, c + inc, d + inc
     n1, n2 = a + b, c + d
@@ -112,7 +116,10 @@ def two_arm_counts(
         method="counts_2x2",
         yi=np.asarray(yi, dtype=float),
         sei=np.asarray(np.sqrt(vi), dtype=float),
-        flags={"continuity_correction": mask(zero & (add > 0), np.shape(yi))},
+        flags={
+            "continuity_correction": mask(zero & (add > 0), np.shape(yi)),
+            "double_zero": mask(double, np.shape(yi)),
+        },
     )
 
 
