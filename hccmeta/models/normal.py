@@ -58,7 +58,7 @@ def _as_vector(name: str, value: Any) -> FloatArray:
         if math.isnan(out[i]):
             raise InputError(f"{name}[{i}] is missing (NaN)")
         if math.isinf(out[i]):
-            raise InputError(f"{name}[{i}] = {out[i]!r} is not finite")
+            raise InputError(f"{name}[{i}] = {float(out[i])!r} is not finite")
     return out
 
 

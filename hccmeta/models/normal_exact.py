@@ -332,13 +332,18 @@ class ExactPosterior:
         x_lo_support = math.log(prior_tau.lower) if prior_tau.lower > 0 else -math.inf
         x_hi_support = math.log(prior_tau.upper) if math.isfinite(prior_tau.upper) else math.inf
         lo = max(math.log(ref) - 25.0, x_lo_support)
-        hi = min(math.log(ref) + 14.0, x_hi_support)
-        coarse = np.linspace(lo, hi, 400)
+        hi = min(math.log(ref) + 20.0, x_hi_support)
+        coarse = np.linspace(lo, hi, 450)
         lg, _ = self._log_density_x(coarse)
         top = float(np.max(lg))
         if not np.isfinite(top):
             raise FloatingPointError("the posterior of tau is zero everywhere on the grid")
-        keep = np.flatnonzero(lg > top - _LOG_DENSITY_CUT)
+        # keep where the density of x, or that density times tau^2 (second moments:
+        # heavy-tailed posteriors), is within the cut of its maximum
+        lg2 = lg + 2.0 * coarse
+        keep = np.flatnonzero(
+            (lg > top - _LOG_DENSITY_CUT) | (lg2 > np.max(lg2) - _LOG_DENSITY_CUT)
+        )
         step = coarse[1] - coarse[0]
         x_lo = max(coarse[keep[0]] - step, lo)
         x_hi = min(coarse[keep[-1]] + step, hi)
