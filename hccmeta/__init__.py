@@ -10,7 +10,8 @@ functions that need them.
 
 from __future__ import annotations
 
-from hccmeta import priors
+from hccmeta import analyses, priors
+from hccmeta.analyses import run_analysis
 from hccmeta.data import Evidence, load_studies
 from hccmeta.effects import derive_effects
 from hccmeta.errors import HccmetaError, InputError, Problem, StudyDataError
@@ -25,8 +26,10 @@ __all__ = [
     "Problem",
     "StudyDataError",
     "__version__",
+    "analyses",
     "derive_effects",
     "load_studies",
     "pool",
     "priors",
+    "run_analysis",
 ]
