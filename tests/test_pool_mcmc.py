@@ -1,0 +1,168 @@
+"""The MCMC engine against the exact engine, the compile cache and the diagnostics.
+
+Agreement criterion: for mu and tau, the MCMC mean, median, 2.5% and 97.5% quantiles lie
+within 4 Monte Carlo standard errors (arviz-stats ``mcse``: method "mean", and
+"quantile" at each probability) of the exact values. The exact engine is itself
+validated against bayesmeta and brute-force integration (test_pool_exact.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hccmeta as hm
+from hccmeta import priors
+from hccmeta.models import mcmc
+
+pytestmark = pytest.mark.sampling
+
+#: Number of Monte Carlo standard errors tolerated between MCMC and exact values.
+N_MCSE = 4.0
+#: Fixed-effect MCMC vs closed form: Monte Carlo error of 4000 draws, same criterion.
+
+CRINS_YI = [-2.3097, -0.4595, -2.3026, -1.7579, -1.2585, -2.4179]
+CRINS_SE = list(np.sqrt([0.3594, 0.3096, 0.7750, 0.2078, 0.4122, 2.3373]))
+K3_Y, K3_SE = [0.1, 0.5, -0.2], [0.2, 0.3, 0.25]
+#: Near-zero heterogeneity: the estimates scatter far less than their SEs.
+HOMOG_Y, HOMOG_SE = [0.10, 0.11, 0.09], [0.30, 0.20, 0.25]
+
+
+def _mcse(draws: np.ndarray, stat: str) -> float:
+    import arviz_stats as azs
+
+    if stat == "mean":
+        return float(azs.mcse(draws, method="mean"))
+    prob = {"median": 0.5, "ci_lower": 0.025, "ci_upper": 0.975}[stat]
+    return float(azs.mcse(draws, method="quantile", prob=prob))
+
+
+def assert_agree(y, s, prior_mu, prior_tau, *, seed: int = 1) -> hm.models.result.PoolResult:
+    exact = hm.pool(y, s, prior_mu=prior_mu, prior_tau=prior_tau).summary()
+    res = hm.pool(y, s, prior_mu=prior_mu, prior_tau=prior_tau, method="mcmc", seed=seed)
+    assert res.ok, res.diagnostics
+    draws = res.posterior_draws()
+    table = res.summary()
+    for var in ("mu", "tau"):
+        for stat in ("mean", "median", "ci_lower", "ci_upper"):
+            err = abs(table.loc[var, stat] - exact.loc[var, stat])
+            tol = N_MCSE * _mcse(draws[var], stat)
+            assert err <= tol, f"{var} {stat}: mcmc {table.loc[var, stat]:.5f}, exact " + (
+                f"{exact.loc[var, stat]:.5f}, |diff| {err:.5f} > {N_MCSE} MCSE = {tol:.5f}"
+            )
+    return res
+
+
+def test_crins_mcmc_agrees_with_exact() -> None:
+    res = assert_agree(CRINS_YI, CRINS_SE, priors.Normal(0, 4), priors.HalfNormal(0.5))
+    assert res.diagnostics is not None and res.diagnostics.n_divergent == 0
+    assert set(res.datatree.children) >= {"posterior", "prior", "observed_data", "sample_stats"}
+    assert res.datatree.attrs["method"] == "mcmc"
+    assert "nutpie" in res.datatree.attrs["package_versions"]
+
+
+def test_near_zero_heterogeneity() -> None:
+    assert_agree(HOMOG_Y, HOMOG_SE, priors.Normal(0, 1), priors.HalfNormal(0.5))
+
+
+def test_two_studies() -> None:
+    assert_agree([0.2, -0.4], [0.3, 0.25], priors.Normal(0, 1), priors.HalfNormal(0.5))
+
+
+def test_one_study() -> None:
+    assert_agree([-0.3], [0.2], priors.Normal(0, 1), priors.HalfNormal(0.5))
+
+
+TAU_FAMILIES = [
+    priors.HalfCauchy(0.5),
+    priors.HalfStudentT(3, 0.5),
+    priors.turner2015_all_cause_mortality,
+    priors.bartos2023_log_hr,
+    priors.Uniform(0, 2),
+]
+
+
+@pytest.mark.parametrize("prior_tau", TAU_FAMILIES, ids=repr)
+def test_every_tau_family(prior_tau) -> None:
+    assert_agree(K3_Y, K3_SE, priors.Normal(0, 1), prior_tau)
+
+
+def test_uniform_prior_on_mu() -> None:
+    assert_agree(K3_Y, K3_SE, priors.Uniform(-1, 2), priors.HalfNormal(0.5))
+
+
+def test_refits_do_not_recompile_and_k_is_part_of_the_key() -> None:
+    hm.pool(K3_Y, K3_SE, method="mcmc", seed=1)  # compiled (or cached) for k = 3
+    before = mcmc.compile_count()
+    # new data, new hyperparameters, same families and k: no compilation
+    a = hm.pool(
+        [0.3, 0.1, 0.0],
+        [0.1, 0.2, 0.3],
+        prior_mu=priors.Normal(0.5, 2),
+        prior_tau=priors.HalfNormal(0.1),
+        method="mcmc",
+        seed=2,
+    )
+    assert mcmc.compile_count() == before
+    # the new hyperparameters took effect: tau's posterior follows the tighter prior
+    b = hm.pool(
+        [0.3, 0.1, 0.0],
+        [0.1, 0.2, 0.3],
+        prior_mu=priors.Normal(0.5, 2),
+        prior_tau=priors.HalfNormal(1.0),
+        method="mcmc",
+        seed=2,
+    )
+    assert mcmc.compile_count() == before
+    assert a.summary().loc["tau", "mean"] < b.summary().loc["tau", "mean"]
+    # another number of studies is another structure (nutpie cannot change the number
+    # of parameters with with_data), compiled once
+    hm.pool([0.3, 0.1, 0.0, 0.2], [0.1, 0.2, 0.3, 0.2], method="mcmc", seed=2)
+    assert mcmc.compile_count() == before + 1
+
+
+def test_same_seed_same_numbers() -> None:
+    a = hm.pool(K3_Y, K3_SE, method="mcmc", seed=5).posterior_draws()
+    b = hm.pool(K3_Y, K3_SE, method="mcmc", seed=5).posterior_draws()
+    np.testing.assert_array_equal(a["mu"], b["mu"])
+    np.testing.assert_array_equal(a["theta_new"], b["theta_new"])
+
+
+def test_fixed_effect_mcmc() -> None:
+    exact = hm.pool(K3_Y, K3_SE, model="fixed").summary()
+    res = hm.pool(K3_Y, K3_SE, model="fixed", method="mcmc", seed=3)
+    assert res.ok
+    mu = res.posterior_draws()["mu"]
+    for stat in ("mean", "median", "ci_lower", "ci_upper"):
+        err = abs(res.summary().loc["mu", stat] - exact.loc["mu", stat])
+        assert err <= N_MCSE * _mcse(mu, stat), stat
+    assert (res.posterior_draws()["tau"] == 0).all()
+
+
+def test_failing_fit_is_flagged_not_reported_clean() -> None:
+    """Thresholds no short run can meet: the fit is retried with safer settings and,
+    still failing, flagged with the reasons."""
+    settings = mcmc.SamplerSettings(
+        draws=30, tune=30, chains=2, max_retries=1, ess_min_per_chain=10_000
+    )
+    res = hm.pool(K3_Y, K3_SE, method="mcmc", seed=1, settings=settings)
+    d = res.diagnostics
+    assert d is not None and d.ok is False and res.ok is False
+    assert d.retries == 1
+    assert any("bulk ESS" in m for m in d.messages)
+    assert d.messages[-1] == "still failing after 1 retries with safer settings"
+    assert d.settings is not None and d.settings.target_accept == 0.95
+    assert d.settings.draws == 60 and d.settings.tune == 60
+    assert "diagnostics FAILED" in repr(res)
+    assert res.datatree.attrs["diagnostics_ok"] == 0
+
+
+def test_safer_settings() -> None:
+    s = mcmc.SamplerSettings()
+    t = s.safer()
+    assert (t.tune, t.draws, t.target_accept, t.max_treedepth) == (2000, 2000, 0.95, 11)
+    assert t.safer().target_accept == pytest.approx(0.99)
+    with pytest.raises(hm.InputError, match="SamplerSettings.draws must be a positive integer"):
+        mcmc.SamplerSettings(draws=0)
+    with pytest.raises(hm.InputError, match=r"target_accept must be in \(0, 1\)"):
+        mcmc.SamplerSettings(target_accept=1.0)
