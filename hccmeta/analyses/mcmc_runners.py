@@ -88,6 +88,8 @@ def run_prognostic(
             "the joint prognostic model has a hierarchical prior on the heterogeneities; "
             "vary prior_tau through the per-factor random-effects fits"
         )
+    if variation.prior_tau_scale is not None:
+        kwargs["prior_tau_scale"] = variation.prior_tau_scale
     fit = fit_prognostic(
         data,
         adjusted="pool" if "analysis" in analysis.mixes else "error",

@@ -112,6 +112,10 @@ class Variation:
     prefer_univariate : bool
         Where a study reports the same comparison adjusted and univariate, take the
         univariate one (the default prefers adjusted).
+    prior_tau_scale : Prior, optional
+        The hyperprior of the common heterogeneity scale of the joint prognostic model
+        (a LogNormal; :data:`hccmeta.models.prognostic.DEFAULT_TAU_SCALE` by default).
+        Only the ``prognostic_joint`` model has one.
     """
 
     prior_mu: pr.Prior | None = None
@@ -123,6 +127,7 @@ class Variation:
     subset: str | None = None
     method: Literal["exact", "mcmc"] = "exact"
     prefer_univariate: bool = False
+    prior_tau_scale: pr.Prior | None = None
 
     def __post_init__(self) -> None:
         if self.subset is not None and self.subset not in SUBSETS:
@@ -500,6 +505,7 @@ def run_analysis(
     definition = (
         analysis if isinstance(analysis, Analysis) else _registry(evidence, registry).get(analysis)
     )
+    _check_supported(definition, variation)
     if derived is None or (variation.options is not None and derived.options != variation.options):
         derived = derive_effects(evidence, **(variation.options or DeriveOptions()).as_dict())
     runner = _RUNNERS.get(definition.model)
@@ -542,6 +548,32 @@ def run_analysis(
         seed=seed,
         priors=priors,
     )
+
+
+#: Model kinds whose runners honour ``Variation.effects_model == "fixed"``, an
+#: ``alternative`` mapping and ``prior_tau_scale``; any other kind raises rather than
+#: silently returning the unvaried fit.
+FIXED_EFFECT_MODELS = {"random_effects", "per_regimen"}
+ALTERNATIVE_MODELS = {"random_effects"}
+TAU_SCALE_MODELS = {"prognostic_joint"}
+
+
+def _check_supported(definition: Analysis, variation: Variation) -> None:
+    kind = definition.model
+    if variation.effects_model == "fixed" and kind not in FIXED_EFFECT_MODELS:
+        raise InputError(
+            f"analysis {definition.name!r}: the {kind} model has no fixed-effect variant"
+        )
+    if variation.alternative is not None and kind not in ALTERNATIVE_MODELS:
+        raise InputError(
+            f"analysis {definition.name!r}: alternative mappings are not supported by the "
+            f"{kind} model"
+        )
+    if variation.prior_tau_scale is not None and kind not in TAU_SCALE_MODELS:
+        raise InputError(
+            f"analysis {definition.name!r}: the {kind} model has no heterogeneity scale "
+            "hyperprior (prior_tau_scale)"
+        )
 
 
 def _load_model_runners() -> None:
