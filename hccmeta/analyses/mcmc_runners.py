@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hccmeta.analyses.registry import Analysis
+from hccmeta.analyses.registry import Analysis, Selector
 from hccmeta.analyses.run import (
     Variation,
     _n_patients,
@@ -199,5 +199,148 @@ def run_proportions(
     return rows, estimates, fits, None
 
 
+# ------------------------------------------------------- multi-format survival synthesis
+def _family(select: Selector, measure: str) -> Selector:
+    return select.model_copy(update={"measure": measure})
+
+
+def _contrast_selector(exposed: Selector, reference: Selector) -> Selector:
+    return exposed.model_copy(
+        update={
+            "kind": "contrast",
+            "measure": "log_hr",
+            "reference_regimen": reference.exposed_regimen,
+            "exposed_arm": None,
+            "time": None,
+        }
+    )
+
+
+_SURVIVAL_CACHE: dict[str, Any] = {}
+
+
+def run_survival(
+    analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
+) -> Runner:
+    """The multi-format Weibull synthesis (:func:`hccmeta.models.survival.fit_survival`):
+    every arm's median, its landmark survival and the arms' contrast enter at once."""
+    from hccmeta.models.survival import fit_survival
+
+    assert analysis.regimens is not None and analysis.contrast is not None
+    exp_role, ref_role = analysis.contrast
+    parts = []
+    for role, reg in analysis.regimens.items():
+        for sel in _selectors(reg.select):
+            for measure in ("log_median", "cloglog_survival"):
+                rows = select_effects_variation(derived, _family(sel, measure), variation)
+                if not rows.empty:
+                    parts.append(rows.assign(role=role))
+    exp_sel = _selectors(analysis.regimens[exp_role].select)[0]
+    ref_sel = _selectors(analysis.regimens[ref_role].select)[0]
+    contrast_rows = select_effects_variation(
+        derived, _contrast_selector(exp_sel, ref_sel), variation
+    )
+    if not contrast_rows.empty:
+        parts.append(contrast_rows.assign(role="contrast"))
+    if not parts:
+        return pd.DataFrame(), [], {}, None
+    rows = pd.concat(parts, ignore_index=True)
+    check_mixing(rows, analysis.mixes, analysis.name)
+    groups = rows[rows["kind"] == "group"]
+    arms = groups[["study", "role"]].drop_duplicates().rename(columns={"role": "arm"})
+    if ref_role not in set(arms["arm"]) or exp_role not in set(arms["arm"]):
+        raise InputError(
+            f"{analysis.name}: the survival synthesis needs arms of both regimens "
+            f"({exp_role}, {ref_role})"
+        )
+    med = groups[groups["measure"] == "log_median"]
+    lmk = groups[groups["measure"] == "cloglog_survival"]
+    medians = pd.DataFrame(
+        {"study": med["study"], "arm": med["role"], "yi": med["yi"], "sei": med["sei"]}
+    )
+    landmarks = pd.DataFrame(
+        {
+            "study": lmk["study"],
+            "arm": lmk["role"],
+            "time": lmk["time"].astype(float),
+            "survival": np.exp(-np.exp(lmk["yi"].astype(float))),
+            "sei": lmk["sei"].astype(float),
+        }
+    )
+    contrasts = (
+        pd.DataFrame(
+            {
+                "study": contrast_rows["study"],
+                "yi": contrast_rows["yi"],
+                "sei": contrast_rows["sei"],
+                "kind": np.where(
+                    contrast_rows["method"] == "ratio_ci", "hr", contrast_rows["method"]
+                ),
+            }
+        )
+        if not contrast_rows.empty
+        else None
+    )
+    kwargs: dict[str, Any] = {}
+    if variation.prior_mu is not None:
+        kwargs["prior_mu_hr"] = variation.prior_mu
+    if variation.prior_tau is not None:
+        kwargs["prior_tau"] = variation.prior_tau
+    weibull = variation.options is None or variation.options.weibull_shape != 1.0 or True
+    times = tuple(analysis.landmarks or (6.0, 12.0, 24.0))
+    key = repr((arms.to_numpy().tolist(), medians.to_numpy().tolist(),
+                landmarks.to_numpy().tolist(),
+                None if contrasts is None else contrasts.to_numpy().tolist(),
+                sorted((k, repr(v)) for k, v in kwargs.items()), times, seed, weibull))  # fmt: skip
+    fit = _SURVIVAL_CACHE.get(key)
+    if fit is None:
+        fit = fit_survival(
+            arms, reference=ref_role, medians=medians, landmarks=landmarks,
+            contrasts=contrasts, times=times, seed=seed, weibull=weibull, **kwargs,
+        )  # fmt: skip
+        _SURVIVAL_CACHE.clear()
+        _SURVIVAL_CACHE[key] = fit
+    post = fit.posterior
+    estimates: list[dict[str, Any]] = []
+    for role, reg in analysis.regimens.items():
+        sub = groups[groups["role"] == role]
+        k = int(sub["study"].nunique())
+        n = float(sub.drop_duplicates("study")["n_exposed"].sum())
+        if analysis.measure == "log_median":
+            x = np.log(post["median"].sel(arm=role).to_numpy())
+            estimates.append(
+                _row(f"median_{role}", f"median OS, {reg.label}", "log_median", stats(x),
+                     natural="log_median", p_benefit=math.nan, k=k, n_patients=n)
+            )  # fmt: skip
+        else:
+            for t in times:
+                sv = post["survival"].sel(arm=role, time=t).to_numpy()
+                x = np.log(-np.log(np.clip(sv, 1e-12, 1 - 1e-12)))
+                estimates.append(
+                    _row(f"survival_{t:g}m_{role}", f"survival at {t:g} months, {reg.label}",
+                         "cloglog_survival", stats(x), natural="cloglog_survival",
+                         p_benefit=math.nan, k=k, n_patients=n)
+                )  # fmt: skip
+    both = groups.groupby("study")["role"].nunique()
+    comparative = groups[groups["study"].isin(both[both > 1].index)]
+    x = post["mu_hr"].to_numpy().ravel()
+    estimates.append(
+        _row("log_hr", f"hazard ratio, {analysis.regimens[exp_role].label} vs "
+             f"{analysis.regimens[ref_role].label}", "log_hr", stats(x), natural="log_hr",
+             p_benefit=_benefit(analysis.model_copy(update={"benefit": "below"}), x),
+             k=int(comparative["study"].nunique()),
+             n_patients=float(comparative.drop_duplicates(["study", "role"])["n_exposed"].sum()))
+    )  # fmt: skip
+    return rows, estimates, {"": fit}, None
+
+
+def select_effects_variation(
+    derived: DerivedEffects, select: Selector, variation: Variation
+) -> pd.DataFrame:
+    """The rows a selector takes under a variation (one per study)."""
+    return _take(derived.effects, [select], variation)
+
+
 register_runner("prognostic_joint", run_prognostic)
 register_runner("proportions", run_proportions)
+register_runner("survival_multiformat", run_survival)

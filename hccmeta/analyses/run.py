@@ -248,7 +248,7 @@ def _subset(rows: pd.DataFrame, subset: str | None) -> pd.DataFrame:
         return rows[rows["source_kind"] == "full_text"]
     # same_endpoint_origin: keep the most common (endpoint, time origin); ties -> the
     # one with more patients, then alphabetical
-    key = rows["endpoint"].astype(str) + "|" + rows["time_origin"].astype(str)
+    key = rows["endpoint"].fillna("").astype(str) + "|" + rows["time_origin"].fillna("").astype(str)
     counts = key.value_counts()
     top = counts[counts == counts.max()].index
     if len(top) > 1:
@@ -271,7 +271,7 @@ def _take(effects: pd.DataFrame, selects: list[Selector], variation: Variation) 
     )
     if rows.empty:
         return rows
-    dup = rows[rows.duplicated("study", keep=False)]
+    dup = rows[rows.duplicated(["study", "time"], keep=False)]
     if not dup.empty:
         raise InputError(
             "more than one effect of a study matches: " + ", ".join(dup["effect"].astype(str))

@@ -99,19 +99,22 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
 
 
 def _one_per_study(rows: pd.DataFrame, sel: Selector) -> pd.DataFrame:
+    """One effect per study (per landmark time for survival proportions)."""
     if rows.empty:
         return rows
     order = {a: i for i, a in enumerate(sel.prefer_analysis)}
-    rows = rows.assign(_pref=rows["analysis"].map(order).fillna(len(order)))
-    best = rows.groupby("study")["_pref"].transform("min")
-    rows = rows[rows["_pref"] == best].drop(columns="_pref")
-    dup = rows[rows.duplicated("study", keep=False)]
+    # pandas 3: astype(str) keeps NaN missing, so fill the landmark time first
+    key = rows["study"].astype(str) + "|" + rows["time"].astype(float).fillna(-1.0).map(repr)
+    rows = rows.assign(_pref=rows["analysis"].map(order).fillna(len(order)), _key=key)
+    best = rows.groupby("_key")["_pref"].transform("min")
+    rows = rows[rows["_pref"] == best]
+    dup = rows[rows.duplicated("_key", keep=False)]
     if not dup.empty:
         listed = "; ".join(f"{s}: {', '.join(g['effect'])}" for s, g in dup.groupby("study"))
         raise InputError(
             "the selection matches more than one effect of a study (make it narrower): " + listed
         )
-    return rows.reset_index(drop=True)
+    return rows.drop(columns=["_pref", "_key"]).reset_index(drop=True)
 
 
 def check_mixing(rows: pd.DataFrame, mixes: Sequence[str], analysis: str) -> None:

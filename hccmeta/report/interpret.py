@@ -77,7 +77,10 @@ def _estimate_sentence(row: pd.Series, benefit: str) -> str:
             f"(95% credible interval {ci})"
         )
         if pd.notna(row["p_benefit"]):
-            side = "< 1" if benefit == "below" else "> 1"
+            # a hazard ratio below 1 is always the benefit; an odds ratio depends on the
+            # outcome (response: above 1; an adverse event: below 1)
+            below = scale == "HR" or benefit == "below"
+            side = "< 1" if below else "> 1"
             text += f"; probability that the {name} is {side}: {100 * row['p_benefit']:.1f}%"
     elif scale == "months":
         ci = fmt_interval(row["natural_ci_lower"], row["natural_ci_upper"], 1)
