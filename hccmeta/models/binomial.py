@@ -48,7 +48,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import expit
+from scipy.special import expit, gammaln
 
 from hccmeta import priors as pr
 from hccmeta.errors import InputError
@@ -65,6 +65,7 @@ from hccmeta.models._results import (
 __all__ = [
     "DEFAULT_MU_LOGIT",
     "DEFAULT_SIGMA_LOGIT",
+    "binomial_coefficient",
     "binomial_logit_logp",
     "fit_contrast",
     "fit_proportion",
@@ -80,16 +81,20 @@ _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(41)
 _GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
 
 
-def binomial_logit_logp(events: Any, n: Any, eta: Any) -> Any:
+def binomial_coefficient(events: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``ln C(n, events)`` with ``lgamma``, defined for non-integer effective counts."""
+    return np.asarray(gammaln(n + 1.0) - gammaln(events + 1.0) - gammaln(n - events + 1.0))
+
+
+def binomial_logit_logp(events: Any, n: Any, eta: Any, coef: Any) -> Any:
     """Log-likelihood of ``events`` of ``n`` with ``logit p = eta`` (pytensor).
 
-    ``events log p + (n - events) log(1 - p)`` with ``log p = -softplus(-eta)`` (stable
-    for zero cells and extreme ``eta``), plus the ``lgamma`` binomial coefficient, so
-    that non-integer effective counts are allowed.
+    ``coef + events log p + (n - events) log(1 - p)`` with ``log p = -softplus(-eta)``
+    (stable for zero cells and extreme ``eta``); ``coef`` is
+    :func:`binomial_coefficient`, computed once outside the graph.
     """
     import pytensor.tensor as pt
 
-    coef = pt.gammaln(n + 1.0) - pt.gammaln(events + 1.0) - pt.gammaln(n - events + 1.0)
     return coef - events * pt.softplus(-eta) - (n - events) * pt.softplus(eta)
 
 
@@ -206,6 +211,7 @@ def fit_proportion(
     values: dict[str, Any] = {
         "events": df["events"].to_numpy(),
         "n": df["n"].to_numpy(),
+        "coef": binomial_coefficient(df["events"].to_numpy(), df["n"].to_numpy()),
         "arm_idx": a_idx,
         **prior_mu.data("mu"),
         **prior_tau.data("tau"),
@@ -217,12 +223,13 @@ def fit_proportion(
         with pm.Model(coords={"arm": arms, "obs": np.arange(n_obs)}) as model:
             events = pm.Data("events", values["events"])
             n = pm.Data("n", values["n"])
+            coef = pm.Data("coef", values["coef"])
             ai = pm.Data("arm_idx", a_idx)
             mu = prior_mu.to_pymc("mu", dims="arm")
             tau = prior_tau.to_pymc("tau", dims="arm")
             z = pm.Normal("z", 0.0, 1.0, dims="obs")
             eta = mu[ai] + tau[ai] * z
-            pm.Potential("loglik", binomial_logit_logp(events, n, eta).sum())
+            pm.Potential("loglik", binomial_logit_logp(events, n, eta, coef).sum())
         return model
 
     key = ("binomial.proportion", prior_mu.family, prior_tau.family, len(arms), n_obs)
@@ -371,6 +378,7 @@ def fit_contrast(
     values: dict[str, Any] = {
         "events": df["events"].to_numpy(),
         "n": df["n"].to_numpy(),
+        "coef": binomial_coefficient(df["events"].to_numpy(), df["n"].to_numpy()),
         "study_idx": s_idx,
         "delta_idx": d_idx,
         "treat": treat,
@@ -389,6 +397,7 @@ def fit_contrast(
         with pm.Model(coords={"study": studies, "delta_study": delta_studies}) as model:
             events = pm.Data("events", values["events"])
             n = pm.Data("n", values["n"])
+            coef = pm.Data("coef", values["coef"])
             si = pm.Data("study_idx", s_idx)
             di = pm.Data("delta_idx", d_idx)
             tr = pm.Data("treat", treat)
@@ -404,7 +413,7 @@ def fit_contrast(
             else:
                 alpha = prior_mu_alpha.to_pymc("alpha", dims="study")
             eta = alpha[si] + tr * delta[di]
-            pm.Potential("loglik", binomial_logit_logp(events, n, eta).sum())
+            pm.Potential("loglik", binomial_logit_logp(events, n, eta, coef).sum())
         return model
 
     key = (

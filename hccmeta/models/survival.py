@@ -75,7 +75,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import gammaln
 
 from hccmeta import priors as pr
 from hccmeta.errors import InputError
@@ -88,6 +87,7 @@ from hccmeta.models._results import (
     settings_attrs,
     versions,
 )
+from hccmeta.models.binomial import binomial_coefficient
 
 __all__ = [
     "DEFAULT_LOG_MEDIAN",
@@ -502,7 +502,7 @@ def fit_survival(
     if landmark_likelihood == "binomial":
         values["lm_events"] = ev
         values["lm_n"] = nn
-        values["lm_coef"] = gammaln(nn + 1.0) - gammaln(ev + 1.0) - gammaln(nn - ev + 1.0)
+        values["lm_coef"] = binomial_coefficient(ev, nn)
     else:
         values["lm_y"] = lm_used["y_cloglog"].to_numpy(dtype=float)
         values["lm_se"] = lm_used["se_cloglog"].to_numpy(dtype=float)
