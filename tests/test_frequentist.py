@@ -50,6 +50,7 @@ def test_reference_records_versions() -> None:
 @pytest.mark.parametrize(("yi", "vi", "ref"), list(_cases()))
 def test_against_metafor(yi, vi, ref) -> None:
     res = rma(yi, vi=vi, method=ref["method"], test=ref["test"])
+    assert {**res}["tau2"] == res.tau2
     tol = TOL_REML if ref["method"] == "REML" else TOL_CLOSED
     assert res.k == ref["k"]
     for field in FIELDS:
@@ -62,6 +63,11 @@ def test_against_metafor(yi, vi, ref) -> None:
     assert res.tau == pytest.approx(math.sqrt(ref["tau2"]), rel=tol, abs=tol)
 
 
+def test_second_argument_is_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        rma([0.1, 0.2], [0.04, 0.09])  # type: ignore[misc]
+
+
 def test_single_study() -> None:
     """metafor: rma(yi = 0.3, vi = 0.04) gives tau2 = 0, I2 = 0, QE = 0."""
     res = rma([0.3], vi=[0.04])
@@ -71,7 +77,7 @@ def test_single_study() -> None:
 
 
 def test_summary_layout() -> None:
-    res = rma([0.1, 0.5, -0.2], [0.2, 0.3, 0.25], method="DL")
+    res = rma([0.1, 0.5, -0.2], sei=[0.2, 0.3, 0.25], method="DL")
     table = res.summary()
     assert list(table.columns) == ["mean", "median", "sd", "ci_lower", "ci_upper"]
     assert list(table.index) == ["mu", "tau", "theta_new"]
@@ -91,5 +97,5 @@ def test_summary_layout() -> None:
 def test_invalid(kwargs, message) -> None:
     args = {"yi": [0.1, 0.2], "sei": [0.2, 0.3], **kwargs}
     with pytest.raises(hm.InputError) as err:
-        rma(args.pop("yi"), args.pop("sei"), **args)
+        rma(args.pop("yi"), **args)
     assert message in str(err.value)

@@ -84,6 +84,15 @@ class FrequentistResult:
         """Plain-Python form."""
         return asdict(self)
 
+    def keys(self) -> list[str]:
+        """Field names: with :meth:`__getitem__`, ``{**result}`` gives :meth:`to_dict`."""
+        return list(self.to_dict())
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.__dataclass_fields__:
+            raise KeyError(name)
+        return getattr(self, name)
+
     def summary(self) -> pd.DataFrame:
         """Rows mu, tau, theta_new with the columns of the Bayesian summaries (``mean,
         median, sd, ci_lower, ci_upper``): mean and median are the point estimate; for
@@ -114,7 +123,7 @@ def _reml_ll(tau2: float, y: FloatArray, v: FloatArray) -> float:
 def _reml_tau2(y: FloatArray, v: FloatArray, start: float) -> float:
     """REML estimate of tau^2 >= 0: Fisher scoring with step halving (metafor's
     algorithm), iterated to convergence in double precision."""
-    tau2 = max(start, 0.0)
+    tau2 = float(max(start, 0.0))
     for _ in range(1000):
         w = 1.0 / (v + tau2)
         sw = w.sum()
@@ -125,7 +134,7 @@ def _reml_tau2(y: FloatArray, v: FloatArray, start: float) -> float:
         tr_p = P_diag_w.sum()
         ypp_y = (r * r).sum()
         tr_pp = (w * w).sum() - 2 * (w**3).sum() / sw + ((w * w).sum() / sw) ** 2
-        step = (ypp_y - tr_p) / tr_pp
+        step = float((ypp_y - tr_p) / tr_pp)
         new = tau2 + step
         while new < 0:
             step /= 2.0
@@ -145,8 +154,8 @@ def _reml_tau2(y: FloatArray, v: FloatArray, start: float) -> float:
 
 def rma(
     yi: ArrayLike,
-    sei: ArrayLike | None = None,
     *,
+    sei: ArrayLike | None = None,
     vi: ArrayLike | None = None,
     method: Method = "REML",
     test: Literal["z", "knha"] = "z",
@@ -158,9 +167,11 @@ def rma(
     ----------
     yi : array_like
         Estimates on the analysis scale.
-    sei : array_like, optional
-        Standard errors; or give ``vi``.
-    vi : array_like, keyword-only, optional
+    sei : array_like, keyword-only
+        Standard errors; or give ``vi``. Both are keyword-only: metafor's ``rma(yi, vi)``
+        takes variances second, :func:`hccmeta.pool` standard errors, so a positional
+        second argument would be ambiguous.
+    vi : array_like, keyword-only
         Sampling variances.
     method : {"REML", "DL", "FE"}
         Estimator of tau^2 (FE: tau^2 = 0).
