@@ -349,7 +349,7 @@ def _fit_normal(
         study=rows["study"].astype(str).tolist(),
         measure=_POOL_MEASURE.get(measure, "generic"),
         prior_mu=prior_mu,
-        prior_tau=prior_tau,
+        prior_tau=None if variation.effects_model == "fixed" else prior_tau,
         model=variation.effects_model,
         method=variation.method,
         seed=seed,
