@@ -20,14 +20,18 @@ from hccmeta.models import mcmc
 from hccmeta.models.prognostic import _conditional_theta, fit_prognostic
 from tests.simulate import normal_normal_exact
 
-#: Tolerances, one per kind of quantity. Posterior means and SDs from 4 x 500 draws
-#: (bulk ESS > 800) have Monte Carlo SEs of about 0.035 SD; the log-normal hyperprior
+#: Tolerances, one per kind of quantity. Posterior means and SDs from 4 x 2000 draws
+#: (bulk ESS > 3000) have Monte Carlo SEs of about 0.02 SD; the log-normal hyperprior
 #: with log-sd 1e-3 differs from a fixed scale by < 0.1%.
 TOL_MEAN_SD_UNITS = 0.15  # |mean - exact| in posterior SDs
 TOL_SD_REL = 0.10  # relative error of a posterior SD
 TOL_TAU_MEAN = 0.05  # absolute, on the log-HR scale
 
 SETTINGS = mcmc.SamplerSettings(draws=500, tune=500, chains=4, target_accept=0.9)
+#: Agreement with an exact posterior: more draws (sampling is cheap once compiled; a
+#: posterior SD of a prior-dominated mean has heavy tails, and 4 x 500 draws leave a
+#: relative Monte Carlo error near 10%).
+AGREEMENT = mcmc.SamplerSettings(draws=2000, tune=1000, chains=4, target_accept=0.9)
 
 
 def _from_medians_p(m_ref: float, m_exp: float, p: float) -> tuple[float, float]:
@@ -136,7 +140,7 @@ def test_one_factor_agrees_with_plain_random_effects() -> None:
         df,
         prior_tau_scale=pr.LogNormal(math.log(0.5), 1e-3),
         seed=11,
-        settings=SETTINGS,
+        settings=AGREEMENT,
     )
     assert res.diagnostics.ok, res.diagnostics.messages
     assert res.diagnostics.n_divergent == 0

@@ -268,7 +268,7 @@ class PosteriorResult:
         """Posterior probability that ``var`` lies below ``threshold``, per coordinate
         (e.g. ``prob_below(0.0, "mu")``: P(log HR < 0) for each factor)."""
         da = self._var(var)
-        prob = (da < threshold).where(da.notna()).mean(dim=list(_SAMPLE_DIMS))
+        prob = (da < threshold).where(~np.isnan(da)).mean(dim=list(_SAMPLE_DIMS))
         if prob.ndim == 0:
             return pd.Series([float(prob)], index=[var], name=f"p_below_{threshold:g}")
         series = prob.to_series()
