@@ -1,0 +1,110 @@
+"""``hccmeta report [--data DIR] [--out DIR] [--seed N]``: the main job.
+
+Every registered analysis and its sensitivity analyses, written to ``reports/`` (or
+``--out``): ``index.md``, a self-contained ``index.html``, figures, CSV tables, the
+posteriors as netCDF and ``provenance.json``. A failing run leaves the previous report
+untouched; invalid study data end with exit status 2 and one line per problem, with
+nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hccmeta.report.writer import DEFAULT_SEED
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``report`` sub-command."""
+    p = sub.add_parser(
+        "report",
+        help="run every analysis and its sensitivity analyses; write reports/",
+        description="Run every registered analysis and its sensitivity analyses and write "
+        "the report (index.md, self-contained index.html, figures, CSV tables, posteriors "
+        "as netCDF, provenance.json). The previous report is replaced only when the new "
+        "one is complete.",
+    )
+    p.add_argument("--data", metavar="DIR", help="study data directory (default: study_data/)")
+    p.add_argument(
+        "--out", metavar="DIR", help="report directory (default: reports/ at the repository root)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
+    p.add_argument(
+        "--no-sensitivity",
+        action="store_true",
+        help="skip the sensitivity analyses (a quick look; the committed report has them)",
+    )
+    p.set_defaults(handler=run)
+
+
+class _RichProgress:
+    """A rich progress bar on stderr (a terminal only)."""
+
+    interactive = True
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[phase]}[/bold] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def update(self, phase: str, what: str, done: int, total: int) -> None:
+        task = self._tasks.get(phase)
+        if task is None:
+            task = self._bar.add_task(what, total=total, phase=phase)
+            self._tasks[phase] = task
+        self._bar.update(task, description=what, completed=done, total=total)
+
+    def pause(self) -> None:
+        self._bar.stop()
+
+    def resume(self) -> None:
+        self._bar.start()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report and print the summary line."""
+    from contextlib import nullcontext
+
+    from hccmeta.data import load_studies
+    from hccmeta.report.writer import write_report
+
+    evidence = load_studies(args.data)
+    progress = _RichProgress() if sys.stderr.isatty() else None
+    with progress if progress is not None else nullcontext():
+        summary = write_report(
+            evidence,
+            args.out,
+            seed=args.seed,
+            sensitivity=not args.no_sensitivity,
+            progress=progress,
+        )
+    print(summary.line())
+    return 0

@@ -1,0 +1,254 @@
+"""Run everything the report shows: every registered analysis, its sensitivity table, its
+statement in words, and the evidence account.
+
+:func:`collect` returns a :class:`ReportData` (numbers only); :mod:`hccmeta.report.writer`
+renders and writes it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hccmeta.analyses.registry import Registry
+    from hccmeta.analyses.run import AnalysisResult
+    from hccmeta.data import Evidence
+    from hccmeta.effects.table import DerivedEffects
+
+__all__ = ["AnalysisSection", "Progress", "ReportData", "collect", "sensitivity_available"]
+
+
+class Progress(Protocol):
+    """What :func:`collect` and the writer report their progress to (the command line
+    shows it as a rich progress bar)."""
+
+    #: Whether the sensitivity layer may show its own progress bar (between
+    #: :meth:`pause` and :meth:`resume`).
+    interactive: bool
+
+    def update(self, phase: str, what: str, done: int, total: int) -> None:
+        """``done`` of ``total`` steps of ``phase`` are complete; ``what`` is next."""
+
+    def pause(self) -> None:
+        """Stop drawing (the sensitivity layer draws its own bar)."""
+
+    def resume(self) -> None:
+        """Draw again."""
+
+
+@dataclass
+class AnalysisSection:
+    """One analysis of the report.
+
+    Attributes
+    ----------
+    result : AnalysisResult
+        The primary result.
+    sensitivity : DataFrame or None
+        Its sensitivity table (None when the sensitivity layer is not available).
+    statement : str
+        The statement in words (:func:`hccmeta.report.interpret.interpret`).
+    """
+
+    result: AnalysisResult
+    sensitivity: pd.DataFrame | None
+    statement: str
+
+    @property
+    def name(self) -> str:
+        """The analysis name (also the stem of its files)."""
+        return self.result.name
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows.
+
+    Attributes
+    ----------
+    evidence, derived, registry
+        The study data, the effects derived from it, and the analysis registry.
+    sections : list of AnalysisSection
+        One per registered analysis, in registry order.
+    account : DataFrame
+        The evidence account (:func:`hccmeta.analyses.account.evidence_account`).
+    seed : int
+        The seed of every fit.
+    timings : dict
+        Seconds spent deriving, running the analyses and the sensitivity variants.
+    """
+
+    evidence: Evidence
+    derived: DerivedEffects
+    registry: Registry
+    sections: list[AnalysisSection]
+    account: pd.DataFrame
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sensitivity(self) -> pd.DataFrame | None:
+        """The sensitivity tables of every analysis, concatenated (None if unavailable)."""
+        tables = [s.sensitivity for s in self.sections if s.sensitivity is not None]
+        if not tables:
+            return None
+        return pd.concat(tables, ignore_index=True)
+
+    @property
+    def n_variants(self) -> int:
+        """Sensitivity variants run (the primary rows excluded)."""
+        table = self.sensitivity
+        if table is None or table.empty:
+            return 0
+        return int(
+            table.loc[table["variant"] != "primary", ["analysis", "variant"]]
+            .drop_duplicates()
+            .shape[0]
+        )
+
+
+def sensitivity_available() -> bool:
+    """Whether the sensitivity layer (``hccmeta.sensitivity.sensitivity_all``) exists."""
+    try:
+        from hccmeta import sensitivity as sens
+    except ImportError:
+        return False
+    return hasattr(sens, "sensitivity_all")
+
+
+def _sensitivity_tables(
+    results: list[AnalysisResult],
+    evidence: Evidence,
+    registry: Registry,
+    seed: int,
+    progress: Progress | None,
+) -> dict[str, pd.DataFrame]:
+    from hccmeta.sensitivity import sensitivity_all
+
+    interactive = progress is not None and progress.interactive
+    if progress is not None:
+        progress.pause()
+    try:
+        table: pd.DataFrame = sensitivity_all(
+            evidence,
+            primaries={r.name: r for r in results},
+            registry=registry,
+            seed=seed,
+            progress=interactive,
+        )
+    finally:
+        if progress is not None:
+            progress.resume()
+    return {
+        str(name): t.reset_index(drop=True) for name, t in table.groupby("analysis", sort=False)
+    }
+
+
+def collect(
+    evidence: Evidence,
+    *,
+    seed: int,
+    registry: Registry | None = None,
+    sensitivity: bool = True,
+    progress: Progress | None = None,
+) -> ReportData:
+    """Run every registered analysis (and its sensitivity analyses) on ``evidence``.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        The validated study data.
+    seed : int, keyword-only
+        Seed of every fit.
+    registry : Registry, optional
+        Default: ``analyses.yaml`` of the evidence's data directory.
+    sensitivity : bool
+        Run the sensitivity analyses (when the sensitivity layer is available).
+    progress : Progress, optional
+        Told of each step.
+
+    Returns
+    -------
+    ReportData
+    """
+    from hccmeta.analyses.account import evidence_account
+    from hccmeta.analyses.registry import load_registry
+    from hccmeta.analyses.run import run_analysis
+    from hccmeta.effects import derive_effects
+    from hccmeta.report.interpret import interpret
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    registry = registry if registry is not None else load_registry(evidence.data_dir)
+    derived = derive_effects(evidence)
+    timings["derive"] = time.perf_counter() - t0
+    names = registry.names
+    results: list[AnalysisResult] = []
+    t0 = time.perf_counter()
+    for i, name in enumerate(names):
+        if progress is not None:
+            progress.update("analyses", name, i, len(names))
+        results.append(run_analysis(name, evidence, derived=derived, registry=registry, seed=seed))
+    if progress is not None:
+        progress.update("analyses", "done", len(names), len(names))
+    timings["analyses"] = time.perf_counter() - t0
+    tables: dict[str, pd.DataFrame] = {}
+    t0 = time.perf_counter()
+    if sensitivity and sensitivity_available():
+        tables = _sensitivity_tables(results, evidence, registry, seed, progress)
+    timings["sensitivity"] = time.perf_counter() - t0
+    sections = []
+    for res in results:
+        table = tables.get(res.name) if tables else None
+        statement = interpret(res, table if table is not None and not table.empty else None)
+        sections.append(AnalysisSection(result=res, sensitivity=table, statement=statement))
+    account = evidence_account(evidence, derived, results, registry)
+    return ReportData(
+        evidence=evidence,
+        derived=derived,
+        registry=registry,
+        sections=sections,
+        account=account,
+        seed=seed,
+        timings=timings,
+    )
+
+
+def eligible_records(evidence: Evidence, result: AnalysisResult) -> pd.DataFrame:
+    """The records behind an analysis with their provenance: one row per provenance
+    entry (study, record, label, location, snippet, file, line)."""
+    from hccmeta.analyses.run import selected
+
+    rows: list[dict[str, Any]] = []
+    for rid in selected(result):
+        study, rec = evidence.record(rid)
+        loc = evidence.locations.get(rid)
+        for p in rec.provenance:
+            rows.append(
+                {
+                    "study": study.id,
+                    "record": rid,
+                    "label": rec.label,
+                    "location": p.location,
+                    "snippet": p.snippet,
+                    "file": source_file(evidence, loc.file) if loc else "",
+                    "line": loc.line if loc else None,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["study", "record", "label", "location", "snippet", "file", "line"]
+    )
+
+
+def source_file(evidence: Evidence, file: str | None) -> str:
+    """A study file as ``<data dir name>/<file name>``: the same whatever the working
+    directory (the loader names files relative to it)."""
+    if not file:
+        return ""
+    from pathlib import Path
+
+    return f"{evidence.data_dir.name}/{Path(file).name}"

@@ -1,0 +1,421 @@
+"""The report context: what ``index.md`` and ``index.html`` show, as display strings.
+
+:func:`build_context` turns a :class:`~hccmeta.report.collect.ReportData` into a plain
+dictionary of strings and :class:`~hccmeta.report.render.Table` objects; the templates
+only lay it out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from hccmeta.report.render import Table, slug
+from hccmeta.report.tables import fmt_interval, fmt_number
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hccmeta.analyses.run import AnalysisResult
+    from hccmeta.report.collect import AnalysisSection, ReportData
+    from hccmeta.report.methods import Methods
+
+__all__ = ["build_context", "natural_text", "p_benefit_text"]
+
+_RATIO = ("HR", "OR", "RR")
+_Z95 = 1.959963984540054
+
+
+def _nan(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or x is pd.NA
+
+
+def natural_text(row: Any) -> str:
+    """An estimate with its 95% interval on its natural scale: ``HR 0.37 (0.20 to
+    0.83)``, ``7.2 months (5.8 to 9.0)``, ``48% (13% to 85%)``; the analysis scale when
+    it has no natural one."""
+    scale = row.get("natural_scale")
+    med, lo, hi = (
+        row.get("natural_median"),
+        row.get("natural_ci_lower"),
+        row.get("natural_ci_upper"),
+    )
+    if _nan(scale) or not scale or _nan(med):
+        if _nan(row.get("median")):
+            return "–"
+        ci = fmt_interval(float(row["ci_lower"]), float(row["ci_upper"]))
+        return f"{fmt_number(float(row['median']))} ({ci}) [{row.get('scale', '')}]"
+    med, lo, hi = float(med), float(lo), float(hi)
+    if scale in _RATIO:
+        return f"{scale} {fmt_number(med)} ({fmt_interval(lo, hi)})"
+    if scale == "months":
+        return f"{fmt_number(med, 1)} months ({fmt_interval(lo, hi, 1)})"
+    if scale == "probability":
+        return f"{100 * med:.0f}% ({100 * lo:.0f}% to {100 * hi:.0f}%)"
+    return f"{fmt_number(med)} ({fmt_interval(lo, hi)}) {scale}"
+
+
+def p_benefit_text(row: Any, benefit: str) -> str:
+    """``P(HR < 1) = 0.991``, or an en dash when there is no probability of benefit."""
+    p = row.get("p_benefit")
+    if _nan(p):
+        return "–"
+    scale = row.get("natural_scale")
+    side = "<" if benefit == "below" else ">"
+    if scale in _RATIO:
+        return f"P({scale} {side} 1) = {float(p):.3f}"
+    return f"P(benefit) = {float(p):.3f}"
+
+
+def _int(x: Any) -> str:
+    return "–" if _nan(x) else f"{int(x)}"
+
+
+# --------------------------------------------------------------------------- per analysis
+def _records(data: ReportData, result: AnalysisResult) -> Table:
+    from hccmeta.report.collect import eligible_records
+
+    t = Table(["Study", "Record", "Location", "Verbatim snippet", "Study file"])
+    for _, r in eligible_records(data.evidence, result).iterrows():
+        where = f"{r['file']}:{r['line']}" if r["file"] else ""
+        t.rows.append([r["study"], r["record"], r["location"], f"“{r['snippet']}”", where])
+    return t
+
+
+def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
+    from hccmeta.effects import ASSUMPTIONS, METHODS
+    from hccmeta.report.forest import to_natural
+
+    t = Table(
+        ["Study", "For", "Groups", "Estimate (95% CI)", "yi (SE)", "Method", "Assumptions"],
+        numeric={3, 4},
+    )
+    tags: list[str] = []
+    labels = _role_labels(result)
+    for _, e in result.effects.iterrows():
+        y, s = float(e["yi"]), float(e["sei"])
+        c, lo, hi = to_natural(str(e["measure"]), y, y - _Z95 * s, y + _Z95 * s)
+        nat = natural_text(
+            {"natural_scale": _natural_name(str(e["measure"])), "natural_median": c,
+             "natural_ci_lower": lo, "natural_ci_upper": hi, "median": y,
+             "ci_lower": y - _Z95 * s, "ci_upper": y + _Z95 * s, "scale": e["measure"]}
+        )  # fmt: skip
+        groups = str(e.get("exposed_label") or "")
+        if not _nan(e.get("reference_label")) and e.get("kind") == "contrast":
+            groups += f" vs {e['reference_label']}"
+        if not _nan(e.get("n_exposed")):
+            n = _int(e["n_exposed"])
+            if e.get("kind") == "contrast" and not _nan(e.get("n_reference")):
+                n += f" vs {_int(e['n_reference'])}"
+            groups += f" (n = {n})"
+        assumptions = [a for a in str(e.get("assumptions") or "").split(";") if a]
+        tags += [a for a in assumptions if a not in tags]
+        method = str(e["method"])
+        t.rows.append(
+            [
+                str(e["study"]),
+                labels.get(str(e.get("role", "")), str(e.get("role", ""))),
+                groups,
+                nat,
+                f"{y:.3f} ({s:.3f})",
+                f"{METHODS.get(method, (0, method))[1]} [{method}]",
+                ", ".join(assumptions) or "none",
+            ]
+        )
+    return t, [(tag, ASSUMPTIONS.get(tag, tag)) for tag in tags]
+
+
+def _natural_name(measure: str) -> str | None:
+    return {"log_hr": "HR", "log_or": "OR", "log_rr": "RR", "log_median": "months",
+            "logit_p": "probability", "cloglog_survival": "probability"}.get(measure)  # fmt: skip
+
+
+def _role_labels(result: AnalysisResult) -> dict[str, str]:
+    a = result.analysis
+    out = {"": a.estimand}
+    if a.regimens:
+        out.update({k: v.label for k, v in a.regimens.items()})
+    if a.factors:
+        out.update({k: v.label for k, v in a.factors.items()})
+    return out
+
+
+def _pooled(result: AnalysisResult) -> Table:
+    from hccmeta.report.outputs import frequentist_columns
+
+    freq = frequentist_columns(result)
+    cols = ["Estimand", "Pooled (95% CrI)", "Analysis scale: median (95% CrI)", "P(benefit)",
+            "Studies", "Patients"]  # fmt: skip
+    methods = [m for m in ("reml", "dl") if f"{m}_estimate" in freq]
+    cols += [f"{m.upper()} (95% CI), tau" for m in methods]
+    t = Table(cols, numeric={4, 5})
+    for _, est in result.estimates.iterrows():
+        row = [
+            str(est["label"]),
+            natural_text(est),
+            f"{fmt_number(est['median'])} ({fmt_interval(est['ci_lower'], est['ci_upper'])})",
+            p_benefit_text(est, result.analysis.benefit),
+            _int(est["k"]),
+            _int(est["n_patients"]),
+        ]
+        for m in methods:
+            if est["estimand"] != "effect":
+                row.append("")
+                continue
+            from hccmeta.report.forest import to_natural
+
+            c, lo, hi = to_natural(
+                str(est["scale"]), freq[f"{m}_estimate"], freq[f"{m}_ci_lower"],
+                freq[f"{m}_ci_upper"],
+            )  # fmt: skip
+            name = str(est["natural_scale"]) if est["natural_scale"] in _RATIO else ""
+            tau = freq.get(f"{m}_tau", math.nan)
+            row.append(
+                f"{name} {fmt_number(c)} ({fmt_interval(lo, hi)}), tau {fmt_number(tau)}".strip()
+            )
+        t.rows.append(row)
+    return t
+
+
+def _diagnostics(result: AnalysisResult) -> Table:
+    t = Table(
+        [
+            "Fit",
+            "Engine",
+            "max R-hat",
+            "min bulk ESS",
+            "min tail ESS",
+            "Divergences",
+            "Retries",
+            "Verdict",
+        ],
+        numeric={2, 3, 4, 5, 6},
+    )
+    labels = _role_labels(result)
+    diag = result.diagnostics.set_index("role") if not result.diagnostics.empty else None
+    for role, fit in result.fits.items():
+        name = labels.get(role, role) if role else "model"
+        if getattr(fit, "method", "mcmc") == "exact":
+            t.rows.append([name, "exact (numerical integration)", "–", "–", "–", "–", "–",
+                           "no sampling to diagnose"])  # fmt: skip
+            continue
+        if diag is None or role not in diag.index:
+            t.rows.append([name, "MCMC (nutpie)", "–", "–", "–", "–", "–", "not recorded"])
+            continue
+        d: Any = diag.loc[role]
+        ok = bool(d["ok"])
+        t.rows.append(
+            [
+                name,
+                "MCMC (nutpie)",
+                f"{float(d['max_rhat']):.3f}",
+                f"{float(d['min_ess_bulk']):.0f}",
+                f"{float(d['min_ess_tail']):.0f}",
+                _int(d["n_divergent"]),
+                _int(d["retries"]),
+                "passed" if ok else f"FAILED: {d['messages']}",
+            ]
+        )
+        if not ok:
+            t.classes = t.classes + [""] * (len(t.rows) - 1 - len(t.classes)) + ["warn"]
+    return t
+
+
+def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
+    from hccmeta.report.interpret import conclusion_changes
+
+    table = section.sensitivity
+    result = section.result
+    est = result.primary_estimand
+    if table is None or table.empty or est is None:
+        return None, ""
+    rows = table[table["estimand"] == est]
+    primary: Any = result.estimates.set_index("estimand").loc[est]
+    ok = rows[(rows["status"] == "ok") & (rows["variant"] != "primary")]
+    changed = set(ok.index[conclusion_changes(primary, ok).to_numpy()]) if not ok.empty else set()
+    t = Table(["Variant", "Group", "What it changes", "Estimate (95% CrI)", "P(benefit)", "Studies",
+               "Status", "Changes the conclusion"], numeric={5})  # fmt: skip
+    for idx, r in rows.iterrows():
+        status = str(r["status"])
+        if status != "ok" and not _nan(r.get("error")) and r.get("error"):
+            status += f": {r['error']}"
+        psense: Any = r.get("psense")
+        estimate = natural_text(r) if r["status"] == "ok" else "–"
+        if not _nan(psense) and r.get("variant_group") == "power_scaling":
+            estimate = f"psense {float(psense):.3f} ({r.get('psense_diagnosis') or ''})"
+        t.rows.append(
+            [
+                str(r["variant"]),
+                str(r["variant_group"]).replace("_", " "),
+                str(r["description"]),
+                estimate,
+                p_benefit_text(r, result.analysis.benefit) if r["status"] == "ok" else "–",
+                _int(r["k"]),
+                status,
+                "yes" if idx in changed else "",
+            ]
+        )
+        t.classes.append("warn" if idx in changed or r["status"] == "failed" else "")
+    label = str(primary["label"])
+    note = (
+        f"Rows for the primary estimand ({label}); sensitivity.csv has every estimand. "
+        "A variant changes the conclusion when its 95% interval excludes no effect where "
+        "the primary one includes it (or the reverse), or its median crosses no effect."
+    )
+    return t, note
+
+
+def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, str]) -> dict:
+    result = section.result
+    a = result.analysis
+    out: dict[str, Any] = {
+        "name": section.name,
+        "anchor": slug(section.name),
+        "title": a.title,
+        "question": a.question,
+        "estimand": a.estimand,
+        "model": a.model.replace("_", " "),
+        "status": result.status,
+        "message": result.message,
+        "mapping": list(a.mapping),
+        "mixes": ", ".join(m.replace("_", " ") for m in a.mixes),
+        "statement": section.statement,
+        "figures": {
+            k: figures.get(f"{section.name}_{k}") for k in ("forest", "tau", "sensitivity")
+        },
+        "diagnostics_failed": not result.ok,
+    }
+    if result.status != "ok":
+        for key in ("records", "effects", "pooled", "diagnostics", "sensitivity"):
+            out[key] = None
+        out.update(n_records=0, assumptions=[], sensitivity_note="")
+        return out
+    effects, assumptions = _effects(result)
+    sens, note = _sensitivity(section)
+    records = _records(data, result)
+    out.update(
+        n_records=len({row[1] for row in records.rows}),
+        records=records,
+        effects=effects,
+        assumptions=assumptions,
+        pooled=_pooled(result),
+        diagnostics=_diagnostics(result),
+        sensitivity=sens,
+        sensitivity_note=note,
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------ overview
+def _overview(data: ReportData) -> Table:
+    t = Table(["Analysis", "Primary estimate (95% CrI)", "P(benefit)", "Studies", "Patients"],
+              numeric={3, 4})  # fmt: skip
+    for s in data.sections:
+        r = s.result
+        if r.status != "ok":
+            t.rows.append([r.analysis.title, "no eligible records", "–", "0", "–"])
+            continue
+        est: Any = r.estimates.set_index("estimand").loc[r.primary_estimand]
+        t.rows.append([f"{r.analysis.title}: {est['label']}", natural_text(est),
+                       p_benefit_text(est, r.analysis.benefit), _int(est["k"]),
+                       _int(est["n_patients"])])  # fmt: skip
+    return t
+
+
+def _studies(data: ReportData) -> Table:
+    t = Table(["Study", "Citation", "Design", "Setting", "Patients", "Source"], numeric={4})
+    for _, s in data.evidence.studies_table.iterrows():
+        t.rows.append([str(s["study"]), str(s["citation"]), str(s["design"]).replace("_", " "),
+                       str(s["setting"]).replace("_", " "), _int(s["population_size"]),
+                       str(s["source_kind"]).replace("_", " ")])  # fmt: skip
+    return t
+
+
+def _account(data: ReportData) -> tuple[Table, str]:
+    from hccmeta.report.outputs import account_table
+
+    acc = account_table(data)
+    t = Table(["Study", "Record", "Kind", "Status", "Analyses, or why not", "Study file"])
+    for _, r in acc.iterrows():
+        used = r["status"] == "used"
+        t.rows.append([str(r["study"]), str(r["record"]), str(r["kind"]), str(r["status"]),
+                       str(r["analyses"] if used else r["reason"]),
+                       f"{r['file']}:{r['line']}" if r["file"] else ""])  # fmt: skip
+        t.classes.append("" if used else "muted")
+    n_used = int((acc["status"] == "used").sum())
+    records = acc[acc["kind"] == "record"]
+    summary = (
+        f"{len(acc)} entries ({len(records)} outcome records, {len(acc) - len(records)} "
+        f"baseline characteristics): {n_used} used by at least one analysis, "
+        f"{len(acc) - n_used} not used, each with its reason."
+    )
+    return t, summary
+
+
+def _methods(m: Methods) -> dict[str, Any]:
+    priors = Table(["Analysis", "Parameter", "Prior"])
+    for _, r in m.priors.iterrows():
+        priors.rows.append([str(r["analysis"]), str(r["parameter"]), str(r["prior"])])
+    return {"paragraphs": m.paragraphs, "priors": priors, "references": m.references}
+
+
+_FILES = (
+    ("index.html", "this report, self-contained (figures embedded)"),
+    ("index.md", "the same report in Markdown (figures linked from figures/)"),
+    ("pooled_estimates.csv", "one row per analysis and estimand"),
+    ("sensitivity.csv", "every variant of every analysis and estimand"),
+    ("effects.csv", "every derived effect, with the analyses that use it"),
+    ("evidence_account.csv", "every record: used by which analyses, or why not"),
+    ("posteriors/<analysis>.nc", "the posterior draws of each analysis (netCDF)"),
+    ("figures/<analysis>_<kind>.png", "forest plots, tau prior vs posterior, sensitivity plots"),
+    ("provenance.json", "data hash, seed, package versions"),
+)
+
+
+def build_context(data: ReportData, figures: Mapping[str, str], methods: Methods,
+                  *, netcdf_format: str) -> dict[str, Any]:  # fmt: skip
+    """The context of the report templates.
+
+    Parameters
+    ----------
+    data : ReportData
+        What was run.
+    figures : mapping
+        ``{"<analysis>_<kind>": "figures/<file>.png"}`` for every figure written.
+    methods : Methods
+        The generated methods section.
+    netcdf_format : str
+        How the posteriors were written (``netcdf4`` or ``netcdf3-flat``).
+    """
+    account, account_summary = _account(data)
+    ev = data.evidence
+    files = Table(["File", "What"], [[f, w] for f, w in _FILES])
+    from importlib import resources
+
+    how_to_read = (resources.files("hccmeta.report") / "templates" / "how_to_read.txt").read_text(
+        "utf-8"
+    )
+    return {
+        "how_to_read": how_to_read.strip(),
+        "title": "Sorafenib with or without TACE in hepatocellular carcinoma: "
+        "Bayesian meta-analyses",
+        "data_hash": ev.data_hash,
+        "data_dir": ev.data_dir.name,
+        "seed": data.seed,
+        "n_studies": len(ev.studies),
+        "n_records": ev.n_records,
+        "n_analyses": len(data.sections),
+        "n_with_records": sum(1 for s in data.sections if s.result.status == "ok"),
+        "n_variants": data.n_variants,
+        "sensitivity_run": data.sensitivity is not None,
+        "overview": _overview(data),
+        "statements": [(s.result.analysis.title, slug(s.name), s.statement) for s in data.sections],
+        "studies": _studies(data),
+        "sections": [_section(data, s, figures) for s in data.sections],
+        "account": account,
+        "account_summary": account_summary,
+        "methods": _methods(methods),
+        "files": files,
+        "netcdf_format": netcdf_format,
+    }

@@ -1,0 +1,280 @@
+"""``hccmeta report``: the files it writes, reproducibility, all-or-nothing replacement,
+invalid data, and the committed report.
+
+Most tests run the report on a copy of the study data whose registry keeps the
+analyses of the exact normal-normal engine (and the one without eligible records), so
+that they take seconds; the test marked ``sampling`` adds an MCMC analysis.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ruamel.yaml import YAML
+
+import hccmeta as hm
+from hccmeta.cli import main
+from hccmeta.errors import InputError
+from hccmeta.report import write_report
+from hccmeta.report import writer as report_writer
+from hccmeta.report.outputs import FLOAT_FORMAT
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY_DATA = REPO / "study_data"
+
+#: Analyses of the exact engine (milliseconds per fit) and the empty one.
+FAST = (
+    "os_tace_plus_sorafenib_vs_sorafenib",
+    "ttp_tace_plus_sorafenib_vs_sorafenib",
+    "os_tace_plus_sorafenib_vs_tace_alone",
+    "median_ttp_per_regimen",
+    "pfs_6m_per_regimen",
+)
+CSVS = ("pooled_estimates.csv", "sensitivity.csv", "effects.csv", "evidence_account.csv")
+
+
+def data_copy(dest: Path, analyses: tuple[str, ...]) -> Path:
+    """A copy of study_data/ whose registry keeps only ``analyses``."""
+    shutil.copytree(STUDY_DATA, dest)
+    yaml = YAML()
+    path = dest / "analyses.yaml"
+    registry = yaml.load(path.read_text("utf-8"))
+    registry["analyses"] = [a for a in registry["analyses"] if a["name"] in analyses]
+    with path.open("w", encoding="utf-8") as fh:
+        yaml.dump(registry, fh)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def fast_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return data_copy(tmp_path_factory.mktemp("data") / "study_data", FAST)
+
+
+@pytest.fixture(scope="module")
+def fast_report(fast_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("out") / "reports"
+    summary = write_report(hm.load_studies(fast_data), out, seed=7)
+    assert summary.out_dir == out.absolute()
+    return out
+
+
+def _bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+# ------------------------------------------------------------------------ the outputs
+def test_report_writes_every_output(fast_report: Path, fast_data: Path) -> None:
+    names = {p.name for p in fast_report.iterdir()}
+    assert {"index.md", "index.html", "provenance.json", "figures", "posteriors", *CSVS} <= names
+    ok = [n for n in FAST if n != "os_tace_plus_sorafenib_vs_tace_alone"]
+    assert sorted(p.stem for p in (fast_report / "posteriors").glob("*.nc")) == sorted(ok)
+    figures = {p.stem for p in (fast_report / "figures").glob("*.png")}
+    assert {f"{n}_forest" for n in ok} <= figures
+    assert "os_tace_plus_sorafenib_vs_sorafenib_tau" in figures  # normal-normal fit
+    prov = json.loads((fast_report / "provenance.json").read_text())
+    assert prov["data_hash"] == hm.load_studies(fast_data).data_hash
+    assert prov["seed"] == 7
+    assert prov["analyses"] == list(FAST)
+    assert {"numpy", "pymc", "nutpie", "arviz", "hccmeta"} <= set(prov["packages"])
+    # no stray temporary directories beside the report
+    assert [p.name for p in fast_report.parent.iterdir()] == ["reports"]
+
+
+def test_pooled_estimates_csv(fast_report: Path) -> None:
+    pooled = pd.read_csv(fast_report / "pooled_estimates.csv")
+    assert list(pooled["analysis"].drop_duplicates()) == list(FAST)
+    empty = pooled[pooled["analysis"] == "os_tace_plus_sorafenib_vs_tace_alone"]
+    assert list(empty["status"]) == ["no_eligible_records"]
+    os_row = pooled[pooled["analysis"] == "os_tace_plus_sorafenib_vs_sorafenib"].iloc[0]
+    # HRs on the ratio scale: the natural columns are exp of the log-scale ones
+    assert os_row["natural_scale"] == "HR"
+    assert os_row["natural_median"] == pytest.approx(2.718281828 ** os_row["median"], rel=1e-5)
+    assert 0.0 <= os_row["p_benefit"] <= 1.0
+    assert {"reml_estimate", "dl_estimate"} <= set(pooled.columns)
+
+
+def test_markdown_sections(fast_report: Path) -> None:
+    md = (fast_report / "index.md").read_text("utf-8")
+    for heading in (
+        "## Results at a glance",
+        "## Evidence account",
+        "## Methods",
+        "### References",
+    ):
+        assert heading in md
+    # the empty analysis says so cleanly
+    section = md.split("## OS: TACE + sorafenib vs TACE alone", 1)[1].split("\n## ", 1)[0]
+    assert "**No eligible records.**" in section
+    assert "Forest plot" not in section
+    # provenance of the records: location, verbatim snippet, file:line
+    assert re.search(r"\| “[^|]+” \| study_data/[a-z0-9_]+\.yaml:\d+ \|", md)
+    # derivations with their assumptions in words
+    assert "Assumptions behind these effects" in md
+    # every figure the Markdown links exists
+    for link in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
+        assert (fast_report / link).is_file(), link
+
+
+def test_html_is_self_contained(fast_report: Path) -> None:
+    html = (fast_report / "index.html").read_text("utf-8")
+    srcs = re.findall(r'<img src="([^"]*)"', html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == len(list((fast_report / "figures").glob("*.png")))
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', html)
+    assert "<link" not in html and "<script" not in html
+    assert "default-src 'none'" in html
+
+
+def test_methods_cite_only_what_was_run(fast_report: Path) -> None:
+    md = (fast_report / "index.md").read_text("utf-8")
+    methods = md.split("## Methods", 1)[1]
+    assert "bayesmeta" in methods and "Röver C. Bayesian random-effects" in methods
+    # only exact-engine analyses ran: no sampler is described or cited
+    assert "nutpie" not in methods
+    assert "PeerJ" not in methods
+
+
+def test_netcdf_round_trip(fast_report: Path) -> None:
+    from hccmeta.report.netcdf import read_posteriors
+
+    tree = read_posteriors(fast_report / "posteriors" / "median_ttp_per_regimen.nc")
+    assert tree.attrs["analysis"] == "median_ttp_per_regimen"
+    assert tree.attrs["seed"] == 7
+    post = tree["sorafenib_tace"]["posterior"]
+    assert post["mu"].shape == (4, 1000)
+    assert "created_at" not in post.attrs
+
+
+def test_same_seed_byte_identical(fast_data: Path, tmp_path: Path) -> None:
+    ev = hm.load_studies(fast_data)
+    write_report(ev, tmp_path / "a", seed=11)
+    write_report(ev, tmp_path / "b", seed=11)
+    a, b = _bytes(tmp_path / "a"), _bytes(tmp_path / "b")
+    for name in CSVS:
+        assert a[name] == b[name], name
+    assert a == b  # figures, netCDF, Markdown and HTML too: no timestamps anywhere
+    text = a["pooled_estimates.csv"].decode()
+    assert "\r" not in text
+    # every number in the fixed float format (six significant digits)
+    cells = [c for line in text.splitlines()[1:] for c in line.split(",")]
+    numbers = [c for c in cells if re.fullmatch(r"-?[\d.]+(e[-+]\d+)?", c)]
+    assert numbers and all(FLOAT_FORMAT % float(c) == c for c in numbers)
+
+
+@pytest.mark.sampling
+@pytest.mark.slow
+def test_same_seed_byte_identical_with_mcmc(tmp_path: Path) -> None:
+    data = data_copy(tmp_path / "study_data", ("ae_grade_3_4", "median_ttp_per_regimen"))
+    ev = hm.load_studies(data)
+    write_report(ev, tmp_path / "a", seed=3, sensitivity=False)
+    write_report(ev, tmp_path / "b", seed=3, sensitivity=False)
+    a, b = _bytes(tmp_path / "a"), _bytes(tmp_path / "b")
+    for name in CSVS:
+        assert a[name] == b[name], name
+    assert a["posteriors/ae_grade_3_4.nc"] == b["posteriors/ae_grade_3_4.nc"]
+
+
+# ----------------------------------------------------------------- all or nothing
+def test_failure_midway_leaves_previous_report(
+    fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "reports"
+    ev = hm.load_studies(fast_data)
+    write_report(ev, out, seed=1, sensitivity=False)
+    before = _bytes(out)
+
+    def boom(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("injected failure while writing the posteriors")
+
+    monkeypatch.setattr(report_writer, "write_posteriors_all", boom)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        write_report(ev, out, seed=2, sensitivity=False)
+    assert _bytes(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]  # temporary directory removed
+
+
+def test_failure_in_an_analysis_leaves_previous_report(
+    fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "reports"
+    ev = hm.load_studies(fast_data)
+    write_report(ev, out, seed=1, sensitivity=False)
+    before = _bytes(out)
+    import hccmeta.report.plots as plots
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ValueError("injected failure while drawing")
+
+    monkeypatch.setattr(plots, "tau_plot", boom)
+    with pytest.raises(ValueError, match="injected"):
+        write_report(ev, out, seed=2, sensitivity=False)
+    assert _bytes(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+
+
+def test_new_report_replaces_previous(fast_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    ev = hm.load_studies(fast_data)
+    write_report(ev, out, seed=1, sensitivity=False)
+    (out / "stale.txt").write_text("from an older report")
+    write_report(ev, out, seed=2, sensitivity=False)
+    assert not (out / "stale.txt").exists()
+    assert json.loads((out / "provenance.json").read_text())["seed"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+
+
+def test_refuses_to_replace_a_directory_that_is_not_a_report(
+    fast_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "notes.txt").write_text("not a report")
+    with pytest.raises(InputError, match="not an hccmeta report"):
+        write_report(hm.load_studies(fast_data), out, seed=1, sensitivity=False)
+    assert (out / "notes.txt").read_text() == "not a report"
+
+
+def test_swap_without_rename_exchange(
+    fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback swap (rename aside, rename in, then remove) where renameat2 is missing."""
+    monkeypatch.setattr(report_writer, "_rename_exchange", lambda a, b: False)
+    test_new_report_replaces_previous(fast_data, tmp_path)
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_report(fast_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r"
+    status = main(["report", "--data", str(fast_data), "--out", str(out), "--seed", "5"])
+    assert status == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.match(
+        rf"report: 5 analyses \(4 with eligible records\), \d+ sensitivity variants, \d+ "
+        rf"figures in [\d.]+ s -> {re.escape(str(out.absolute() / 'index.html'))}$",
+        line,
+    ), line
+
+
+def test_cli_invalid_data_exit_2_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = data_copy(tmp_path / "study_data", FAST)
+    path = data / "park2012.yaml"
+    text = path.read_text("utf-8")
+    bad, n = re.subn(r"(\n\s+value: )7\.1\n", r"\g<1>-7.1\n", text, count=1)  # median TTP
+    assert n == 1, "could not inject an invalid median"
+    path.write_text(bad, "utf-8")
+    out = tmp_path / "reports"
+    status = main(["report", "--data", str(data), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "park2012.yaml:" in err and "Traceback" not in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study_data"]
