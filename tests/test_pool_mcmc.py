@@ -166,3 +166,33 @@ def test_safer_settings() -> None:
         mcmc.SamplerSettings(draws=0)
     with pytest.raises(hm.InputError, match=r"target_accept must be in \(0, 1\)"):
         mcmc.SamplerSettings(target_accept=1.0)
+
+
+def test_fast_wrappers_change_no_number(monkeypatch) -> None:
+    """hccmeta.models.mcmc replaces nutpie's cfunc wrappers by faster-compiling loops;
+    the same model sampled with the same seed gives bit-identical draws either way."""
+    import nutpie
+    from nutpie import compile_pymc
+
+    from hccmeta.models.normal_mcmc import _builder
+
+    assert mcmc._use_fast_wrappers()
+    data = {
+        "y": np.array(K3_Y),
+        "sei": np.array(K3_SE),
+        "mu_mean": 0.0,
+        "mu_sd": 1.0,
+        "tau_scale": 0.5,
+    }
+    build = _builder(3, priors.Normal(0, 1), priors.HalfNormal(0.5))
+
+    def draws() -> np.ndarray:
+        model = nutpie.compile_pymc_model(build()).with_data(**data)
+        trace = nutpie.sample(model, draws=200, tune=200, chains=2, seed=9, progress_bar=False)
+        return np.asarray(trace["posterior"]["mu"].values)
+
+    fast = draws()
+    monkeypatch.setattr(compile_pymc, "_make_c_logp_func", mcmc._STOCK["_make_c_logp_func"])
+    monkeypatch.setattr(compile_pymc, "_make_c_expand_func", mcmc._STOCK["_make_c_expand_func"])
+    stock = draws()
+    np.testing.assert_array_equal(fast, stock)

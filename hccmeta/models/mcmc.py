@@ -189,6 +189,141 @@ class Diagnostics:
 
 
 # --------------------------------------------------------------------------------------
+# faster-compiling C wrappers for nutpie
+#
+# nutpie 0.16 wraps the PyTensor-generated logp and expand functions in numba cfuncs that
+# copy their results with ``out[...] = grad`` and check ``np.all(np.isfinite(out))``.
+# Numba types and lowers that Ellipsis slice assignment slowly the first time in a process
+# (about 3 s of the first compile on this 2-core machine, 5-6 s under load; measured by
+# benchmarks/bench_pool.py). The wrappers below compute exactly the same thing with
+# element-wise loops; they replace nutpie's two private factory functions for nutpie
+# 0.16.x only (checked by version and signature), and HCCMETA_STOCK_NUTPIE=1 turns them
+# off. They change no number: the same seed gives bit-identical draws
+# (tests/test_pool_mcmc.py).
+
+_PATCHED = False
+#: nutpie's own factories, kept when the wrappers are installed (tests compare both).
+_STOCK: dict[str, Any] = {}
+
+
+def _make_c_logp_func(
+    n_dim: int, logp_fn: Any, user_data: Any, shared_keys: Any, shared_data: Any
+) -> tuple[Any, Any]:
+    import numba
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(logp_fn, shared_data, shared_keys, user_data.dtype)
+    c_sig = numba.types.int64(
+        numba.types.uint64,
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.voidptr,
+    )
+
+    def logp_numba(dim: int, x_: Any, out_: Any, logp_: Any, user_data_: Any) -> int:
+        if dim != n_dim:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_dim,))
+            logp = numba.carray(logp_, (1,))
+            logp_val, grad = extract(x, user_data_)
+            logp[0] = logp_val
+            finite = True
+            for i in range(n_dim):
+                value = grad[i]
+                out[i] = value
+                if not np.isfinite(value):
+                    finite = False
+            if not finite:
+                return 3
+            if not np.isfinite(logp_val):
+                return 4
+        except Exception:  # noqa: BLE001 - numba: any failure is an error code
+            return 1
+        return 0
+
+    return logp_numba, c_sig
+
+
+def _make_c_expand_func(
+    n_dim: int,
+    n_expanded: int,
+    expand_fn: Any,
+    user_data: Any,
+    shared_var_keys: Any,
+    shared_data: Any,
+) -> tuple[Any, Any]:
+    import numba
+    from nutpie.compile_pymc import make_extraction_fn
+
+    extract = make_extraction_fn(expand_fn, shared_data, shared_var_keys, user_data.dtype)
+    c_sig = numba.types.int64(
+        numba.types.uint64,
+        numba.types.uint64,
+        numba.types.CPointer(numba.types.double),
+        numba.types.CPointer(numba.types.double),
+        numba.types.voidptr,
+    )
+
+    def expand_numba(dim: int, expanded: int, x_: Any, out_: Any, user_data_: Any) -> int:
+        if dim != n_dim:
+            return -1
+        if expanded != n_expanded:
+            return -1
+        try:
+            x = numba.carray(x_, (n_dim,))
+            out = numba.carray(out_, (n_expanded,))
+            (values,) = extract(x, user_data_)
+            for i in range(n_expanded):
+                out[i] = values[i]
+        except Exception:  # noqa: BLE001 - numba: any failure is an error code
+            return -2
+        return 0
+
+    return expand_numba, c_sig
+
+
+def _use_fast_wrappers() -> bool:
+    """Install the wrappers above into nutpie (once); False if nutpie is not 0.16.x, its
+    factories changed signature, or HCCMETA_STOCK_NUTPIE=1."""
+    global _PATCHED
+    if _PATCHED:
+        return True
+    if os.environ.get("HCCMETA_STOCK_NUTPIE") == "1":
+        return False
+    import inspect
+
+    import nutpie
+    from nutpie import compile_pymc
+
+    expected = {
+        "_make_c_logp_func": ["n_dim", "logp_fn", "user_data", "shared_keys", "shared_data"],
+        "_make_c_expand_func": [
+            "n_dim",
+            "n_expanded",
+            "expand_fn",
+            "user_data",
+            "shared_var_keys",
+            "shared_data",
+        ],
+    }
+    if not nutpie.__version__.startswith("0.16."):
+        return False
+    for name, params in expected.items():
+        func = getattr(compile_pymc, name, None)
+        if func is None or list(inspect.signature(func).parameters) != params:
+            return False
+    _STOCK["_make_c_logp_func"] = compile_pymc._make_c_logp_func
+    _STOCK["_make_c_expand_func"] = compile_pymc._make_c_expand_func
+    compile_pymc._make_c_logp_func = _make_c_logp_func
+    compile_pymc._make_c_expand_func = _make_c_expand_func
+    _PATCHED = True
+    return True
+
+
+# --------------------------------------------------------------------------------------
 # the compile cache
 
 _CACHE: dict[Hashable, Any] = {}
@@ -221,6 +356,7 @@ def compiled(key: Hashable, build: Callable[[], pm.Model]) -> nutpie.CompiledMod
             return hit
         import nutpie
 
+        _use_fast_wrappers()
         model = build()
         result = nutpie.compile_pymc_model(model, backend="numba")
         _CACHE[key] = result
