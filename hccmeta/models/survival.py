@@ -508,10 +508,7 @@ def fit_survival(
         values["lm_se"] = lm_used["se_cloglog"].to_numpy(dtype=float)
     if baseline == "random":
         values.update(prior_sigma_baseline.data("sigma_eta"))
-    init = {
-        "eta": np.full(n_study, prior_log_median.mean),
-        "log_hr_study": np.full(n_hr, prior_mu_hr.mean),
-    }
+    init_eta, init_log_hr = float(prior_log_median.mean), float(prior_mu_hr.mean)
 
     def build() -> Any:
         import pymc as pm
@@ -525,19 +522,19 @@ def fit_survival(
                 if name.split("_")[0] in ("arm", "med", "lm", "ct")
             }
             flag = pm.Data("weibull", values["weibull"])
-            # log HRs: centred, with mu_hr integrated out analytically
-            beta = pm.Flat("log_hr_study", dims="hr_study", initval=init["log_hr_study"])
+            # log HRs: mean centred, deviations non-centred, mu_hr integrated out
             tau = prior_tau.to_pymc("tau")
             mu0, sd0 = pm.Data("mu_hr_mean", 0.0), pm.Data("mu_hr_sd", 1.0)
-            pm.Potential("log_hr_prior", _exchangeable_logp(beta, mu0, tau**2, sd0**2, n_hr))
-            # baselines: centred, with m_eta integrated out analytically
-            eta = pm.Flat("eta", dims="study", initval=init["eta"])
+            beta = _exchangeable_effects("log_hr", mu0, tau, sd0, n_hr, init_log_hr)
+            # baselines: likewise (random), or independent (fixed)
             m0, s0 = pm.Data("m_eta_mean", 0.0), pm.Data("m_eta_sd", 1.0)
             if baseline == "random":
                 sigma_eta = prior_sigma_baseline.to_pymc("sigma_eta")
-                pm.Potential("eta_prior", _exchangeable_logp(eta, m0, sigma_eta**2, s0**2, n_study))
+                eta = _exchangeable_effects("eta", m0, sigma_eta, s0, n_study, init_eta)
             else:
-                pm.Potential("eta_prior", _exchangeable_logp(eta, m0, s0**2, 0.0, n_study))
+                eta = pm.Normal(
+                    "eta", mu=m0, sigma=s0, dims="study", initval=np.full(n_study, init_eta)
+                )
             log_k = flag * prior_log_shape.to_pymc("log_k_raw")
             k = pt.exp(log_k)
             log_m = eta[d["arm_study"]] - d["arm_treat"] * beta[d["arm_hr"]] / k
@@ -588,8 +585,11 @@ def fit_survival(
     post = trace["posterior"].to_dataset()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31_337]))
     tau = post["tau"].to_numpy()
-    beta = post["log_hr_study"].to_numpy()
-    eta = post["eta"].to_numpy()
+    beta = _effects_from_draws(post, "log_hr", tau, n_hr)
+    if baseline == "random":
+        eta = _effects_from_draws(post, "eta", post["sigma_eta"].to_numpy(), n_study)
+    else:
+        eta = post["eta"].to_numpy()
     k = np.exp(float(values["weibull"]) * post["log_k_raw"].to_numpy())
     chains, draws = tau.shape
     cd = ("chain", "draw")
@@ -603,6 +603,7 @@ def fit_survival(
         shift = beta_full[..., i] / k if a == experimental else 0.0
         med_study[..., i, arm_labels.index(a)] = np.exp(eta[..., i] - shift)
     derived: dict[str, xr.DataArray] = {
+        "eta": xr.DataArray(eta, dims=(*cd, "study"), coords={"study": studies}),
         "mu_hr": xr.DataArray(mu_hr, dims=cd),
         "hr": xr.DataArray(np.exp(mu_hr), dims=cd),
         "k": xr.DataArray(k, dims=cd),
@@ -698,7 +699,7 @@ def fit_survival(
         derived=derived,
         observed=observed,
         attrs=attrs,
-        drop=("log_hr_study", "log_k_raw"),
+        drop=("log_hr_bar", "log_hr_dev", "eta_bar", "eta_dev", "log_k_raw"),
     )
     return PosteriorResult(
         model="survival",
@@ -717,24 +718,41 @@ def _normal_logp(y: Any, mu: Any, sigma: Any) -> Any:
     return -0.5 * ((y - mu) / sigma) ** 2 - pt.log(sigma) - 0.5 * math.log(2.0 * math.pi)
 
 
-def _exchangeable_logp(x: Any, m0: Any, a: Any, b: Any, size: int) -> Any:
-    """Log density of ``x ~ MVN(m0 1, a I + b 1 1')`` (pytensor): exchangeable effects
-    ``x_i ~ Normal(m, a)`` with their mean ``m ~ Normal(m0, b)`` integrated out.
+def _helmert(size: int) -> np.ndarray:
+    """An orthonormal basis (size x size-1) of the vectors that sum to zero."""
+    basis = np.zeros((size, max(size - 1, 0)))
+    for j in range(1, size):
+        basis[:j, j - 1] = 1.0
+        basis[j, j - 1] = -float(j)
+        basis[:, j - 1] /= math.sqrt(j * (j + 1))
+    return basis
 
-    With ``c = a + K b``: ``log det = (K - 1) log a + log c`` and the quadratic form is
-    ``SS_within / a + K (xbar - m0)^2 / c`` (no cancellation as ``a -> 0``); ``b = 0`` gives
-    independent ``Normal(m0, a)`` effects.
-    """
+
+def _exchangeable_effects(name: str, m0: Any, scale: Any, sd0: Any, size: int, init: float) -> Any:
+    """``size`` exchangeable effects ``x_i ~ Normal(m, scale^2)``, ``m ~ Normal(m0, sd0^2)``
+    with ``m`` integrated out, as PyMC variables: the effects' mean ``<name>_bar ~
+    Normal(m0, scale^2 / size + sd0^2)`` centred (the data inform it well) and their
+    deviations from it non-centred, ``scale * H z`` with ``H`` orthonormal and sum-zero
+    (:func:`_helmert`) and ``<name>_dev = z ~ Normal(0, 1)`` -- jointly exactly
+    ``MVN(m0 1, scale^2 I + sd0^2 1 1')``. One study has no deviation (and no funnel);
+    two or more have the non-centred deviations that small heterogeneities need."""
+    import pymc as pm
     import pytensor.tensor as pt
 
-    c = a + size * b
-    xbar = pt.mean(x)
-    ss_within = pt.sum((x - xbar) ** 2)
-    logdet = (size - 1) * pt.log(a) + pt.log(c) if size > 1 else pt.log(c)
-    quad = size * (xbar - m0) ** 2 / c
-    if size > 1:
-        quad = quad + ss_within / a
-    return -0.5 * (size * math.log(2.0 * math.pi) + logdet + quad)
+    bar = pm.Normal(f"{name}_bar", mu=m0, sigma=pt.sqrt(scale**2 / size + sd0**2), initval=init)
+    if size == 1:
+        return pt.reshape(bar, (1,))
+    z = pm.Normal(f"{name}_dev", 0.0, 1.0, shape=size - 1)
+    return bar + scale * pt.dot(pt.as_tensor(_helmert(size)), z)
+
+
+def _effects_from_draws(post: xr.Dataset, name: str, scale: np.ndarray, size: int) -> np.ndarray:
+    """The effects of :func:`_exchangeable_effects` from the posterior draws."""
+    bar = post[f"{name}_bar"].to_numpy()[..., None]
+    if size == 1:
+        return bar
+    z = post[f"{name}_dev"].to_numpy()
+    return bar + scale[..., None] * np.einsum("kj,cdj->cdk", _helmert(size), z)
 
 
 def _conditional_mean(

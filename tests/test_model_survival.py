@@ -1,0 +1,366 @@
+"""Tests of the multi-format survival model (hccmeta.models.survival) and of the
+simulation helpers it is validated with (tests/simulate.py).
+
+Realistic input: the n=34 TACE-resistant study (OS from sorafenib start): medians 9
+(sorafenib alone, n = 12) and 25 months (sorafenib + TACE, n = 22), "P = 0.001";
+"cumulative survival rates at 6, 12, and 24 months were 95%, 77%, and 45% ... 58%, 32%,
+and 16%"; "4 patients were still alive, and the other 30 were deceased". Events per arm
+are not reported: the tests impute 11 and 19 (a named imputation), and n_eff = n for the
+landmarks (no censoring before t, the effects layer's ``imputed_n_at_risk``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from hccmeta import priors as pr
+from hccmeta.errors import InputError
+from hccmeta.models import mcmc
+from hccmeta.models.survival import _helmert, fit_survival, landmark_terms
+from tests.simulate import (
+    KM_MEDIAN_VARIANCE_FACTOR,
+    Arm,
+    cox_hr,
+    kaplan_meier,
+    logrank,
+    normal_normal_exact,
+    paper_report,
+    simulate_arm,
+    weibull_survival,
+)
+
+#: Tolerances, one per kind of quantity.
+TOL_MEAN_SD_UNITS = 0.15  # posterior mean vs exact, in posterior SDs (MC SE ~0.02 SD)
+TOL_SD_REL = 0.10  # posterior SD vs exact
+TOL_BAYESMETA = 5e-3  # quadrature vs published bayesmeta values (grid of 4000 taus)
+TOL_COX_VS_PETO = 0.05  # Cox log HR vs Peto (O-E)/V for a moderate effect, n = 200
+
+SETTINGS = mcmc.SamplerSettings(draws=500, tune=500, chains=4, target_accept=0.9)
+AGREEMENT = mcmc.SamplerSettings(draws=2000, tune=1000, chains=4, target_accept=0.9)
+
+REF, EXP = "sorafenib", "sorafenib_tace"
+
+
+def n34() -> dict[str, pd.DataFrame]:
+    z = stats.norm.isf(0.001 / 2)
+    v = 30 * 12 * 22 / 34**2  # Peto: V = D n1 n2 / N^2 with D = 30 deaths
+    return {
+        "arms": pd.DataFrame({"study": ["n34", "n34"], "arm": [REF, EXP]}),
+        "medians": pd.DataFrame(
+            {
+                "study": ["n34", "n34"],
+                "arm": [REF, EXP],
+                "yi": np.log([9.0, 25.0]),
+                "sei": 1 / np.sqrt([11.0, 19.0]),  # exponential-MLE SE from imputed events
+            }
+        ),
+        "landmarks": pd.DataFrame(
+            {
+                "study": ["n34"] * 6,
+                "arm": [REF] * 3 + [EXP] * 3,
+                "time": [6.0, 12.0, 24.0] * 2,
+                "survival": [0.58, 0.32, 0.16, 0.95, 0.77, 0.45],
+                "n_eff": [12.0] * 3 + [22.0] * 3,
+            }
+        ),
+        "contrasts": pd.DataFrame(
+            {"study": ["n34"], "yi": [-z / math.sqrt(v)], "sei": [1 / math.sqrt(v)], "kind": "peto"}
+        ),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# the simulation helpers against closed forms
+
+
+def test_kaplan_meier_without_censoring_is_the_empirical_survival() -> None:
+    rng = np.random.default_rng(4)
+    t = rng.exponential(10.0, size=200)
+    km = kaplan_meier(Arm(time=t, event=np.ones(200, dtype=int)))
+    for x in (3.0, 10.0, 20.0):
+        s, var = km.at(x)
+        emp = np.mean(t > x)
+        assert s == pytest.approx(emp)
+        # Greenwood reduces to the binomial variance without censoring
+        assert var == pytest.approx(emp * (1 - emp) / 200, rel=1e-9)
+    assert km.median() == pytest.approx(np.sort(t)[99])
+
+
+def test_cox_and_logrank_recover_a_known_hazard_ratio() -> None:
+    rng = np.random.default_rng(8)
+    ref = simulate_arm(rng, n=1500, median=10.0, shape=1.0)
+    exp = simulate_arm(rng, n=1500, median=20.0, shape=1.0)  # HR 0.5
+    beta, se = cox_hr(exp, ref)
+    assert abs(beta - math.log(0.5)) < 3 * se
+    o_e, v, p = logrank(exp, ref)
+    assert p < 1e-10
+    assert se == pytest.approx(1 / math.sqrt(v), rel=0.05)
+    small_ref = simulate_arm(np.random.default_rng(9), n=100, median=10.0, shape=1.0)
+    small_exp = simulate_arm(np.random.default_rng(10), n=100, median=12.5, shape=1.0)
+    beta, _ = cox_hr(small_exp, small_ref)
+    o_e, v, _ = logrank(small_exp, small_ref)
+    assert beta == pytest.approx(o_e / v, abs=TOL_COX_VS_PETO)
+
+
+def test_weibull_arms_have_the_stated_median() -> None:
+    rng = np.random.default_rng(3)
+    arm = simulate_arm(
+        rng, n=20000, median=9.0, shape=1.3, accrual=1.0, follow_up=1e6, dropout_rate=0.0
+    )
+    assert np.median(arm.time) == pytest.approx(9.0, rel=0.03)
+    assert float(weibull_survival(9.0, 9.0, 1.3)) == pytest.approx(0.5)
+
+
+def test_exact_reference_reproduces_bayesmeta() -> None:
+    """Röver (2020, J Stat Softw 93(6), section 3.3), Crins et al. (2014) log ORs with
+    mu ~ N(0, 4^2), tau ~ HalfNormal(0.5): mu mean -1.5764366, sd 0.3295298; tau mean
+    0.3810562 (SPEC section 9)."""
+    yi = np.array([-2.3097, -0.4595, -2.3026, -1.7579, -1.2585, -2.4179])
+    vi = np.array([0.3594, 0.3096, 0.7750, 0.2078, 0.4122, 2.3373])
+    out = normal_normal_exact(yi, np.sqrt(vi), mu_mean=0.0, mu_sd=4.0, tau_scale=0.5)
+    assert out["mu_mean"] == pytest.approx(-1.5764366, abs=TOL_BAYESMETA)
+    assert out["mu_sd"] == pytest.approx(0.3295298, abs=TOL_BAYESMETA)
+    assert out["tau_mean"] == pytest.approx(0.3810562, abs=TOL_BAYESMETA)
+
+
+# --------------------------------------------------------------------------------------
+# model pieces without sampling
+
+
+def test_conditional_landmarks_without_censoring_are_binomials_of_survivors() -> None:
+    """n = 40, no censoring (n_eff = n): the conditional terms are exactly 'of the
+    n S(t_{k-1}) alive, n S(t_k) survive'."""
+    terms = landmark_terms(
+        pd.DataFrame(
+            {
+                "study": "s",
+                "arm": "a",
+                "time": [12.0, 6.0, 24.0],  # any order
+                "survival": [0.5, 0.75, 0.25],
+                "n_eff": 40.0,
+            }
+        )
+    )
+    assert list(terms["time"]) == [6.0, 12.0, 24.0]
+    assert list(terms["t_prev"]) == [0.0, 6.0, 12.0]
+    np.testing.assert_allclose(terms["n_eff_term"], [40.0, 30.0, 20.0])
+    np.testing.assert_allclose(terms["events_term"], [10.0, 10.0, 10.0])
+    marginal = landmark_terms(
+        terms.loc[:, ["study", "arm", "time", "survival", "n_eff"]], terms="marginal"
+    )
+    np.testing.assert_allclose(marginal["n_eff_term"], 40.0)
+
+
+def test_exchangeable_effects_have_the_integrated_covariance() -> None:
+    """x = xbar 1 + s H z with xbar ~ N(m0, s^2 / K + b), z ~ N(0, I): Cov[x] =
+    (s^2 / K + b) J + s^2 H H' must equal s^2 I + b J (the mean m ~ N(m0, b) of
+    x_i ~ N(m, s^2) integrated out): H H' = I - J / K, H' 1 = 0, H' H = I."""
+    for size in (2, 3, 5):
+        h = _helmert(size)
+        ones = np.ones((size, size))
+        np.testing.assert_allclose(h @ h.T, np.eye(size) - ones / size, atol=1e-12)
+        np.testing.assert_allclose(h.T @ h, np.eye(size - 1), atol=1e-12)
+        np.testing.assert_allclose(h.sum(axis=0), 0.0, atol=1e-12)
+        s2, b = 0.3, 1.7
+        cov = (s2 / size + b) * ones + s2 * h @ h.T
+        np.testing.assert_allclose(cov, s2 * np.eye(size) + b * ones, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: {**d, "landmarks": d["landmarks"].assign(survival=[0.3, 0.5, 0.2] * 2)},
+            "increases with time",
+        ),
+        (lambda d: {**d, "medians": d["medians"].assign(arm=["x", EXP])}, "has no arm 'x'"),
+        (lambda d: {**d, "medians": d["medians"].assign(sei=0.0)}, "column sei"),
+        (lambda d: {**d, "landmarks": d["landmarks"].assign(n_eff=np.nan)}, "give n_eff or sei"),
+        (
+            lambda d: {
+                **d,
+                "arms": d["arms"].iloc[[0]],
+                "contrasts": None,
+                "landmarks": None,
+                "medians": d["medians"].iloc[[0]],
+            },
+            "no arm of a regimen other",
+        ),
+    ],
+)
+def test_bad_input_is_refused(change, message) -> None:  # type: ignore[no-untyped-def]
+    data = change(n34())
+    with pytest.raises(InputError, match=message):
+        fit_survival(
+            data["arms"],
+            reference=REF,
+            medians=data["medians"],
+            landmarks=data["landmarks"],
+            contrasts=data["contrasts"],
+        )
+
+
+def test_contrast_of_a_single_arm_study_and_uniform_mu_prior_are_refused() -> None:
+    data = n34()
+    arms = pd.concat([data["arms"], pd.DataFrame({"study": ["t"], "arm": [REF]})])
+    contrasts = pd.concat(
+        [data["contrasts"], pd.DataFrame({"study": ["t"], "yi": [0.1], "sei": [0.2]})]
+    )
+    with pytest.raises(InputError, match="does not have arms of both regimens"):
+        fit_survival(arms, reference=REF, contrasts=contrasts)
+    with pytest.raises(InputError, match=r"prior_mu_hr must be a priors\.Normal"):
+        fit_survival(
+            data["arms"], reference=REF, contrasts=data["contrasts"], prior_mu_hr=pr.Uniform(-2, 2)
+        )
+
+
+# --------------------------------------------------------------------------------------
+# sampling
+
+
+def _fit(data: dict[str, pd.DataFrame], **kwargs):  # type: ignore[no-untyped-def]
+    return fit_survival(
+        data["arms"],
+        reference=kwargs.pop("reference", REF),
+        medians=data.get("medians"),
+        landmarks=data.get("landmarks"),
+        contrasts=data.get("contrasts"),
+        settings=kwargs.pop("settings", SETTINGS),
+        **kwargs,
+    )
+
+
+@pytest.mark.sampling
+def test_n34_study_informs_through_every_statistic() -> None:
+    """One study, medians + p (Peto) + 6/12/24-month survival per arm: samples cleanly,
+    Weibull and exponential (k = 1) alike, without recompiling for the switch."""
+    data = n34()
+    res = _fit(data, seed=1)
+    assert res.diagnostics.ok, res.diagnostics.messages
+    assert res.diagnostics.n_divergent == 0
+    table = res.summary()
+    study_hr = table.loc["log_hr_study[n34]"]
+    assert study_hr["ci_upper"] < 0  # sorafenib + TACE: lower hazard
+    assert 7 < table.loc["median_study[n34, sorafenib]", "median"] < 12
+    assert 18 < table.loc["median_study[n34, sorafenib_tace]", "median"] < 32
+    surv = table[table["estimand"] == "survival"]
+    assert len(surv) == 6 and set(surv["time"]) == {6.0, 12.0, 24.0}
+    assert {"hr", "hr_new", "median", "median_new", "survival_new", "k"} <= set(table["estimand"])
+    terms = res.inputs["terms"]
+    assert set(terms["term"]) == {"median", "landmark", "contrast"}
+    assert '"overlap": "families"' in res.tree.attrs["options"]
+    before = mcmc.compile_count()
+    expo = _fit(data, seed=2, weibull=False)
+    assert mcmc.compile_count() == before  # the shape switch is data
+    assert expo.diagnostics.ok and expo.diagnostics.n_divergent == 0
+    k = expo.draws("k")
+    assert np.all(k == 1.0)
+    assert expo.priors["shape"] == "k = 1 (exponential)"
+
+
+#: True curves of the simulation: Weibull shape 1.3, reference median 9 months, HR 0.5.
+TRUE_K, TRUE_M_REF, TRUE_HR = 1.3, 9.0, 0.5
+TRUE_M_EXP = TRUE_M_REF * TRUE_HR ** (-1 / TRUE_K)
+#: Fixed seeds of the replicates (each gives both medians and all six landmarks).
+REPLICATES = (1000, 1001, 1002, 1003, 1004)
+
+
+@pytest.mark.sampling
+def test_simulated_studies_recover_the_true_curves() -> None:
+    """Draw two Weibull arms (n 40 and 60, uniform accrual over 24 months, analysis 24
+    months after the last enrolment, 1%/month loss to follow-up), compute what a paper
+    reports (KM medians with events, KM survival at 6/12/24 months with Greenwood
+    variances, Cox HR with SE, log-rank p with the medians), fit, and check that the true
+    log HR, medians, shape and survival at 6/12/24 months lie in the 95% intervals."""
+    compiles = mcmc.compile_count()
+    for seed in REPLICATES:
+        rng = np.random.default_rng(seed)
+        ref = simulate_arm(rng, n=40, median=TRUE_M_REF, shape=TRUE_K)
+        exp = simulate_arm(rng, n=60, median=TRUE_M_EXP, shape=TRUE_K)
+        report = paper_report("sim", exp, ref, reference=REF, experimental=EXP)
+        assert len(report["landmarks"]) == 6 and len(report["medians"]) == 2
+        res = _fit(report, seed=seed)
+        assert res.diagnostics.ok, res.diagnostics.messages
+        assert res.diagnostics.n_divergent == 0
+        truth = {"log_hr": math.log(TRUE_HR), "k": TRUE_K}
+        draws = {"log_hr": res.draws("log_hr_study")[:, 0], "k": res.draws("k")}
+        medians = res.draws("median_study")[:, 0, :]
+        k = res.draws("k")
+        for j, (label, m_true) in enumerate(((REF, TRUE_M_REF), (EXP, TRUE_M_EXP))):
+            truth[f"median_{label}"] = m_true
+            draws[f"median_{label}"] = medians[:, j]
+            for t in (6.0, 12.0, 24.0):
+                truth[f"S{t:g}_{label}"] = float(weibull_survival(t, m_true, TRUE_K))
+                draws[f"S{t:g}_{label}"] = np.exp(-math.log(2) * (t / medians[:, j]) ** k)
+        for name, value in truth.items():
+            lo, hi = np.quantile(draws[name], [0.025, 0.975])
+            assert lo <= value <= hi, (
+                f"replicate {seed}: {name} {value:.3f} not in [{lo:.3f}, {hi:.3f}]"
+            )
+        # the p-value row is superseded by the Cox HR of the same comparison
+        contrast_terms = res.inputs["terms"].query("term == 'contrast'")
+        assert list(contrast_terms["used"]) == [True, False]
+    # all replicates share one compiled model (at most one compile, if not cached yet)
+    assert mcmc.compile_count() - compiles <= 1
+
+
+@pytest.mark.sampling
+def test_two_studies_one_single_arm() -> None:
+    """The n=34 study plus a Terashima-like single sorafenib arm that reports only its
+    median (OS 10.1 months, 63 deaths: SE sqrt(2.08 / 63), a KM median): samples cleanly,
+    the single arm informs the sorafenib baseline and carries no log HR of its own."""
+    data = n34()
+    data["arms"] = pd.concat(
+        [data["arms"], pd.DataFrame({"study": ["terashima2016"], "arm": [REF]})],
+        ignore_index=True,
+    )
+    data["medians"] = pd.concat(
+        [
+            data["medians"],
+            pd.DataFrame(
+                {
+                    "study": ["terashima2016"],
+                    "arm": [REF],
+                    "yi": [math.log(10.1)],
+                    "sei": [math.sqrt(KM_MEDIAN_VARIANCE_FACTOR / 63)],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    res = _fit(data, seed=4)
+    assert res.diagnostics.ok, res.diagnostics.messages
+    assert res.diagnostics.n_divergent == 0
+    table = res.summary()
+    assert "log_hr_study[terashima2016]" not in table.index
+    assert 6 < table.loc["median[sorafenib]", "median"] < 14
+    assert table.loc["median_study[terashima2016, sorafenib]", "median"] == pytest.approx(
+        10.1, rel=0.15
+    )
+    assert "median_study[terashima2016, sorafenib_tace]" not in table.index
+
+
+@pytest.mark.sampling
+def test_contrasts_only_agree_with_normal_normal() -> None:
+    """With only HRs (no arm-level statistics) the model is the normal-normal
+    random-effects model on ln HR: mu_hr must match its exact posterior under the same
+    priors (mu ~ N(0, 1), tau ~ HalfNormal(0.5))."""
+    yi = np.array([-0.9, -0.4, -0.7])
+    sei = np.array([0.35, 0.25, 0.40])
+    studies = ["a", "b", "c"]
+    data = {
+        "arms": pd.DataFrame({"study": np.repeat(studies, 2), "arm": [REF, EXP] * 3}),
+        "contrasts": pd.DataFrame({"study": studies, "yi": yi, "sei": sei, "kind": "hr"}),
+    }
+    res = _fit(data, seed=9, settings=AGREEMENT)
+    assert res.diagnostics.ok, res.diagnostics.messages
+    exact = normal_normal_exact(yi, sei, mu_mean=0.0, mu_sd=1.0, tau_scale=0.5)
+    mu = res.summary().loc["mu_hr"]
+    assert abs(mu["mean"] - exact["mu_mean"]) < TOL_MEAN_SD_UNITS * exact["mu_sd"]
+    assert abs(mu["sd"] / exact["mu_sd"] - 1) < TOL_SD_REL
+    assert res.summary().loc["tau", "mean"] == pytest.approx(exact["tau_mean"], abs=0.03)
