@@ -162,7 +162,7 @@ def test_safer_settings() -> None:
     t = s.safer()
     assert (t.tune, t.draws, t.target_accept, t.max_treedepth) == (2000, 2000, 0.95, 11)
     assert t.safer().target_accept == pytest.approx(0.99)
-    with pytest.raises(hm.InputError, match="SamplerSettings.draws must be a positive integer"):
+    with pytest.raises(hm.InputError, match=r"SamplerSettings\.draws must be a positive integer"):
         mcmc.SamplerSettings(draws=0)
     with pytest.raises(hm.InputError, match=r"target_accept must be in \(0, 1\)"):
         mcmc.SamplerSettings(target_accept=1.0)
