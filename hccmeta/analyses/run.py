@@ -378,16 +378,14 @@ def _normal_estimates(
 
 
 def _frequentist(rows: pd.DataFrame) -> pd.DataFrame | None:
-    try:
-        from hccmeta.models.frequentist import rma
-    except ImportError:  # pragma: no cover - the comparison column is optional
-        return None
+    from hccmeta.models.frequentist import rma
+
     if len(rows) < 1:
         return None
     out = []
     for method in ("REML", "DL"):
-        fit = rma(rows["yi"].to_numpy(float), rows["sei"].to_numpy(float) ** 2, method=method)
-        out.append({"method": method, **fit})
+        fit = rma(rows["yi"].to_numpy(float), sei=rows["sei"].to_numpy(float), method=method)
+        out.append(fit.to_dict())
     return pd.DataFrame(out)
 
 
