@@ -95,6 +95,7 @@ def run_prognostic(
         adjusted="pool" if "analysis" in analysis.mixes else "error",
         time_origin="pool" if "time_origin" in analysis.mixes else "error",
         seed=seed,
+        settings=variation.settings,
         **kwargs,
     )
     estimates = []
@@ -162,7 +163,9 @@ def run_proportions(
             kwargs["prior_d"] = variation.prior_mu
         if variation.prior_tau is not None:
             kwargs["prior_tau"] = variation.prior_tau
-        fit = fit_contrast(data, reference=contrast[1], seed=seed, **kwargs)
+        fit = fit_contrast(
+            data, reference=contrast[1], seed=seed, settings=variation.settings, **kwargs
+        )
         fits[""] = fit
         post = fit.posterior
         for role in present:
@@ -186,7 +189,7 @@ def run_proportions(
         kwargs = {}
         if variation.prior_tau is not None:
             kwargs["prior_tau"] = variation.prior_tau
-        fit = fit_proportion(data, seed=seed, **kwargs)
+        fit = fit_proportion(data, seed=seed, settings=variation.settings, **kwargs)
         fits[""] = fit
         for role in present:
             sub = rows[rows["role"] == role]
@@ -291,12 +294,14 @@ def run_survival(
     key = repr((arms.to_numpy().tolist(), medians.to_numpy().tolist(),
                 landmarks.to_numpy().tolist(),
                 None if contrasts is None else contrasts.to_numpy().tolist(),
-                sorted((k, repr(v)) for k, v in kwargs.items()), times, seed, weibull))  # fmt: skip
+                sorted((k, repr(v)) for k, v in kwargs.items()), times, seed, weibull,
+                repr(variation.settings)))  # fmt: skip
     fit = _SURVIVAL_CACHE.get(key)
     if fit is None:
         fit = fit_survival(
             arms, reference=ref_role, medians=medians, landmarks=landmarks,
-            contrasts=contrasts, times=times, seed=seed, weibull=weibull, **kwargs,
+            contrasts=contrasts, times=times, seed=seed, weibull=weibull,
+            settings=variation.settings, **kwargs,
         )  # fmt: skip
         _SURVIVAL_CACHE.clear()
         _SURVIVAL_CACHE[key] = fit

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from hccmeta.analyses.select import check_mixing, select_effects
 from hccmeta.data import Evidence
 from hccmeta.effects.table import DerivedEffects, DeriveOptions
 from hccmeta.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hccmeta.models.mcmc import SamplerSettings
 
 __all__ = [
     "ESTIMATE_COLUMNS",
@@ -116,6 +119,9 @@ class Variation:
         The hyperprior of the common heterogeneity scale of the joint prognostic model
         (a LogNormal; :data:`hccmeta.models.prognostic.DEFAULT_TAU_SCALE` by default).
         Only the ``prognostic_joint`` model has one.
+    settings : hccmeta.models.mcmc.SamplerSettings, optional
+        Sampler settings of the MCMC models (default: each model's own); the exact
+        engine ignores them.
     """
 
     prior_mu: pr.Prior | None = None
@@ -128,6 +134,7 @@ class Variation:
     method: Literal["exact", "mcmc"] = "exact"
     prefer_univariate: bool = False
     prior_tau_scale: pr.Prior | None = None
+    settings: SamplerSettings | None = None
 
     def __post_init__(self) -> None:
         if self.subset is not None and self.subset not in SUBSETS:
