@@ -211,3 +211,11 @@ def test_dataframe_input_shapes() -> None:
 def test_default_priors_warn_on_another_scale() -> None:
     with pytest.warns(UserWarning, match="default priors .* are meant for log ratios"):
         hm.pool([12.0, 7.5], [2.0, 3.0])
+
+
+def test_frequentist_comparison(res) -> None:
+    from hccmeta.models.frequentist import rma
+
+    freq = res.frequentist("DL")
+    assert freq == rma(Y, sei=SE, method="DL")
+    assert freq.k == res.k

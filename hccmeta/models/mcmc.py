@@ -399,22 +399,22 @@ def diagnose(
 
     post = trace["posterior"].to_dataset()
     names = list(var_names) if var_names is not None else list(post.data_vars)
-    checked = []
+    columns = []
     for name in names:
-        values = post[name].values
-        if (
-            values.size
-            and np.ptp(values.reshape(values.shape[0] * values.shape[1], -1), axis=0).max() > 0
-        ):
-            checked.append(name)
-    if checked:
-        sub = post[checked]
-        rhat = azs.rhat(sub)
-        ess_bulk = azs.ess(sub, method="bulk")
-        ess_tail = azs.ess(sub, method="tail")
-        max_rhat = _reduce(rhat, np.nanmax, np.nan)
-        min_bulk = _reduce(ess_bulk, np.nanmin, np.nan)
-        min_tail = _reduce(ess_tail, np.nanmin, np.nan)
+        values = np.asarray(post[name].transpose("chain", "draw", ...).values, dtype=float)
+        flat = values.reshape(values.shape[0], values.shape[1], -1)
+        varying = np.ptp(flat.reshape(-1, flat.shape[2]), axis=0) > 0
+        if varying.any():
+            columns.append(flat[:, :, varying])
+    if columns:
+        # arviz-stats' array layer: rank-normalised split R-hat, bulk ESS, and tail ESS
+        # at the 5% and 95% quantiles (Vehtari et al. 2021)
+        arr = np.concatenate(columns, axis=2)
+        max_rhat = _finite_reduce(azs.rhat(arr, chain_axis=0, draw_axis=1), np.max)
+        min_bulk = _finite_reduce(azs.ess(arr, method="bulk", chain_axis=0, draw_axis=1), np.min)
+        min_tail = _finite_reduce(
+            azs.ess(arr, method="tail", prob=(0.05, 0.95), chain_axis=0, draw_axis=1), np.min
+        )
     else:
         max_rhat, min_bulk, min_tail = 1.0, math.inf, math.inf
     stats = trace["sample_stats"].to_dataset() if "sample_stats" in trace.children else None
@@ -446,11 +446,11 @@ def diagnose(
     )
 
 
-def _reduce(ds: xr.Dataset, fn: Callable[..., Any], empty: float) -> float:
-    values = [np.asarray(v.values, dtype=float).ravel() for v in ds.data_vars.values()]
-    flat = np.concatenate(values) if values else np.array([])
-    if flat.size == 0 or np.all(np.isnan(flat)):
-        return empty
+def _finite_reduce(values: Any, fn: Callable[..., Any]) -> float:
+    """``fn`` over the values; NaN if any value is NaN (a failed diagnostic)."""
+    flat = np.asarray(values, dtype=float).ravel()
+    if flat.size == 0 or np.isnan(flat).any():
+        return math.nan
     return float(fn(flat))
 
 

@@ -326,12 +326,14 @@ def metareg(
         **beta_prior.data("beta"),
     }
     key = ("metareg", mu_prior.family, tau_prior.family, beta_prior.family)
+    from hccmeta.models.normal_mcmc import DEFAULT_SETTINGS
+
     trace, diagnostics = mcmc.sample(
         key,
         _builder(k, p, mu_prior, tau_prior, beta_prior),
         data,
         seed=seed,
-        settings=settings,
+        settings=settings if settings is not None else DEFAULT_SETTINGS,
         var_names=["mu", "tau", "beta", "theta"],
         coords={"study": labels, "covariate": names},
     )

@@ -26,9 +26,15 @@ from hccmeta.priors import Prior
 if TYPE_CHECKING:  # pragma: no cover
     import pymc as pm
 
-__all__ = ["fit_mcmc", "structure_key"]
+__all__ = ["DEFAULT_SETTINGS", "fit_mcmc", "structure_key"]
 
 FloatArray = NDArray[np.float64]
+
+#: Default sampler settings of the random-effects models: target acceptance 0.95 (as
+#: brms users set adapt_delta for meta-analyses of few studies). At nutpie's 0.8, fits of
+#: the Crins data (k = 6) showed 1-5 divergent transitions in 10 of 12 seeds, and every
+#: such fit would be re-sampled by the diagnostics' retry; at 0.95, none of 12 did.
+DEFAULT_SETTINGS = mcmc.SamplerSettings(target_accept=0.95)
 
 
 def structure_key(prior_mu: Prior, prior_tau: Prior | None) -> tuple[str, ...]:
@@ -79,7 +85,7 @@ def fit_mcmc(
         _builder(k, prior_mu, prior_tau),
         data,
         seed=seed,
-        settings=settings,
+        settings=settings if settings is not None else DEFAULT_SETTINGS,
         var_names=["mu", "theta"] if prior_tau is None else ["mu", "tau", "theta"],
         coords={"study": list(study)},
     )

@@ -457,6 +457,15 @@ class PoolResult:
         """Write the DataTree (all groups and attributes) to a netCDF file."""
         self.datatree.to_netcdf(os.fspath(path), engine="h5netcdf")
 
+    # -- comparison ------------------------------------------------------------------------
+
+    def frequentist(self, method: Literal["REML", "DL", "FE"] = "REML") -> Any:
+        """The frequentist estimate on the same data (:func:`hccmeta.models.frequentist.rma`,
+        validated against metafor), for comparison."""
+        from hccmeta.models.frequentist import rma
+
+        return rma(self.yi, sei=self.sei, method=method, level=self.ci_prob)
+
     # -- plain-Python form ----------------------------------------------------------------
 
     def to_dict(self, *, ci_prob: float | None = None) -> dict[str, Any]:
