@@ -171,6 +171,44 @@ def _contrast_study_rows(effects: pd.DataFrame, contrast: tuple[str, str], group
     return out
 
 
+def _survival_rows(
+    result: AnalysisResult, estimand: str, scale: str, panel: str, group: str, post: Any
+) -> list[dict]:
+    """Rows of an estimand of the multi-format survival synthesis: the effects of its
+    arm (medians, the landmark at its time) or of the contrast, the study curves of the
+    Weibull model (median_study; S(t) = exp(-ln 2 (t / median_study)^k)) and the
+    predictive draws."""
+    effects = result.effects
+    rows: list[dict] = []
+    contrast = result.analysis.contrast or ("", "")
+    arm = next((a for a in contrast if a and estimand.endswith(f"_{a}")), None)
+    if estimand == "log_hr" or arm is None:
+        sub = effects[(effects["role"] == "contrast") & (effects["measure"] == scale)]
+        rows += _study_rows(sub, scale, panel, group)
+        rows += _draw_rows(post, "log_hr_study", {}, scale, panel, group, natural=False)
+        rows += _draw_rows(post, "log_hr_new", {}, scale, panel, group, natural=False)
+        return rows
+    sub = effects[(effects["role"] == arm) & (effects["measure"] == scale)]
+    if estimand.startswith("median_"):
+        rows += _study_rows(sub, scale, panel, group)
+        rows += _draw_rows(post, "median_study", {"arm": arm}, scale, panel, group, natural=True)
+        rows += _draw_rows(post, "median_new", {"arm": arm}, scale, panel, group, natural=True)
+        return rows
+    t = float(estimand.split("_")[1].rstrip("m"))
+    rows += _study_rows(sub[sub["time"].astype(float) == t], scale, panel, group)
+    if post is not None and {"median_study", "k"} <= set(post.data_vars):
+        med = post["median_study"].sel(arm=arm)
+        surv = np.exp(-np.log(2.0) * (t / med) ** post["k"])
+        for study in med["study"].to_numpy().astype(str):
+            c, lo, hi = _quantiles(surv.sel(study=study).to_numpy())
+            if not math.isnan(c):
+                rows.append(_row(panel, group, study, "shrunken", c, lo, hi))
+    if post is not None and "survival_new" in post.data_vars:
+        c, lo, hi = _quantiles(post["survival_new"].sel(arm=arm, time=t).to_numpy())
+        rows.append(_row(panel, group, "Prediction", "predictive", c, lo, hi))
+    return rows
+
+
 def forest_rows(result: AnalysisResult) -> pd.DataFrame:
     """The rows of an analysis's forest plot, on the natural scale.
 
@@ -205,6 +243,12 @@ def forest_rows(result: AnalysisResult) -> pd.DataFrame:
         sub = effects[effects["role"].astype(str) == role] if "role" in effects else effects
         sub = sub[sub["measure"] == scale] if "measure" in sub else sub
         is_contrast = estimand == "log_or" and contrast is not None
+        if result.analysis.model == "survival_multiformat":
+            shrunk = _survival_rows(result, estimand, scale, panel, group, post)
+            rows += [r for r in shrunk if r["kind"] in ("study", "shrunken")]
+            rows.append(_pooled_row(est, panel, group))
+            rows += [r for r in shrunk if r["kind"] == "predictive"]
+            continue
         if is_contrast:
             assert contrast is not None
             rows += _contrast_study_rows(effects, contrast, group)
@@ -225,14 +269,18 @@ def forest_rows(result: AnalysisResult) -> pd.DataFrame:
             shrunk = _draw_rows(post, "theta", sel, scale, panel, group, natural=False)
             shrunk += _draw_rows(post, "theta_new", sel, scale, panel, group, natural=False)
         rows += [r for r in shrunk if r["kind"] == "shrunken"]
-        if pd.notna(est["natural_median"]):
-            c, lo, hi = (
-                float(est["natural_median"]),
-                float(est["natural_ci_lower"]),
-                float(est["natural_ci_upper"]),
-            )
-        else:
-            c, lo, hi = float(est["median"]), float(est["ci_lower"]), float(est["ci_upper"])
-        rows.append(_row(panel, group, "Pooled", "pooled", c, lo, hi))
+        rows.append(_pooled_row(est, panel, group))
         rows += [r for r in shrunk if r["kind"] == "predictive"]
     return pd.DataFrame(rows, columns=list(FOREST_COLUMNS))
+
+
+def _pooled_row(est: Any, panel: str, group: str) -> dict:
+    if pd.notna(est["natural_median"]):
+        c, lo, hi = (
+            float(est["natural_median"]),
+            float(est["natural_ci_lower"]),
+            float(est["natural_ci_upper"]),
+        )
+    else:
+        c, lo, hi = float(est["median"]), float(est["ci_lower"]), float(est["ci_upper"])
+    return _row(panel, group, "Pooled", "pooled", c, lo, hi)
