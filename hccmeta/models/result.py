@@ -453,9 +453,29 @@ class PoolResult:
             out["diagnostics_ok"] = int(self.diagnostics.ok)
         return out
 
-    def to_netcdf(self, path: str | os.PathLike[str]) -> None:
-        """Write the DataTree (all groups and attributes) to a netCDF file."""
-        self.datatree.to_netcdf(os.fspath(path), engine="h5netcdf")
+    def to_netcdf(self, path: str | os.PathLike[str]) -> str:
+        """Write the DataTree (all groups and attributes) to a netCDF file.
+
+        With h5py installed the file is netCDF4 with one HDF5 group per DataTree group
+        (``xarray.open_datatree``). Without it (h5netcdf cannot write HDF5 without h5py)
+        the groups are flattened into one classic netCDF file, in the layout of
+        :mod:`hccmeta.report.netcdf` (read it back with
+        :func:`hccmeta.report.netcdf.read_posteriors`).
+
+        Returns
+        -------
+        str
+            ``"netcdf4"`` or ``"netcdf3-flat"``.
+        """
+        import importlib.util
+
+        if importlib.util.find_spec("h5py") is not None:
+            self.datatree.to_netcdf(os.fspath(path), engine="h5netcdf")
+            return "netcdf4"
+        from hccmeta.report.netcdf import _flatten
+
+        _flatten(self.datatree).to_netcdf(os.fspath(path), engine="scipy", format="NETCDF3_64BIT")
+        return "netcdf3-flat"
 
     # -- comparison ------------------------------------------------------------------------
 
