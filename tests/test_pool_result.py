@@ -222,3 +222,17 @@ def test_frequentist_comparison(res) -> None:
     freq = res.frequentist("DL")
     assert freq == rma(Y, sei=SE, method="DL")
     assert freq.k == res.k
+
+
+def test_fixed_effect_with_uniform_prior_is_a_truncated_normal() -> None:
+    """tau = 0 and mu ~ Uniform(0, 1): mu | y is the normal N(sum(w y)/sum(w), 1/sum(w))
+    truncated to [0, 1] (scipy.stats.truncnorm)."""
+    y, s = np.array([0.1, 0.5, -0.2]), np.array([0.2, 0.3, 0.25])
+    r = hm.pool(y, s, model="fixed", prior_mu=priors.Uniform(0, 1))
+    w = 1 / s**2
+    m, sd = (w * y).sum() / w.sum(), 1 / math.sqrt(w.sum())
+    tn = stats.truncnorm((0 - m) / sd, (1 - m) / sd, loc=m, scale=sd)
+    lo, hi = tn.ppf([0.025, 0.975])
+    expected = [tn.mean(), tn.median(), tn.std(), lo, hi]
+    np.testing.assert_allclose(r.summary().loc["mu"].to_numpy(), expected, rtol=TOL_CLOSED_FORM)
+    assert r.prob_below(0.2) == pytest.approx(tn.cdf(0.2), abs=TOL_CLOSED_FORM)
