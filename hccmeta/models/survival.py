@@ -508,6 +508,10 @@ def fit_survival(
         values["lm_se"] = lm_used["se_cloglog"].to_numpy(dtype=float)
     if baseline == "random":
         values.update(prior_sigma_baseline.data("sigma_eta"))
+    # pad every term array to a bucket size with zero-weight rows, so that data sets of
+    # similar size (leave-one-out, a term type more or less) share one compiled model
+    for prefix in ("med_", "lm_", "ct_"):
+        _pad(values, prefix)
     init_eta, init_log_hr = float(prior_log_median.mean), float(prior_mu_hr.mean)
 
     def build() -> Any:
@@ -709,6 +713,29 @@ def fit_survival(
         estimands=tuple(estimands),
         inputs={"arms": arm_df, "terms": all_terms},
     )
+
+
+#: Values of the padding rows (weight 0): anything finite and in the support.
+_PAD_VALUES = {"med_se": 1.0, "lm_se": 1.0, "ct_se": 1.0, "lm_n": 1.0}
+
+
+def _bucket(n: int) -> int:
+    """Padded length of a term array: 8, 16, 32, ... (at least n)."""
+    size = 8
+    while size < n:
+        size *= 2
+    return size
+
+
+def _pad(values: dict[str, Any], prefix: str) -> None:
+    """Pad the arrays of one term type (keys starting with ``prefix``) in place."""
+    keys = [k for k in values if k.startswith(prefix)]
+    n = len(values[keys[0]])
+    size = _bucket(n)
+    for key in keys:
+        arr = np.asarray(values[key])
+        fill = 0.0 if key.endswith("_w") else _PAD_VALUES.get(key, 0)
+        values[key] = np.concatenate([arr, np.full(size - n, fill, dtype=arr.dtype)])
 
 
 def _normal_logp(y: Any, mu: Any, sigma: Any) -> Any:
