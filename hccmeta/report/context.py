@@ -91,6 +91,7 @@ def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
         ["Study", "For", "Groups", "Estimate (95% CI)", "yi (SE)", "Method", "Assumptions"],
         numeric={3, 4},
     )
+    single = set(result.effects["role"].astype(str)) <= {""}
     tags: list[str] = []
     labels = _role_labels(result)
     for _, e in result.effects.iterrows():
@@ -123,6 +124,8 @@ def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
                 ", ".join(assumptions) or "none",
             ]
         )
+    if single:  # one estimand: the "For" column would repeat it on every row
+        t = Table([c for c in t.columns if c != "For"], [r[:1] + r[2:] for r in t.rows], {2, 3})
     return t, [(tag, ASSUMPTIONS.get(tag, tag)) for tag in tags]
 
 
@@ -242,8 +245,8 @@ def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
             status += f": {r['error']}"
         psense: Any = r.get("psense")
         estimate = natural_text(r) if r["status"] == "ok" else "–"
-        if not _nan(psense) and r.get("variant_group") == "power_scaling":
-            estimate = f"psense {float(psense):.3f} ({r.get('psense_diagnosis') or ''})"
+        if not _nan(psense):
+            status += f"; psense {float(psense):.3f} ({r.get('psense_diagnosis') or '–'})"
         t.rows.append(
             [
                 str(r["variant"]),

@@ -276,7 +276,10 @@ def _derivation_paragraph(m: Methods, data: ReportData, used: pd.DataFrame) -> N
 
 
 def _options(data: ReportData) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in data.derived.options.as_dict().items())
+    return ", ".join(
+        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+        for k, v in data.derived.options.as_dict().items()
+    )
 
 
 def _model_paragraphs(m: Methods, data: ReportData) -> None:
@@ -411,9 +414,12 @@ def _sensitivity_paragraph(m: Methods, data: ReportData) -> None:
             " Prior and likelihood sensitivity were also measured by power-scaling"
             f"{m.cite('kallioinen2024')}."
         )
-    failed = variants[variants["status"] == "failed"]
+    failed = variants[variants["status"] == "failed"].drop_duplicates(["analysis", "variant"])
     if not failed.empty:
-        text += f" {failed['variant'].nunique()} variants failed and are listed with their error."
+        text += (
+            f" {len(failed)} variant{'s' if len(failed) != 1 else ''} failed and "
+            f"{'are' if len(failed) != 1 else 'is'} listed with the error in its table."
+        )
     m.add("Sensitivity analyses", text)
 
 
