@@ -68,6 +68,11 @@ def p_benefit_text(row: Any, benefit: str) -> str:
     return f"P(benefit) = {float(p):.3f}"
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter capitalised (statements start with a label)."""
+    return text[:1].upper() + text[1:]
+
+
 def _int(x: Any) -> str:
     return "–" if _nan(x) else f"{int(x)}"
 
@@ -283,7 +288,7 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
         "message": result.message,
         "mapping": list(a.mapping),
         "mixes": ", ".join(m.replace("_", " ") for m in a.mixes),
-        "statement": section.statement,
+        "statement": _sentence(section.statement),
         "figures": {
             k: figures.get(f"{section.name}_{k}") for k in ("forest", "tau", "sensitivity")
         },
@@ -413,7 +418,9 @@ def build_context(data: ReportData, figures: Mapping[str, str], methods: Methods
         "n_variants": data.n_variants,
         "sensitivity_run": data.sensitivity is not None,
         "overview": _overview(data),
-        "statements": [(s.result.analysis.title, slug(s.name), s.statement) for s in data.sections],
+        "statements": [
+            (s.result.analysis.title, slug(s.name), _sentence(s.statement)) for s in data.sections
+        ],
         "studies": _studies(data),
         "sections": [_section(data, s, figures) for s in data.sections],
         "account": account,

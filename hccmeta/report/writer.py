@@ -219,6 +219,8 @@ def write_files(data: ReportData, tmp: Path, progress: Progress | None = None) -
     pngs = _figures(data, progress)
     timings["figures"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    if progress is not None:
+        progress.update("writing", "tables, posteriors, index.md, index.html", 0, 1)
     fig_dir = tmp / "figures"
     fig_dir.mkdir()
     files: dict[str, str] = {}
@@ -233,6 +235,8 @@ def write_files(data: ReportData, tmp: Path, progress: Progress | None = None) -
     (tmp / "index.html").write_text(html, encoding="utf-8")
     write_json(provenance(data, netcdf_format=fmt), tmp / _MARKER)
     timings["write"] = time.perf_counter() - t0
+    if progress is not None:
+        progress.update("writing", "done", 1, 1)
     return timings
 
 
