@@ -1,9 +1,9 @@
 """Figures of the report: the forest plot of an analysis and the prior and posterior of
 the between-study heterogeneity tau.
 
-matplotlib is imported inside the functions, with the non-interactive Agg backend; a
-figure is turned into PNG bytes by :func:`png_bytes`, which writes no timestamp or
-software tag, so the same numbers give the same bytes.
+matplotlib is imported inside the functions; figures are drawn by the Agg canvas without
+pyplot (no global state, no display). :func:`png_bytes` writes no timestamp or software
+tag, so the same numbers give the same bytes.
 """
 
 from __future__ import annotations
@@ -41,23 +41,20 @@ _LEGEND = {
 }
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure drawn by the Agg canvas, without pyplot (no global state, no display)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def png_bytes(fig: Figure, *, dpi: int = DPI) -> bytes:
-    """The figure as PNG bytes without metadata (reproducible), then closed."""
-    plt = _pyplot()
+    """The figure as PNG bytes without metadata (reproducible)."""
     buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    finally:
-        plt.close(fig)
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -120,21 +117,15 @@ def forest_plot(result: AnalysisResult, *, title: str | None = None) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    plt = _pyplot()
     rows = forest_rows(result).reset_index(drop=True)
     if rows.empty:
-        fig = plt.figure(figsize=(8.0, 1.2))
+        fig = _figure((8.0, 1.2))
         fig.text(0.5, 0.5, "no eligible records", ha="center", va="center")
         return fig
     panels, ypos = _layout(rows)
     heights = [len(ticks) + 1.2 for _, ticks in panels]
-    fig, axes = plt.subplots(
-        len(panels),
-        1,
-        figsize=(8.6, 0.9 + 0.27 * sum(heights)),
-        gridspec_kw={"height_ratios": heights},
-        squeeze=False,
-    )
+    fig = _figure((8.6, 0.9 + 0.27 * sum(heights)))
+    axes = fig.subplots(len(panels), 1, gridspec_kw={"height_ratios": heights}, squeeze=False)
     scale_of = {spec[0]: (name, spec) for name, spec in SCALES.items()}
     seen: set[str] = set()
     for ax, (panel, ticks) in zip(axes[:, 0], panels, strict=True):
@@ -279,9 +270,9 @@ def tau_plot(result: AnalysisResult) -> Figure | None:
     fits = tau_fits(result)
     if not fits:
         return None
-    plt = _pyplot()
     n = len(fits)
-    fig, axes = plt.subplots(1, n, figsize=(min(3.6 * n, 9.0) + 0.6, 2.7), squeeze=False)
+    fig = _figure((min(3.6 * n, 9.0) + 0.6, 2.7))
+    axes = fig.subplots(1, n, squeeze=False)
     labels = {}
     if result.analysis.regimens:
         labels = {role: reg.label for role, reg in result.analysis.regimens.items()}
