@@ -10,6 +10,7 @@ the first time such an analysis runs.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,10 @@ from hccmeta.effects.table import DerivedEffects
 from hccmeta.errors import InputError
 
 Runner = tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any], pd.DataFrame | None]
+
+#: Standard error given to a masked row (``Variation.keep_structure``): its log-likelihood
+#: is constant to within 1e-16 of the other terms, i.e. the row carries no information.
+MASKED_SE = 1e8
 
 
 def stats(x: np.ndarray) -> dict[str, float]:
@@ -61,25 +66,37 @@ def run_prognostic(
     from hccmeta.models.prognostic import fit_prognostic
 
     assert analysis.factors is not None
+    # keep_structure: studies left out (or outside a subset) keep their rows with no
+    # information, so that the model keeps the compiled structure of the full data
+    masking = variation.keep_structure and bool(variation.exclude_studies or variation.subset)
+    unmasked = replace(variation, exclude_studies=(), subset=None)
     parts = []
     for name, factor in analysis.factors.items():
         rows = _take(derived.effects, _selectors(factor.select), variation)
+        if masking:
+            kept = set(rows["effect"]) if not rows.empty else set()
+            rows = _take(derived.effects, _selectors(factor.select), unmasked)
+            rows = rows.assign(masked=~rows["effect"].isin(kept)) if not rows.empty else rows
         if not rows.empty:
             parts.append(rows.assign(role=name))
     if not parts:
         return pd.DataFrame(), [], {}, None
     rows = pd.concat(parts, ignore_index=True)
-    check_mixing(rows, analysis.mixes, analysis.name)
+    masked = rows.pop("masked").astype(bool) if masking else pd.Series(False, index=rows.index)
+    if masked.all():
+        return pd.DataFrame(), [], {}, None
+    check_mixing(rows[~masked], analysis.mixes, analysis.name)
     data = pd.DataFrame(
         {
             "factor": rows["role"],
             "study": rows["study"],
             "yi": rows["yi"].astype(float),
-            "sei": rows["sei"].astype(float),
+            "sei": rows["sei"].astype(float).where(~masked, MASKED_SE),
             "adjusted": rows["analysis"] == "adjusted",
             "time_origin": rows["time_origin"].astype(str),
         }
     )
+    rows = rows[~masked].reset_index(drop=True)
     kwargs: dict[str, Any] = {}
     if variation.prior_mu is not None:
         kwargs["prior_mu"] = variation.prior_mu

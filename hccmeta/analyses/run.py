@@ -122,6 +122,13 @@ class Variation:
     settings : hccmeta.models.mcmc.SamplerSettings, optional
         Sampler settings of the MCMC models (default: each model's own); the exact
         engine ignores them.
+    keep_structure : bool
+        Leave studies out (``exclude_studies``, ``subset``) by keeping their rows with
+        no information (an SE of 1e8) instead of dropping them, so that an MCMC model
+        keeps the compiled structure of the full data (no recompilation); estimands
+        only those rows inform are not reported. The same posterior as dropping them,
+        up to Monte Carlo error. Honoured by the joint prognostic model (whose
+        structure depends on the number of rows and factors); ignored by the others.
     """
 
     prior_mu: pr.Prior | None = None
@@ -135,6 +142,7 @@ class Variation:
     prefer_univariate: bool = False
     prior_tau_scale: pr.Prior | None = None
     settings: SamplerSettings | None = None
+    keep_structure: bool = False
 
     def __post_init__(self) -> None:
         if self.subset is not None and self.subset not in SUBSETS:
