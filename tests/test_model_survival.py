@@ -21,7 +21,7 @@ from scipy import stats
 from hccmeta import priors as pr
 from hccmeta.errors import InputError
 from hccmeta.models import mcmc
-from hccmeta.models.survival import _helmert, fit_survival, landmark_terms
+from hccmeta.models.survival import _helmert, fit_survival, landmark_likelihood_terms
 from tests.simulate import (
     KM_MEDIAN_VARIANCE_FACTOR,
     Arm,
@@ -135,7 +135,7 @@ def test_exact_reference_reproduces_bayesmeta() -> None:
 def test_conditional_landmarks_without_censoring_are_binomials_of_survivors() -> None:
     """n = 40, no censoring (n_eff = n): the conditional terms are exactly 'of the
     n S(t_{k-1}) alive, n S(t_k) survive'."""
-    terms = landmark_terms(
+    terms = landmark_likelihood_terms(
         pd.DataFrame(
             {
                 "study": "s",
@@ -150,7 +150,7 @@ def test_conditional_landmarks_without_censoring_are_binomials_of_survivors() ->
     assert list(terms["t_prev"]) == [0.0, 6.0, 12.0]
     np.testing.assert_allclose(terms["n_eff_term"], [40.0, 30.0, 20.0])
     np.testing.assert_allclose(terms["events_term"], [10.0, 10.0, 10.0])
-    marginal = landmark_terms(
+    marginal = landmark_likelihood_terms(
         terms.loc[:, ["study", "arm", "time", "survival", "n_eff"]], terms="marginal"
     )
     np.testing.assert_allclose(marginal["n_eff_term"], 40.0)
@@ -219,6 +219,39 @@ def test_contrast_of_a_single_arm_study_and_uniform_mu_prior_are_refused() -> No
         )
 
 
+class _Built(Exception):
+    """Raised by the stand-in for mcmc.sample once the model is built and evaluated."""
+
+
+@pytest.mark.parametrize(
+    ("baseline", "likelihood", "form"),
+    [("random", "cloglog", "marginal"), ("fixed", "binomial", "conditional")],
+)
+def test_other_variants_build_with_a_finite_log_density(
+    monkeypatch: pytest.MonkeyPatch, baseline: str, likelihood: str, form: str
+) -> None:
+    """The structural variants the sampling tests do not compile (fixed baselines, the
+    cloglog landmark likelihood) build a PyMC model whose log density and gradient are
+    finite at the initial point, with the data and prior values they will be sampled with
+    (evaluated in pytensor's FAST_COMPILE mode: no nutpie or C compile)."""
+
+    def stand_in(key, build, data, **kwargs):  # type: ignore[no-untyped-def]
+        model = build()
+        import pymc as pm
+
+        with model:
+            pm.set_data({k: v for k, v in data.items()})
+        point = model.initial_point()
+        logp = model.compile_logp(mode="FAST_COMPILE")(point)
+        grad = model.compile_dlogp(mode="FAST_COMPILE")(point)
+        assert np.isfinite(logp) and np.all(np.isfinite(grad))
+        raise _Built(key)
+
+    monkeypatch.setattr(mcmc, "sample", stand_in)
+    with pytest.raises(_Built):
+        _fit(n34(), baseline=baseline, landmark_likelihood=likelihood, landmark_terms=form)
+
+
 # --------------------------------------------------------------------------------------
 # sampling
 
@@ -261,6 +294,10 @@ def test_n34_study_informs_through_every_statistic() -> None:
     k = expo.draws("k")
     assert np.all(k == 1.0)
     assert expo.priors["shape"] == "k = 1 (exponential)"
+    # marginal landmarks are a data change too
+    marginal = _fit(data, seed=3, landmark_terms="marginal")
+    assert mcmc.compile_count() == before
+    assert marginal.diagnostics.ok and marginal.diagnostics.n_divergent == 0
 
 
 #: True curves of the simulation: Weibull shape 1.3, reference median 9 months, HR 0.5.

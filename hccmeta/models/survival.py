@@ -94,7 +94,7 @@ __all__ = [
     "DEFAULT_LOG_SHAPE",
     "DEFAULT_SIGMA_BASELINE",
     "fit_survival",
-    "landmark_terms",
+    "landmark_likelihood_terms",
 ]
 
 #: Prior of the (mean) log median of the reference regimen, months: 95% within 0.8-84.
@@ -152,7 +152,7 @@ def _numbers(
     return values
 
 
-def landmark_terms(
+def landmark_likelihood_terms(
     landmarks: pd.DataFrame, *, terms: Literal["conditional", "marginal"] = "conditional"
 ) -> pd.DataFrame:
     """The landmark likelihood terms of :func:`fit_survival`, one row per landmark.
@@ -284,7 +284,7 @@ def fit_survival(
     weibull: bool = True,
     baseline: Literal["random", "fixed"] = "random",
     landmark_likelihood: Literal["binomial", "cloglog"] = "binomial",
-    landmark_terms_: Literal["conditional", "marginal"] = "conditional",
+    landmark_terms: Literal["conditional", "marginal"] = "conditional",
     overlap: Literal["families", "none"] = "families",
     times: Sequence[float] = (6.0, 12.0, 24.0),
     prior_mu_hr: pr.Prior = pr.DEFAULT_MU,
@@ -308,7 +308,7 @@ def fit_survival(
         ``study``, ``arm``, ``yi`` (ln median, months), ``sei``.
     landmarks : pandas.DataFrame, keyword-only
         ``study``, ``arm``, ``time`` (months), ``survival``, and per row ``n_eff`` or
-        ``sei`` (SE of ``ln(-ln S)``); see :func:`landmark_terms`.
+        ``sei`` (SE of ``ln(-ln S)``); see :func:`landmark_likelihood_terms`.
     contrasts : pandas.DataFrame, keyword-only
         ``study``, ``yi`` (ln HR, experimental vs reference), ``sei``, optional ``kind``
         (``"hr"`` for an HR with CI; anything else, e.g. ``"logrank_p"``, for p-based
@@ -321,7 +321,7 @@ def fit_survival(
         independent ones (the contrast then rests on within-study comparisons only).
     landmark_likelihood : {"binomial", "cloglog"}, keyword-only
         Binomial with effective sample size, or normal on ``ln(-ln S)``.
-    landmark_terms_ : {"conditional", "marginal"}, keyword-only
+    landmark_terms : {"conditional", "marginal"}, keyword-only
         Landmarks as successive conditional survivals (default) or each on its own.
     overlap : {"families", "none"}, keyword-only
         Weight each study's terms by 1 / (number of kinds of statistic it reports)
@@ -359,7 +359,7 @@ def fit_survival(
     for name, value, allowed in (
         ("baseline", baseline, ("random", "fixed")),
         ("landmark_likelihood", landmark_likelihood, ("binomial", "cloglog")),
-        ("landmark_terms_", landmark_terms_, ("conditional", "marginal")),
+        ("landmark_terms", landmark_terms, ("conditional", "marginal")),
     ):
         if value not in allowed:
             raise InputError(f"{name} must be one of {allowed}, got {value!r}")
@@ -418,7 +418,7 @@ def fit_survival(
     # landmarks
     lm_in = _frame(landmarks, "landmarks", ("study", "arm", "time", "survival"), ("n_eff", "sei"))
     _check_arms(lm_in, "landmarks")
-    lm = landmark_terms(lm_in, terms=landmark_terms_)
+    lm = landmark_likelihood_terms(lm_in, terms=landmark_terms)
     if landmark_likelihood == "cloglog":
         unusable = ~np.isfinite(lm["y_cloglog"].to_numpy()) | ~np.isfinite(
             lm["se_cloglog"].to_numpy()
@@ -684,7 +684,7 @@ def fit_survival(
         "weibull": weibull,
         "baseline": baseline,
         "landmark_likelihood": landmark_likelihood,
-        "landmark_terms": landmark_terms_,
+        "landmark_terms": landmark_terms,
         "overlap": overlap,
         "study_weights": weight_of,
         "times": [float(t) for t in time_grid],
