@@ -10,12 +10,13 @@ functions that need them.
 
 from __future__ import annotations
 
-from hccmeta import analyses, priors
+from hccmeta import analyses, priors, sensitivity
 from hccmeta.analyses import run_analysis
 from hccmeta.data import Evidence, load_studies
 from hccmeta.effects import derive_effects
 from hccmeta.errors import HccmetaError, InputError, Problem, StudyDataError
 from hccmeta.models.normal import pool
+from hccmeta.sensitivity import sensitivity_all
 
 __version__ = "0.1.0"
 
@@ -32,4 +33,6 @@ __all__ = [
     "pool",
     "priors",
     "run_analysis",
+    "sensitivity",
+    "sensitivity_all",
 ]

@@ -17,7 +17,16 @@ from collections.abc import Sequence
 from hccmeta.errors import HccmetaError, StudyDataError
 
 #: Sub-command modules, in the order ``hccmeta --help`` lists them.
-COMMANDS: tuple[str, ...] = ("validate", "schema", "analyses", "run", "convert", "pool", "report")
+COMMANDS: tuple[str, ...] = (
+    "validate",
+    "schema",
+    "analyses",
+    "run",
+    "sensitivity",
+    "convert",
+    "pool",
+    "report",
+)
 
 EXIT_OK = 0
 EXIT_INVALID = 2

@@ -1,0 +1,153 @@
+"""``hccmeta sensitivity ANALYSIS [--data DIR] [--json|--csv] [--scheduler ADDRESS]``:
+the sensitivity table of one analysis (SPEC section 6)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from hccmeta.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``sensitivity`` sub-command."""
+    from hccmeta.sensitivity.table import GROUPS
+
+    p = sub.add_parser(
+        "sensitivity",
+        help="run the sensitivity analyses of one analysis",
+        description="Run every sensitivity variant of a registered analysis (prior grid, "
+        "leave-one-out, fixed vs random effects, conversion assumptions, study subsets, "
+        "alternative mappings, power-scaling) and print the table: one row per variant "
+        "and estimand, with 95%% intervals.",
+    )
+    p.add_argument("analysis", metavar="ANALYSIS", help="name of a registered analysis")
+    p.add_argument("--data", metavar="DIR", help="study data directory (default: study_data/)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--csv", action="store_true", help="print the table as CSV")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the MCMC fits on the Dask cluster of this scheduler (e.g. tcp://host:8786)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 20261122)")
+    p.add_argument(
+        "--groups",
+        metavar="GROUP",
+        nargs="+",
+        choices=[g for g in GROUPS if g != "primary"],
+        help="only these variant groups (default: all)",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: when stderr is a terminal)",
+    )
+    p.set_defaults(handler=run)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or (not isinstance(value, str) and _isna(value)):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _isna(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _connect(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise InputError("--scheduler needs the 'distributed' package") from None
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"--scheduler {address}: cannot connect ({exc})") from None
+
+
+def _text(table: Any) -> str:
+    lines = []
+    for estimand, rows in table.groupby("estimand", sort=False, dropna=False):
+        lines.append(f"\n{estimand}")
+        width = max(len(str(v)) for v in rows["variant"])
+        for _, r in rows.iterrows():
+            if r["status"] == "ok":
+                if r["natural_scale"] and not _isna(r["natural_median"]):
+                    med, lo, hi = r["natural_median"], r["natural_ci_lower"], r["natural_ci_upper"]
+                    unit = f" {r['natural_scale']}"
+                else:
+                    med, lo, hi, unit = r["median"], r["ci_lower"], r["ci_upper"], ""
+                est = f"{med:.3g} ({lo:.3g} to {hi:.3g}){unit}  k={r['k']}"
+                if not _isna(r["psense"]):
+                    est += f"  psense={r['psense']:.3f} {r['psense_diagnosis']}"
+            elif r["status"] == "failed":
+                est = f"FAILED: {r['error']}"
+            else:
+                est = "no eligible records"
+            lines.append(f"  {r['variant']:<{width}}  {r['variant_group']:<14} {est}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sensitivity analyses and print them."""
+    from hccmeta.analyses.registry import load_registry
+    from hccmeta.data import load_studies
+    from hccmeta.sensitivity import sensitivity
+
+    evidence = load_studies(args.data)
+    registry = load_registry(evidence.data_dir)
+    registry.get(args.analysis)  # unknown analysis: exit 2 before any work
+    client = _connect(args.scheduler) if args.scheduler else None
+    try:
+        table = sensitivity(
+            args.analysis,
+            evidence,
+            registry=registry,
+            client=client,
+            seed=args.seed,
+            progress=args.progress,
+            groups=None if args.groups is None else ["primary", *args.groups],
+        )
+    finally:
+        if client is not None:
+            client.close()
+    if args.csv:
+        table.to_csv(sys.stdout, index=False)
+        return 0
+    if args.json:
+        out = {
+            "analysis": args.analysis,
+            "columns": list(table.columns),
+            "rows": [
+                {k: _clean(v) for k, v in row.items()} for row in table.to_dict(orient="records")
+            ],
+            "skipped": table.attrs.get("skipped", []),
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    title = registry.get(args.analysis).title
+    print(f"{title}: sensitivity analyses")
+    print(_text(table))
+    skipped = table.attrs.get("skipped", [])
+    if skipped:
+        print(
+            f"\n{len(skipped)} variants do not change the effects this analysis takes and "
+            "are not shown: " + ", ".join(s["variant"] for s in skipped)
+        )
+    return 0

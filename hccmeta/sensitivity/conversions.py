@@ -1,0 +1,98 @@
+"""Conversion assumptions: the options of :func:`hccmeta.derive_effects` varied one at a
+time (:class:`~hccmeta.effects.table.DeriveOptions`).
+
+Every named assumption of the effect-size layer is varied:
+
+- exponential survival (Weibull shape 1) vs Weibull shapes 0.75 and 1.5 where medians
+  are turned into hazard ratios or median variances;
+- the Kaplan-Meier inflation of the variance of ln(median) from events;
+- a p printed as "p < x": the bound x (primary), the midpoint x/2, or nothing derived;
+- where a study prints two p-values for the same comparison: each record's own
+  (primary), the smaller or the larger;
+- the named imputations switched off: events split across groups in proportion to
+  their sizes, the group size as the number at risk of a landmark, a count rebuilt from
+  a printed rate;
+- the floor on the SE of a log HR derived from a p-value switched off.
+
+A variant is planned for an analysis only if it changes the effects the analysis takes
+(their set or numbers; :func:`hccmeta.sensitivity.variants.fingerprint`); the others are
+reported as skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hccmeta.analyses.run import Variation
+from hccmeta.effects.table import DeriveOptions
+from hccmeta.sensitivity.variants import PlanContext, Variant
+
+__all__ = ["CONVERSIONS", "conversion_candidates"]
+
+#: (name, options, description)
+CONVERSIONS: tuple[tuple[str, dict[str, object], str], ...] = (
+    (
+        "weibull_shape_0.75",
+        {"weibull_shape": 0.75},
+        "medians converted under a Weibull shape 0.75 (falling hazard) instead of the exponential",
+    ),
+    (
+        "weibull_shape_1.5",
+        {"weibull_shape": 1.5},
+        "medians converted under a Weibull shape 1.5 (rising hazard) instead of the exponential",
+    ),
+    (
+        "km_median_inflation",
+        {"km_median_inflation": True},
+        "variance of ln(median) from events inflated by 1/(ln 2)^2 = 2.08 (Kaplan-Meier "
+        "rather than parametric median)",
+    ),
+    (
+        "p_bound_midpoint",
+        {"p_bound": "midpoint"},
+        'a p printed as "p < x" taken as x/2 instead of x',
+    ),
+    ("p_bound_exclude", {"p_bound": "exclude"}, 'nothing derived from a p printed as "p < x"'),
+    (
+        "p_choice_smallest",
+        {"p_choice": "smallest"},
+        "where a study prints two p-values for one comparison, the smaller one",
+    ),
+    (
+        "p_choice_largest",
+        {"p_choice": "largest"},
+        "where a study prints two p-values for one comparison, the larger one",
+    ),
+    (
+        "no_imputed_events",
+        {"impute_events": False},
+        "no imputed events (a population's events not split across its groups)",
+    ),
+    (
+        "no_imputed_n_at_risk",
+        {"impute_n_at_risk": False},
+        "no imputed number at risk (group size not used for a landmark without a CI)",
+    ),
+    (
+        "no_count_from_rate",
+        {"count_from_rate": False},
+        "no counts rebuilt from printed rates",
+    ),
+    (
+        "no_se_floor",
+        {"se_floor": False},
+        "no floor on the SE of a log HR derived from a p-value",
+    ),
+)
+
+
+def conversion_candidates(ctx: PlanContext) -> list[Variant]:
+    """Every conversion variant (the caller keeps those that change the analysis)."""
+    base = ctx.derived.options if ctx.derived.options is not None else DeriveOptions()
+    out = []
+    for name, change, desc in CONVERSIONS:
+        options = replace(base, **change)  # type: ignore[arg-type]
+        if options == base:
+            continue
+        out.append(Variant(name, "conversion", desc, Variation(options=options)))
+    return out

@@ -1,0 +1,292 @@
+"""What a sensitivity variant is, and what every planner of variants is given.
+
+A :class:`Variant` names one change to an analysis (a :class:`~hccmeta.analyses.Variation`)
+with its group and a description in words. The planners -- one module per kind of
+variant (:mod:`~hccmeta.sensitivity.priors`, :mod:`~hccmeta.sensitivity.fixed`,
+:mod:`~hccmeta.sensitivity.loo`, :mod:`~hccmeta.sensitivity.conversions`,
+:mod:`~hccmeta.sensitivity.subsets`, :mod:`~hccmeta.sensitivity.alternatives`) -- each
+take a :class:`PlanContext` (the analysis, its primary result, the derived effects) and
+return the variants that apply to it; a variant that cannot apply (leave-one-out of a
+single study, a Turner prior on a log median) is not planned.
+
+:func:`fingerprint` is what a variant feeds the model: the derived effects the analysis
+selects under the variant, with their numbers. A conversion or subset variant whose
+fingerprint equals the primary's changes nothing and is skipped (listed under
+``skipped`` with the reason); two variants with equal fingerprints and model settings are
+fitted once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from hccmeta import priors as pr
+from hccmeta.analyses.registry import Analysis, Selector
+from hccmeta.analyses.run import (
+    AnalysisResult,
+    Variation,
+    _alternative,
+    _selectors,
+    _take,
+    default_priors,
+)
+from hccmeta.effects.table import DerivedEffects
+from hccmeta.errors import InputError
+
+__all__ = [
+    "EXACT_MODELS",
+    "PlanContext",
+    "Variant",
+    "data_key",
+    "fingerprint",
+    "model_settings",
+]
+
+#: Model kinds fitted by the exact engine of the normal-normal model (milliseconds).
+EXACT_MODELS = frozenset({"random_effects", "per_regimen"})
+
+#: Columns of the derived effects that each model sees (the fingerprint of a variant).
+_MODEL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "random_effects": ("study", "yi", "sei"),
+    "per_regimen": ("study", "yi", "sei"),
+    "prognostic_joint": ("study", "yi", "sei", "analysis", "time_origin"),
+    "proportions": ("study", "events_exposed", "n_exposed"),
+}
+_ALL_COLUMNS = (
+    "effect",
+    "study",
+    "measure",
+    "time",
+    "yi",
+    "sei",
+    "method",
+    "events_exposed",
+    "n_exposed",
+    "events_reference",
+    "n_reference",
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One sensitivity variant of an analysis.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier, unique within the analysis (e.g. ``tau_halfcauchy_0.5``).
+    group : str
+        One of :data:`hccmeta.sensitivity.table.GROUPS`.
+    description : str
+        What the variant changes, in words.
+    variation : Variation
+        The change, as :func:`hccmeta.analyses.run_analysis` takes it.
+    prior_change : bool
+        A change of priors only: for an MCMC model it may be served by importance
+        reweighting of the primary posterior (see :mod:`hccmeta.sensitivity.reweight`).
+    is_primary_prior : bool
+        The grid's row of the primary analysis's own prior (equal to the primary).
+    """
+
+    name: str
+    group: str
+    description: str
+    variation: Variation = field(default_factory=Variation)
+    prior_change: bool = False
+    is_primary_prior: bool = False
+
+
+@dataclass
+class PlanContext:
+    """What the planners see.
+
+    Attributes
+    ----------
+    analysis : Analysis
+        The definition.
+    primary : AnalysisResult
+        Its primary result (status ``ok``).
+    derived : DerivedEffects
+        The effects derived with the default options.
+    derive : callable
+        ``derive(options)``: the effects derived with other options (cached).
+    study_labels : dict
+        Study id -> short citation, for descriptions.
+    """
+
+    analysis: Analysis
+    primary: AnalysisResult
+    derived: DerivedEffects
+    derive: Callable[[Any], DerivedEffects]
+    study_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The model kind of the analysis."""
+        return self.analysis.model
+
+    @property
+    def exact(self) -> bool:
+        """Whether the analysis is fitted by the exact engine."""
+        return self.kind in EXACT_MODELS
+
+    @property
+    def fit_model(self) -> str:
+        """Name of the fitted model: ``normal``, ``prognostic``, ``binomial.contrast``,
+        ``binomial.proportion``, ``survival``, ..."""
+        if self.exact:
+            return "normal"
+        fit = next(iter(self.primary.fits.values()), None)
+        return str(getattr(fit, "model", self.kind))
+
+    @property
+    def studies(self) -> list[str]:
+        """Studies of the primary analysis, in order of appearance."""
+        if self.primary.effects.empty:
+            return []
+        return list(dict.fromkeys(self.primary.effects["study"].astype(str)))
+
+    @property
+    def estimands(self) -> list[str]:
+        """Estimands of the primary analysis."""
+        return [str(e) for e in self.primary.estimates["estimand"]]
+
+    def primary_priors(self) -> tuple[pr.Prior | None, pr.Prior | None]:
+        """The (mu, tau) priors the primary analysis used for what the prior grid varies
+        (for the joint prognostic model: mu_f and the heterogeneity scale's hyperprior)."""
+        a = self.analysis
+        if self.exact:
+            mu0, tau0 = default_priors(a.measure)
+            return (
+                pr.parse(a.prior_mu) if a.prior_mu else mu0,
+                pr.parse(a.prior_tau) if a.prior_tau else tau0,
+            )
+        from hccmeta.sensitivity.draws import fit_priors
+
+        fit = next(iter(self.primary.fits.values()))
+        found = fit_priors(fit)
+        model = self.fit_model
+        if model == "prognostic":
+            return found.get("mu"), found.get("tau_scale")
+        if model == "binomial.contrast":
+            return found.get("d"), found.get("tau")
+        if model == "survival":
+            return found.get("mu_hr"), found.get("tau")
+        return found.get("mu"), found.get("tau")
+
+
+def data_key(variation: Variation) -> tuple[Any, ...]:
+    """The parts of a variation that change which effects the model sees."""
+    return (
+        variation.options,
+        variation.exclude_studies,
+        variation.subset,
+        variation.prefer_univariate,
+        variation.alternative,
+    )
+
+
+def model_settings(variation: Variation) -> tuple[str, ...]:
+    """The parts of a variation that change the model but not its data."""
+    return (
+        repr(variation.prior_mu),
+        repr(variation.prior_tau),
+        repr(variation.prior_tau_scale),
+        variation.effects_model,
+        variation.method,
+        repr(variation.settings),
+    )
+
+
+def _selector_groups(analysis: Analysis, variation: Variation) -> list[tuple[str, list[Selector]]]:
+    if analysis.model == "random_effects":
+        selects = _selectors(analysis.select)
+        if variation.alternative is not None:
+            alt = _alternative(analysis, variation.alternative)
+            selects = _selectors(alt.select) or selects
+        return [("", selects)]
+    if analysis.model == "prognostic_joint":
+        assert analysis.factors is not None
+        return [(name, [f.select]) for name, f in analysis.factors.items()]
+    assert analysis.regimens is not None
+    groups = []
+    for role, reg in analysis.regimens.items():
+        sels = _selectors(reg.select)
+        if analysis.model == "survival_multiformat":
+            # the multi-format synthesis takes every survival statistic of the arms
+            sels = [
+                s.model_copy(update={"measure": m, "time": None})
+                for s in sels
+                for m in ("log_median", "cloglog_survival")
+            ]
+            groups.append((role, sels))
+        else:
+            groups.append((role, sels))
+    return groups
+
+
+def fingerprint(
+    analysis: Analysis, derived: DerivedEffects, variation: Variation
+) -> tuple[Any, ...] | None:
+    """The derived effects (and their numbers) the analysis's model sees under
+    ``variation``; None when the selection itself fails (the fit will say why).
+
+    For the multi-format survival synthesis, which also takes the arms' hazard ratios
+    and every landmark, every survival effect of the selected studies is included, so
+    that a change to any of them counts as a change.
+    """
+    parts: list[tuple[Any, ...]] = []
+    studies: set[str] = set()
+    cols = _MODEL_COLUMNS.get(analysis.model, _ALL_COLUMNS)
+    try:
+        for role, selects in _selector_groups(analysis, variation):
+            for sel in selects:
+                rows = _take(derived.effects, [sel], variation)
+                if rows.empty:
+                    continue
+                studies |= set(rows["study"].astype(str))
+                parts.append((role, _rows_key(rows, cols)))
+    except InputError:
+        return None
+    if analysis.model == "survival_multiformat" and studies:
+        eff = derived.effects
+        extra = eff[
+            eff["primary"].astype(bool)
+            & eff["study"].astype(str).isin(studies)
+            & (eff["type"] == "survival")
+            & ~eff["study"].astype(str).isin(variation.exclude_studies)
+        ]
+        parts.append(("survival", _rows_key(extra, cols)))
+    return tuple(sorted(parts, key=repr))
+
+
+def _rows_key(rows: pd.DataFrame, columns: Sequence[str]) -> tuple[Any, ...]:
+    cols = [c for c in columns if c in rows.columns]
+    out = []
+    for rec in rows[cols].itertuples(index=False):
+        out.append(tuple(_plain(v) for v in rec))
+    return tuple(sorted(out, key=repr))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NA or value is None:
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def unique_names(variants: Sequence[Variant]) -> None:
+    """Raise if two variants share a name (a planner bug)."""
+    seen: set[str] = set()
+    for v in variants:
+        if v.name in seen:
+            raise InputError(f"two sensitivity variants are called {v.name!r}")
+        seen.add(v.name)
