@@ -264,3 +264,66 @@ def normal_normal_exact(
         "mu_sd": math.sqrt(mu_var_post),
         "tau_mean": float(np.sum(w * taus)),
     }
+
+
+# --------------------------------------------------------------------------------------
+# a coverage study (not a test: ``python -m tests.simulate [replicates] [overlap]``)
+
+
+def coverage_study(replicates: int = 20, overlap: str = "families") -> pd.DataFrame:
+    """Fit ``replicates`` simulated two-arm studies (n 40 + 60, Weibull k 1.3, reference
+    median 9 months, HR 0.5) with :func:`hccmeta.models.survival.fit_survival` and return,
+    per quantity, the share of 95% intervals that contain the truth and their mean width."""
+    from hccmeta.models import mcmc
+    from hccmeta.models.survival import fit_survival
+
+    k_true, m_ref, hr = 1.3, 9.0, 0.5
+    m_exp = m_ref * hr ** (-1 / k_true)
+    settings = mcmc.SamplerSettings(draws=500, tune=500, chains=4, target_accept=0.9)
+    rows = []
+    for rep in range(replicates):
+        rng = np.random.default_rng(1000 + rep)
+        ref = simulate_arm(rng, n=40, median=m_ref, shape=k_true)
+        exp = simulate_arm(rng, n=60, median=m_exp, shape=k_true)
+        rp = paper_report("sim", exp, ref)
+        res = fit_survival(
+            rp["arms"],
+            reference="reference",
+            medians=rp["medians"],
+            landmarks=rp["landmarks"],
+            contrasts=rp["contrasts"],
+            overlap=overlap,  # type: ignore[arg-type]
+            seed=rep,
+            settings=settings,
+        )
+        med = res.draws("median_study")[:, 0, :]
+        k = res.draws("k")
+        draws = {"log_hr": (res.draws("log_hr_study")[:, 0], math.log(hr)), "k": (k, k_true)}
+        for j, (label, m_true) in enumerate((("reference", m_ref), ("experimental", m_exp))):
+            draws[f"median_{label}"] = (med[:, j], m_true)
+            for t in (6.0, 12.0, 24.0):
+                s_draws = np.exp(-LN2 * (t / med[:, j]) ** k)
+                draws[f"S{t:g}_{label}"] = (s_draws, float(weibull_survival(t, m_true, k_true)))
+        for name, (x, truth) in draws.items():
+            lo, hi = np.quantile(x, [0.025, 0.975])
+            rows.append(
+                {
+                    "replicate": rep,
+                    "quantity": name,
+                    "covered": lo <= truth <= hi,
+                    "width": hi - lo,
+                    "divergent": res.diagnostics.n_divergent,
+                }
+            )
+    out = pd.DataFrame(rows)
+    return out.groupby("quantity", sort=False).agg(
+        coverage=("covered", "mean"), mean_width=("width", "mean"), divergent=("divergent", "sum")
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    n_rep = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    how = sys.argv[2] if len(sys.argv) > 2 else "families"
+    print(coverage_study(n_rep, how).round(3).to_string())

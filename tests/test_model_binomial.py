@@ -154,6 +154,27 @@ def test_response_with_zero_cell_and_single_arm_study() -> None:
     assert res.tree.attrs["reference"] == "sorafenib"
     assert float(res.tree["observed_data"]["events"].sel(study="n34", arm="sorafenib")) == 0
 
+    # a single arm of the experimental regimen (a hypothetical 25 of 50) stays out of the
+    # contrast by default: same structure, no recompile, its own fitted proportion
+    before = mcmc.compile_count()
+    single = pd.concat(
+        [
+            response().iloc[:2],
+            pd.DataFrame(
+                {"study": ["single"], "arm": ["sorafenib_tace"], "events": [25], "n": [50]}
+            ),
+        ],
+        ignore_index=True,
+    )
+    alone = fit_contrast(single, reference="sorafenib", seed=8, settings=SETTINGS)
+    assert mcmc.compile_count() == before
+    assert alone.diagnostics.ok, alone.diagnostics.messages
+    kinds = alone.inputs["arms"].set_index("study")["kind"]
+    assert kinds["single"] == "single_experimental_excluded"
+    t2 = alone.summary()
+    assert t2.loc["p_study[single, sorafenib_tace]", "median"] == pytest.approx(0.5, abs=0.1)
+    assert "delta[single]" not in t2.index
+
 
 @pytest.mark.sampling
 def test_pooled_proportions_with_effective_counts() -> None:

@@ -22,11 +22,15 @@ one ``mu``/``tau`` per regimen ``a`` (the regimens are not linked; comparisons a
     baseline="fixed":  alpha_i ~ Normal(0, 2) independently
 
 A study with both arms informs its own ``alpha_i`` and ``delta_i``. A single-arm study
-informs ``alpha_i`` only: under ``baseline="fixed"`` it then informs nothing shared; under
-``baseline="random"`` a single arm of the reference regimen informs ``mu_alpha``, and a
-single arm of the experimental regimen informs ``mu_alpha + d`` (through ``alpha_i +
-delta_i`` with both exchangeable -- the arm-based assumption of multinma/baggr's arm-based
-models); ``baseline="fixed"`` is the contrast-based sensitivity analysis.
+informs ``alpha`` only: a single arm of the reference regimen informs its ``alpha_i`` (and,
+under ``baseline="random"``, ``mu_alpha``); a single arm of the experimental regimen is by
+default excluded from the contrast (``single_arm_experimental="exclude"``: it gets its own
+baseline from the prior of ``mu_alpha``, outside the exchangeable ones, and no ``delta_i``;
+its fitted proportion is still reported). ``single_arm_experimental="arm_based"`` instead
+treats it like any arm (``alpha_i + delta_i`` with both exchangeable), so that under
+random baselines it informs ``mu_alpha + d`` -- the arm-based assumption of
+multinma/baggr's arm-based models, a sensitivity analysis. Pooling one regimen's single
+arms is :func:`fit_proportion`'s job.
 
 Counts may be non-integer: survival at a landmark time enters as ``events = n_eff (1 -
 S)`` of ``n_eff = S (1 - S) / Var[S]`` (the effective sample size); the likelihood is the
@@ -299,6 +303,7 @@ def fit_contrast(
     *,
     reference: str,
     baseline: Literal["random", "fixed"] = "random",
+    single_arm_experimental: Literal["exclude", "arm_based"] = "exclude",
     prior_d: pr.Prior = pr.DEFAULT_MU,
     prior_tau: pr.Prior = pr.DEFAULT_TAU,
     prior_mu_alpha: pr.Prior = DEFAULT_MU_LOGIT,
@@ -318,8 +323,11 @@ def fit_contrast(
         The reference regimen (``treat = 0``); the odds ratio is experimental vs it.
     baseline : {"random", "fixed"}, keyword-only
         Study baselines ``alpha_i`` exchangeable (``Normal(mu_alpha, sigma_alpha^2)``;
-        default) or fixed (independent ``prior_mu_alpha``). See the module docstring for
-        what single-arm studies inform under each.
+        default) or fixed (independent ``prior_mu_alpha``).
+    single_arm_experimental : {"exclude", "arm_based"}, keyword-only
+        Whether a study with only an experimental arm stays out of the contrast
+        (default) or informs it through exchangeable baselines; see the module
+        docstring.
     prior_d, prior_tau : Prior, keyword-only
         Priors of the pooled log OR (default Normal(0, 1)) and of its between-study SD
         (default HalfNormal(0.5)).
@@ -342,6 +350,11 @@ def fit_contrast(
     df = _counts(data, ("study", "arm", "events", "n"))
     if baseline not in ("random", "fixed"):
         raise InputError(f"baseline must be 'random' or 'fixed', got {baseline!r}")
+    if single_arm_experimental not in ("exclude", "arm_based"):
+        raise InputError(
+            "single_arm_experimental must be 'exclude' or 'arm_based', "
+            f"got {single_arm_experimental!r}"
+        )
     arms_seen = list(dict.fromkeys(df["arm"]))
     if reference not in arms_seen:
         raise InputError(f"reference {reference!r} is not among the arms {arms_seen}")
@@ -359,9 +372,19 @@ def fit_contrast(
 
     studies = list(dict.fromkeys(df["study"]))
     s_idx = df["study"].map({s: i for i, s in enumerate(studies)}).to_numpy(dtype=np.int64)
-    treat = (df["arm"] == experimental).to_numpy(dtype=float)
-    a_idx = treat.astype(np.int64)
-    # studies with an experimental arm carry a delta_i
+    a_idx = (df["arm"] == experimental).to_numpy(dtype=np.int64)
+    n_arms = df.groupby("study")["arm"].transform("size").to_numpy()
+    kind = np.where(
+        n_arms == 2, "comparative", np.where(a_idx == 1, "single_experimental", "single_reference")
+    )
+    # single arms of the experimental regimen: excluded from the contrast (their own
+    # baseline, outside the exchangeable ones) unless asked for arm-based borrowing
+    excluded = np.zeros(len(studies), dtype=bool)
+    if single_arm_experimental == "exclude":
+        excluded[s_idx[kind == "single_experimental"]] = True
+        kind = np.where(kind == "single_experimental", "single_experimental_excluded", kind)
+    treat = ((a_idx == 1) & ~excluded[s_idx]).astype(float)
+    # studies with an experimental arm in the contrast carry a delta_i
     has_exp = np.zeros(len(studies), dtype=bool)
     has_exp[s_idx[treat == 1]] = True
     delta_studies = [s for s, h in zip(studies, has_exp, strict=True) if h]
@@ -369,11 +392,10 @@ def fit_contrast(
     d_idx = np.where(treat == 1, d_index[s_idx], 0).astype(np.int64)
     n_study, n_delta = len(studies), len(delta_studies)
     if n_delta == 0:
-        raise InputError(f"data: no study has an arm of the experimental regimen {experimental!r}")
-    n_arms = df.groupby("study")["arm"].transform("size").to_numpy()
-    kind = np.where(
-        n_arms == 2, "comparative", np.where(treat == 1, "single_experimental", "single_reference")
-    )
+        raise InputError(
+            f"data: no study informs the contrast with {experimental!r} (single experimental "
+            "arms are excluded unless single_arm_experimental='arm_based')"
+        )
 
     values: dict[str, Any] = {
         "events": df["events"].to_numpy(),
@@ -386,6 +408,7 @@ def fit_contrast(
         **prior_tau.data("tau"),
     }
     if baseline == "random":
+        values["excluded"] = excluded.astype(float)
         values.update(prior_mu_alpha.data("mu_alpha"))
         values.update(prior_sigma_alpha.data("sigma_alpha"))
     else:
@@ -409,7 +432,12 @@ def fit_contrast(
                 mu_alpha = prior_mu_alpha.to_pymc("mu_alpha")
                 sigma_alpha = prior_sigma_alpha.to_pymc("sigma_alpha")
                 u = pm.Normal("z_alpha", 0.0, 1.0, dims="study")
-                alpha = pm.Deterministic("alpha", mu_alpha + sigma_alpha * u, dims="study")
+                # an excluded study's baseline: its own, from the prior of mu_alpha
+                own = model["mu_alpha_mean"] + model["mu_alpha_sd"] * u
+                ex = pm.Data("excluded", values["excluded"])
+                alpha = pm.Deterministic(
+                    "alpha", ex * own + (1.0 - ex) * (mu_alpha + sigma_alpha * u), dims="study"
+                )
             else:
                 alpha = prior_mu_alpha.to_pymc("alpha", dims="study")
             eta = alpha[si] + tr * delta[di]
@@ -508,6 +536,7 @@ def fit_contrast(
         "reference": reference,
         "experimental": experimental,
         "baseline": baseline,
+        "single_arm_experimental": single_arm_experimental,
         **settings_attrs(settings, diagnostics),
     }
     observed = _observed(df, studies, arms, s_idx, a_idx)
