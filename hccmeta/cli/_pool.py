@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "estimate,ci_lower,ci_upper[,ci_level] (ratio measures on their natural scale) | "
         "events_t,n_t,events_c,n_c (or, rr) with the normal-normal hierarchical model. "
         "Results are on the analysis scale (log for hr, or, rr); intervals are central "
-        "95%%. Exit status 2 for invalid input, 3 if an MCMC fit fails its diagnostics.",
+        "95%. Exit status 2 for invalid input, 3 if an MCMC fit fails its diagnostics.",
     )
     p.add_argument("--csv", metavar="FILE", required=True, help="the input CSV file")
     p.add_argument(
