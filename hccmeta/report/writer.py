@@ -110,7 +110,7 @@ def _swap(new: Path, target: Path) -> None:
     if _rename_exchange(new, target):
         shutil.rmtree(new)  # now the old report
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    old = Path(tempfile.mkdtemp(prefix=f"{target.name}.old-", dir=target.parent))
     old.rmdir()
     os.rename(target, old)
     os.rename(new, target)
@@ -286,7 +286,7 @@ def write_report(
         evidence, seed=seed, registry=registry, sensitivity=sensitivity, progress=progress
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.tmp-", dir=target.parent))
     try:
         timings = {**data.timings, **write_files(data, tmp, progress)}
         _check_target(target)
