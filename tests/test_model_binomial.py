@@ -8,6 +8,7 @@ monotherapy, "response rate ... 2.5 %" of 79 patients (2 of 79).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -194,7 +195,7 @@ def test_pooled_proportions_with_effective_counts() -> None:
         ],
         ignore_index=True,
     )
-    res = fit_proportion(data, seed=2, settings=SETTINGS)
+    res = fit_proportion(data, seed=2, settings=dataclasses.replace(SETTINGS, target_accept=0.95))
     assert res.diagnostics.ok, res.diagnostics.messages
     assert res.diagnostics.n_divergent == 0
     table = res.summary()

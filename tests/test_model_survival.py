@@ -21,7 +21,8 @@ from scipy import stats
 from hccmeta import priors as pr
 from hccmeta.errors import InputError
 from hccmeta.models import mcmc
-from hccmeta.models.survival import _helmert, fit_survival, landmark_likelihood_terms
+from hccmeta.models._hierarchy import helmert
+from hccmeta.models.survival import fit_survival, landmark_likelihood_terms
 from tests.simulate import (
     KM_MEDIAN_VARIANCE_FACTOR,
     Arm,
@@ -161,7 +162,7 @@ def test_exchangeable_effects_have_the_integrated_covariance() -> None:
     (s^2 / K + b) J + s^2 H H' must equal s^2 I + b J (the mean m ~ N(m0, b) of
     x_i ~ N(m, s^2) integrated out): H H' = I - J / K, H' 1 = 0, H' H = I."""
     for size in (2, 3, 5):
-        h = _helmert(size)
+        h = helmert(size)
         ones = np.ones((size, size))
         np.testing.assert_allclose(h @ h.T, np.eye(size) - ones / size, atol=1e-12)
         np.testing.assert_allclose(h.T @ h, np.eye(size - 1), atol=1e-12)

@@ -149,8 +149,12 @@ def _prob_mean(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return np.asarray((expit(x) * _GH_WEIGHTS).sum(axis=-1))
 
 
-def _settings(settings: mcmc.SamplerSettings | None) -> mcmc.SamplerSettings:
-    return settings if settings is not None else mcmc.SamplerSettings(target_accept=0.9)
+def _settings(
+    settings: mcmc.SamplerSettings | None, target_accept: float = 0.9
+) -> mcmc.SamplerSettings:
+    if settings is not None:
+        return settings
+    return mcmc.SamplerSettings(target_accept=target_accept)
 
 
 def _observed(
@@ -191,7 +195,7 @@ def fit_proportion(
     seed : int, keyword-only
         Seed of the sampler and of the predictive draws.
     settings : SamplerSettings, keyword-only
-        Sampler settings (default 4 chains x 1000 draws, target acceptance 0.9).
+        Sampler settings (default 4 chains x 1000 draws, target acceptance 0.95).
 
     Returns
     -------
@@ -206,7 +210,8 @@ def fit_proportion(
     df = _counts(frame, ("study", "arm", "events", "n"))
     prior_mu = pr.check_mu_prior(prior_mu, argument="prior_mu")
     prior_tau = pr.check_tau_prior(prior_tau, argument="prior_tau")
-    settings = _settings(settings)
+    # a regimen with a single study has a ridge along mu + tau z = logit p: a smaller step
+    settings = _settings(settings, target_accept=0.95)
     arms = list(dict.fromkeys(df["arm"]))
     studies = list(dict.fromkeys(df["study"]))
     a_idx = df["arm"].map({a: i for i, a in enumerate(arms)}).to_numpy(dtype=np.int64)

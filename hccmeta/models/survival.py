@@ -79,6 +79,11 @@ import xarray as xr
 from hccmeta import priors as pr
 from hccmeta.errors import InputError
 from hccmeta.models import mcmc
+from hccmeta.models._hierarchy import (
+    conditional_mean,
+    effects_from_draws,
+    exchangeable_effects,
+)
 from hccmeta.models._results import (
     Estimand,
     PosteriorResult,
@@ -529,12 +534,12 @@ def fit_survival(
             # log HRs: mean centred, deviations non-centred, mu_hr integrated out
             tau = prior_tau.to_pymc("tau")
             mu0, sd0 = pm.Data("mu_hr_mean", 0.0), pm.Data("mu_hr_sd", 1.0)
-            beta = _exchangeable_effects("log_hr", mu0, tau, sd0, n_hr, init_log_hr)
+            beta = exchangeable_effects("log_hr", mu0, tau, sd0, n_hr, init_log_hr)
             # baselines: likewise (random), or independent (fixed)
             m0, s0 = pm.Data("m_eta_mean", 0.0), pm.Data("m_eta_sd", 1.0)
             if baseline == "random":
                 sigma_eta = prior_sigma_baseline.to_pymc("sigma_eta")
-                eta = _exchangeable_effects("eta", m0, sigma_eta, s0, n_study, init_eta)
+                eta = exchangeable_effects("eta", m0, sigma_eta, s0, n_study, init_eta)
             else:
                 eta = pm.Normal(
                     "eta", mu=m0, sigma=s0, dims="study", initval=np.full(n_study, init_eta)
@@ -589,15 +594,15 @@ def fit_survival(
     post = trace["posterior"].to_dataset()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31_337]))
     tau = post["tau"].to_numpy()
-    beta = _effects_from_draws(post, "log_hr", tau, n_hr)
+    beta = effects_from_draws(post, "log_hr", tau, n_hr)
     if baseline == "random":
-        eta = _effects_from_draws(post, "eta", post["sigma_eta"].to_numpy(), n_study)
+        eta = effects_from_draws(post, "eta", post["sigma_eta"].to_numpy(), n_study)
     else:
         eta = post["eta"].to_numpy()
     k = np.exp(float(values["weibull"]) * post["log_k_raw"].to_numpy())
     chains, draws = tau.shape
     cd = ("chain", "draw")
-    mu_hr = _conditional_mean(beta, prior_mu_hr.mean, tau**2, prior_mu_hr.sd**2, rng)
+    mu_hr = conditional_mean(beta, prior_mu_hr.mean, tau**2, prior_mu_hr.sd**2, rng)
     log_hr_new = mu_hr + tau * rng.standard_normal(mu_hr.shape)
     beta_full = np.full((chains, draws, n_study), np.nan)
     beta_full[..., has_exp] = beta
@@ -628,7 +633,7 @@ def fit_survival(
     ]
     if baseline == "random":
         sigma_eta = post["sigma_eta"].to_numpy()
-        m_eta = _conditional_mean(
+        m_eta = conditional_mean(
             eta, prior_log_median.mean, sigma_eta**2, prior_log_median.sd**2, rng
         )
         derived["m_eta"] = xr.DataArray(m_eta, dims=cd)
@@ -743,56 +748,6 @@ def _normal_logp(y: Any, mu: Any, sigma: Any) -> Any:
     import pytensor.tensor as pt
 
     return -0.5 * ((y - mu) / sigma) ** 2 - pt.log(sigma) - 0.5 * math.log(2.0 * math.pi)
-
-
-def _helmert(size: int) -> np.ndarray:
-    """An orthonormal basis (size x size-1) of the vectors that sum to zero."""
-    basis = np.zeros((size, max(size - 1, 0)))
-    for j in range(1, size):
-        basis[:j, j - 1] = 1.0
-        basis[j, j - 1] = -float(j)
-        basis[:, j - 1] /= math.sqrt(j * (j + 1))
-    return basis
-
-
-def _exchangeable_effects(name: str, m0: Any, scale: Any, sd0: Any, size: int, init: float) -> Any:
-    """``size`` exchangeable effects ``x_i ~ Normal(m, scale^2)``, ``m ~ Normal(m0, sd0^2)``
-    with ``m`` integrated out, as PyMC variables: the effects' mean ``<name>_bar ~
-    Normal(m0, scale^2 / size + sd0^2)`` centred (the data inform it well) and their
-    deviations from it non-centred, ``scale * H z`` with ``H`` orthonormal and sum-zero
-    (:func:`_helmert`) and ``<name>_dev = z ~ Normal(0, 1)`` -- jointly exactly
-    ``MVN(m0 1, scale^2 I + sd0^2 1 1')``. One study has no deviation (and no funnel);
-    two or more have the non-centred deviations that small heterogeneities need."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    bar = pm.Normal(f"{name}_bar", mu=m0, sigma=pt.sqrt(scale**2 / size + sd0**2), initval=init)
-    if size == 1:
-        return pt.reshape(bar, (1,))
-    z = pm.Normal(f"{name}_dev", 0.0, 1.0, shape=size - 1)
-    return bar + scale * pt.dot(pt.as_tensor(_helmert(size)), z)
-
-
-def _effects_from_draws(post: xr.Dataset, name: str, scale: np.ndarray, size: int) -> np.ndarray:
-    """The effects of :func:`_exchangeable_effects` from the posterior draws."""
-    bar = post[f"{name}_bar"].to_numpy()[..., None]
-    if size == 1:
-        return bar
-    z = post[f"{name}_dev"].to_numpy()
-    return bar + scale[..., None] * np.einsum("kj,cdj->cdk", _helmert(size), z)
-
-
-def _conditional_mean(
-    x: np.ndarray, m0: float, a: np.ndarray, b: float, rng: np.random.Generator
-) -> np.ndarray:
-    """One draw per posterior draw of the mean ``m`` of exchangeable effects ``x`` (last
-    axis) given ``x`` and their variance ``a``, under ``m ~ Normal(m0, b)``:
-    ``Normal((m0 a + b sum x) / (a + K b), a b / (a + K b))``."""
-    size = x.shape[-1]
-    c = a + size * b
-    mean = (m0 * a + b * x.sum(axis=-1)) / c
-    sd = np.sqrt(a * b / c)
-    return mean + sd * rng.standard_normal(mean.shape)
 
 
 def _observed(
