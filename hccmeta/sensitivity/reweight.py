@@ -5,10 +5,12 @@ the primary posterior reweighted by ``p_new(theta) / p_old(theta)`` at each draw
 weights are Pareto-smoothed (Vehtari et al. 2024, JMLR 25(72); arviz-stats ``psislw``)
 and trusted only when the Pareto shape estimate ``k`` is at most 0.7 (their threshold
 ``min(1 - 1 / log10(S), 0.7)`` is 0.7 for the S = 4000 draws of a default fit). That is
-typically the case for priors at least as concentrated as the primary's; a heavier-tailed
-prior (HalfCauchy, a wider HalfNormal or Uniform on tau where the data say little) gives
-``k > 0.7`` and the variant is refitted by MCMC instead. The row's description says
-which route it took and the ``k``.
+typically the case for priors at least as concentrated as the primary's. A heavier-tailed
+prior (a wider HalfNormal or a Uniform on tau where the data say little) gives ``k >
+0.7``; such a variant is then reweighted from the posterior of the grid's heaviest-tailed
+prior, HalfCauchy(0.5), which is always refitted by MCMC (its weights relative to any
+lighter-tailed prior are bounded), and refitted itself only if that fails too. The
+row's description says which route it took and the ``k``.
 
 This is exact in the limit of many draws and costs milliseconds instead of one MCMC fit
 (plus one compilation for every new prior family); it is the same importance-sampling

@@ -371,7 +371,12 @@ class _Session:
                 item.planned.append(_Planned(v, "reuse_primary"))
                 continue
             note = ""
-            if not ctx.exact and v.prior_change and self.reweight:
+            if v is proposal and not ctx.exact:
+                # the heavy-tailed prior is always refitted: reweighting a lighter-tailed
+                # posterior towards a Cauchy tail is unreliable even when the Pareto k,
+                # estimated from the draws at hand, happens to come out below 0.7
+                note = "refitted: the heavy-tailed proposal of the other prior variants"
+            elif not ctx.exact and v.prior_change and self.reweight:
                 got = self._reweighted(item, v, primary, views, ctx.estimands, "primary posterior")
                 if isinstance(got, _Planned):
                     item.planned.append(got)
@@ -616,7 +621,7 @@ def sensitivity(
                 f"{result.data_hash[:12]}) than the evidence given ({evidence.data_hash[:12]}); "
                 "pass the evidence it was fitted on"
             )
-        if result.variation != Variation():
+        if replace(result.variation, settings=None) != Variation():
             raise InputError(
                 f"sensitivity() takes the primary result of {result.name!r}, not a variant"
             )
