@@ -114,7 +114,7 @@ def test_markdown_sections(fast_report: Path) -> None:
     assert "**No eligible records.**" in section
     assert "Forest plot" not in section
     # provenance of the records: location, verbatim snippet, file:line
-    assert re.search(r"\| “[^|]+” \| study_data/[a-z0-9_]+\.yaml:\d+ \|", md)
+    assert re.search(r"\| “[^|]+” \([^|]+\) \| study_data/[a-z0-9_]+\.yaml:\d+ \|", md)
     # derivations with their assumptions in words
     assert "Assumptions behind these effects" in md
     # every figure the Markdown links exists
@@ -150,6 +150,32 @@ def test_netcdf_round_trip(fast_report: Path) -> None:
     post = tree["sorafenib_tace"]["posterior"]
     assert post["mu"].shape == (4, 1000)
     assert "created_at" not in post.attrs
+
+
+def test_netcdf_without_h5py(
+    fast_report: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without h5py the DataTree is flattened into one classic netCDF file and read back
+    with the same groups, values and attributes."""
+    import numpy as np
+
+    from hccmeta.report import netcdf
+
+    tree = netcdf.read_posteriors(fast_report / "posteriors" / "median_ttp_per_regimen.nc")
+    monkeypatch.setattr(netcdf, "_has_h5py", lambda: False)
+
+    from types import SimpleNamespace
+
+    fit = SimpleNamespace(datatree=tree["sorafenib_tace"])
+    result = SimpleNamespace(name="x", data_hash="hash", seed=7, fits={"sorafenib_tace": fit})
+    path = tmp_path / "flat.nc"
+    assert netcdf.write_posteriors(result, path) == "netcdf3-flat"  # type: ignore[arg-type]
+    back = netcdf.read_posteriors(path)
+    np.testing.assert_array_equal(
+        back["sorafenib_tace/posterior"]["mu"].values, tree["sorafenib_tace/posterior"]["mu"].values
+    )
+    assert back.attrs["analysis"] == "x"
+    assert back["sorafenib_tace"].attrs["prior_tau"] == tree["sorafenib_tace"].attrs["prior_tau"]
 
 
 def test_same_seed_byte_identical(fast_data: Path, tmp_path: Path) -> None:

@@ -79,12 +79,18 @@ def _int(x: Any) -> str:
 
 # --------------------------------------------------------------------------- per analysis
 def _records(data: ReportData, result: AnalysisResult) -> Table:
+    """One row per eligible record: its label, every verbatim snippet with its location
+    in the source, and the line of the study file that encodes it."""
     from hccmeta.report.collect import eligible_records
 
-    t = Table(["Study", "Record", "Location", "Verbatim snippet", "Study file"])
-    for _, r in eligible_records(data.evidence, result).iterrows():
-        where = f"{r['file']}:{r['line']}" if r["file"] else ""
-        t.rows.append([r["study"], r["record"], r["location"], f"“{r['snippet']}”", where])
+    t = Table(["Study", "Record", "Verbatim snippets (location in the source)", "Study file"])
+    table = eligible_records(data.evidence, result)
+    for (study, record), rows in table.groupby(["study", "record"], sort=False):
+        first = rows.iloc[0]
+        snippets = "\n".join(f"“{r['snippet']}” ({r['location']})" for _, r in rows.iterrows())
+        where = f"{first['file']}:{first['line']}" if first["file"] else ""
+        label = first["label"] if isinstance(first["label"], str) and first["label"] else ""
+        t.rows.append([str(study), f"{record}: {label}" if label else str(record), snippets, where])
     return t
 
 
@@ -286,6 +292,7 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
         "model": a.model.replace("_", " "),
         "status": result.status,
         "message": result.message,
+        "reason": result.message.split(": ", 1)[-1],
         "mapping": list(a.mapping),
         "mixes": ", ".join(m.replace("_", " ") for m in a.mixes),
         "statement": _sentence(section.statement),
@@ -303,7 +310,7 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
     sens, note = _sensitivity(section)
     records = _records(data, result)
     out.update(
-        n_records=len({row[1] for row in records.rows}),
+        n_records=len(records.rows),
         records=records,
         effects=effects,
         assumptions=assumptions,

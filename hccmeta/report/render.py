@@ -57,7 +57,8 @@ def data_uri(png: bytes) -> str:
 
 
 def _md_cell(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+    text = str(text).replace("\\", "\\\\").replace("|", "\\|")
+    return text.replace("\n", "<br>").strip()
 
 
 def md_table(table: Table) -> str:
