@@ -253,6 +253,48 @@ def test_other_variants_build_with_a_finite_log_density(
         _fit(n34(), baseline=baseline, landmark_likelihood=likelihood, landmark_terms=form)
 
 
+def test_single_experimental_arm_can_be_kept_out_of_the_contrast(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Park-like single arm of the experimental regimen (median 7.1, 95% CI 4.8-7.5):
+    'arm_based' (default) gives it a log HR of its own; 'exclude' gives it its own
+    baseline and no log HR (a structure with one excluded study)."""
+    data = n34()
+    data["arms"] = pd.concat(
+        [data["arms"], pd.DataFrame({"study": ["park2012"], "arm": [EXP]})], ignore_index=True
+    )
+    se = (math.log(7.5) - math.log(4.8)) / (2 * stats.norm.isf(0.025))
+    data["medians"] = pd.concat(
+        [
+            data["medians"],
+            pd.DataFrame({"study": ["park2012"], "arm": [EXP], "yi": [math.log(7.1)], "sei": [se]}),
+        ],
+        ignore_index=True,
+    )
+    keys = []
+
+    def stand_in(key, build, data, **kwargs):  # type: ignore[no-untyped-def]
+        import pymc as pm
+
+        model = build()
+        with model:
+            pm.set_data(dict(data))
+        point = model.initial_point()
+        assert np.isfinite(model.compile_logp(mode="FAST_COMPILE")(point))
+        keys.append((key, sorted(point)))
+        raise _Built(key)
+
+    monkeypatch.setattr(mcmc, "sample", stand_in)
+    for how in ("arm_based", "exclude"):
+        with pytest.raises(_Built):
+            _fit(data, single_arm_experimental=how)
+    (key_arm, vars_arm), (key_ex, vars_ex) = keys
+    assert key_arm[2] == 0 and key_ex[2] == 1  # number of excluded studies
+    assert "eta_own" in vars_ex and "eta_own" not in vars_arm
+    assert not any(v.startswith("log_hr_dev") for v in vars_ex)  # one study: no deviations
+    assert any(v.startswith("log_hr_dev") for v in vars_arm)  # two studies
+
+
 # --------------------------------------------------------------------------------------
 # sampling
 

@@ -21,6 +21,12 @@ random effects::
     baseline="fixed":  eta_i ~ prior_log_median independently
     ln k ~ prior_log_shape (Normal(0, 0.5): k within 0.37-2.7)
 
+A study with only an experimental arm (a single-arm phase II study of the experimental
+regimen) has by default an exchangeable baseline and a ``beta_i`` drawn from the
+random-effects distribution, so it informs the experimental regimen's pooled median (the
+arm-based assumption); ``single_arm_experimental="exclude"`` gives it a baseline of its own
+instead, so that it informs only the shape ``k``.
+
 Likelihood terms (each row of the inputs adds one; all on the analysis scale of
 :mod:`hccmeta.effects`):
 
@@ -290,6 +296,7 @@ def fit_survival(
     baseline: Literal["random", "fixed"] = "random",
     landmark_likelihood: Literal["binomial", "cloglog"] = "binomial",
     landmark_terms: Literal["conditional", "marginal"] = "conditional",
+    single_arm_experimental: Literal["exclude", "arm_based"] = "arm_based",
     overlap: Literal["families", "none"] = "families",
     times: Sequence[float] = (6.0, 12.0, 24.0),
     prior_mu_hr: pr.Prior = pr.DEFAULT_MU,
@@ -328,6 +335,13 @@ def fit_survival(
         Binomial with effective sample size, or normal on ``ln(-ln S)``.
     landmark_terms : {"conditional", "marginal"}, keyword-only
         Landmarks as successive conditional survivals (default) or each on its own.
+    single_arm_experimental : {"arm_based", "exclude"}, keyword-only
+        A study with only an experimental arm: its baseline exchangeable with the others
+        (default; ``ln M = eta_i - beta_i / k``, so it informs the experimental regimen's
+        pooled median and, through the baselines, ``mu_hr`` -- the arm-based assumption)
+        or its own (``"exclude"``: it then informs only the shape k; the contrast rests
+        on the other studies, as in :func:`hccmeta.models.binomial.fit_contrast`'s
+        default).
     overlap : {"families", "none"}, keyword-only
         Weight each study's terms by 1 / (number of kinds of statistic it reports)
         (default), or give every term full weight; see the module docstring.
@@ -379,13 +393,28 @@ def fit_survival(
             raise InputError(f"{name} must be a priors.Normal, got {p!r}")
     settings = settings if settings is not None else mcmc.SamplerSettings(target_accept=0.9)
 
-    studies = list(dict.fromkeys(arm_df["study"]))
-    s_of = {s: i for i, s in enumerate(studies)}
+    if single_arm_experimental not in ("exclude", "arm_based"):
+        raise InputError(
+            "single_arm_experimental must be 'exclude' or 'arm_based', "
+            f"got {single_arm_experimental!r}"
+        )
     arm_set = set(zip(arm_df["study"], arm_df["arm"], strict=True))
+    seen = list(dict.fromkeys(arm_df["study"]))
+    only_exp = {st for st in seen if (st, reference) not in arm_set}
+    excluded = only_exp if single_arm_experimental == "exclude" else set()
+    # studies with exchangeable baselines first, then those with a baseline of their own
+    studies = [st for st in seen if st not in excluded] + [st for st in seen if st in excluded]
+    n_excluded = len(excluded)
+    s_of = {s: i for i, s in enumerate(studies)}
     has_exp = np.zeros(len(studies), dtype=bool)
     for s, a in arm_set:
-        if a == experimental:
+        if a == experimental and s not in excluded:
             has_exp[s_of[s]] = True
+    if not has_exp.any():
+        raise InputError(
+            f"arms: no study informs the contrast with {experimental!r} (single experimental "
+            "arms are excluded unless single_arm_experimental='arm_based')"
+        )
     hr_studies = [s for s, h in zip(studies, has_exp, strict=True) if h]
     hr_pos = {s: i for i, s in enumerate(hr_studies)}
     comparative = {s for s in studies if (s, reference) in arm_set and (s, experimental) in arm_set}
@@ -400,7 +429,9 @@ def fit_survival(
         (st, a): j for j, (st, a) in enumerate(zip(arm_df["study"], arm_df["arm"], strict=True))
     }
     arm_study = arm_df["study"].map(s_of).to_numpy(dtype=np.int64)
-    arm_treat = (arm_df["arm"] == experimental).to_numpy(dtype=float)
+    arm_treat = ((arm_df["arm"] == experimental) & ~arm_df["study"].isin(list(excluded))).to_numpy(
+        dtype=float
+    )
     arm_hr = np.array([hr_pos.get(st, 0) for st in arm_df["study"]], dtype=np.int64)
 
     def _arm_index(df: pd.DataFrame) -> np.ndarray:
@@ -539,7 +570,16 @@ def fit_survival(
             m0, s0 = pm.Data("m_eta_mean", 0.0), pm.Data("m_eta_sd", 1.0)
             if baseline == "random":
                 sigma_eta = prior_sigma_baseline.to_pymc("sigma_eta")
-                eta = exchangeable_effects("eta", m0, sigma_eta, s0, n_study, init_eta)
+                eta = exchangeable_effects("eta", m0, sigma_eta, s0, n_study - n_excluded, init_eta)
+                if n_excluded:
+                    own = pm.Normal(
+                        "eta_own",
+                        mu=m0,
+                        sigma=s0,
+                        shape=n_excluded,
+                        initval=np.full(n_excluded, init_eta),
+                    )
+                    eta = pt.concatenate([eta, own])
             else:
                 eta = pm.Normal(
                     "eta", mu=m0, sigma=s0, dims="study", initval=np.full(n_study, init_eta)
@@ -574,6 +614,7 @@ def fit_survival(
     key = (
         "survival",
         baseline,
+        n_excluded,
         landmark_likelihood,
         prior_mu_hr.family,
         prior_tau.family,
@@ -596,7 +637,9 @@ def fit_survival(
     tau = post["tau"].to_numpy()
     beta = effects_from_draws(post, "log_hr", tau, n_hr)
     if baseline == "random":
-        eta = effects_from_draws(post, "eta", post["sigma_eta"].to_numpy(), n_study)
+        eta = effects_from_draws(post, "eta", post["sigma_eta"].to_numpy(), n_study - n_excluded)
+        if n_excluded:
+            eta = np.concatenate([eta, post["eta_own"].to_numpy()], axis=-1)
     else:
         eta = post["eta"].to_numpy()
     k = np.exp(float(values["weibull"]) * post["log_k_raw"].to_numpy())
@@ -609,7 +652,7 @@ def fit_survival(
     med_study = np.full((chains, draws, n_study, 2), np.nan)
     for s, a in arm_set:
         i = s_of[s]
-        shift = beta_full[..., i] / k if a == experimental else 0.0
+        shift = beta_full[..., i] / k if a == experimental and s not in excluded else 0.0
         med_study[..., i, arm_labels.index(a)] = np.exp(eta[..., i] - shift)
     derived: dict[str, xr.DataArray] = {
         "eta": xr.DataArray(eta, dims=(*cd, "study"), coords={"study": studies}),
@@ -691,6 +734,7 @@ def fit_survival(
         "landmark_likelihood": landmark_likelihood,
         "landmark_terms": landmark_terms,
         "overlap": overlap,
+        "single_arm_experimental": single_arm_experimental,
         "study_weights": weight_of,
         "times": [float(t) for t in time_grid],
     }
@@ -708,7 +752,7 @@ def fit_survival(
         derived=derived,
         observed=observed,
         attrs=attrs,
-        drop=("log_hr_bar", "log_hr_dev", "eta_bar", "eta_dev", "log_k_raw"),
+        drop=("log_hr_bar", "log_hr_dev", "eta_bar", "eta_dev", "eta_own", "log_k_raw"),
     )
     return PosteriorResult(
         model="survival",
