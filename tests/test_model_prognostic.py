@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from scipy import stats
 
 from hccmeta import priors as pr
@@ -156,7 +157,7 @@ def test_one_factor_agrees_with_plain_random_effects() -> None:
 
 
 @pytest.mark.sampling
-def test_lee_terashima_with_explicit_shifts() -> None:
+def test_lee_terashima_with_explicit_shifts(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Factors reported by one or two studies, adjusted and univariate, two time origins:
     samples cleanly with both shifts, and the covariates are explicit in the output."""
     df = lee_terashima()
@@ -185,6 +186,14 @@ def test_lee_terashima_with_explicit_shifts() -> None:
     for key in ("priors", "data_hash", "versions", "seed"):
         assert key in res.tree.attrs
     assert set(res.tree.children) >= {"posterior", "observed_data", "sample_stats"}
+    # the DataTree saves to netCDF and describes itself
+    path = tmp_path / "prognostic.nc"
+    res.to_netcdf(str(path))
+    back = xr.open_datatree(path)
+    assert back.attrs["data_hash"] == res.tree.attrs["data_hash"]
+    assert int(back.attrs["seed"]) == 5
+    np.testing.assert_allclose(back["posterior"]["mu"].values, res.posterior["mu"].values)
+    back.close()
     # a refit with new values of the same structure does not recompile
     before = mcmc.compile_count()
     again = fit_prognostic(
