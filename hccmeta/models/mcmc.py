@@ -192,12 +192,15 @@ class Diagnostics:
 # faster-compiling C wrappers for nutpie
 #
 # nutpie 0.16 wraps the PyTensor-generated logp and expand functions in numba cfuncs that
-# copy their results with ``out[...] = grad`` and check ``np.all(np.isfinite(out))``.
-# Numba types and lowers that Ellipsis slice assignment slowly the first time in a process
-# (about 3 s of the first compile on this 2-core machine, 5-6 s under load; measured by
-# benchmarks/bench_pool.py). The wrappers below compute exactly the same thing with
-# element-wise loops; they replace nutpie's two private factory functions for nutpie
-# 0.16.x only (checked by version and signature), and HCCMETA_STOCK_NUTPIE=1 turns them
+# (a) read the shared variables' data pointers and shapes out of a record with generic,
+# literal-unrolled code, and (b) copy the results with ``out[...] = grad`` and check
+# ``np.all(np.isfinite(out))``. Numba types and lowers both slowly: (b) about 3 s the first
+# time in a process, (a) about 2 s of CPU in *every* compile, because each model's record
+# type is new. The functions below compute exactly the same thing -- generated code that
+# reads the same record words at offsets computed from its layout, and element-wise
+# loops -- and bring a compile from about 4 s to about 2 s of CPU on this machine
+# (benchmarks/bench_pool.py). They replace nutpie's two private factory functions for
+# nutpie 0.16.x only (checked by version and signature); HCCMETA_STOCK_NUTPIE=1 turns them
 # off. They change no number: the same seed gives bit-identical draws
 # (tests/test_pool_mcmc.py).
 
@@ -206,13 +209,65 @@ _PATCHED = False
 _STOCK: dict[str, Any] = {}
 
 
+def _make_extraction(
+    inner: Any, shared_data: Mapping[str, np.ndarray], shared_keys: Sequence[str], record: Any
+) -> Any:
+    """A numba function ``extract(x, user_data_)`` calling ``inner(x, *shared arrays)``.
+
+    nutpie keeps, in one record ``user_data``, a data pointer and a shape per shared
+    variable (``with_data`` rewrites them). nutpie's own extraction reads the record with
+    generic, literal-unrolled code whose typing costs about 2 s of every compile, since
+    every model's record type is new. This one is generated code that reads the same
+    words at offsets computed here from the record's layout."""
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+
+    if not shared_keys:
+
+        @numba.njit(inline="always")
+        def extract_none(x: Any, user_data_: Any) -> Any:
+            return inner(x)
+
+        return extract_none
+    shared, shared_off = record.fields["shared"][:2]
+    data, data_off = shared.fields["data"][:2]
+    shape, shape_off = shared.fields["shape"][:2]
+    glb: dict[str, Any] = {
+        "carray": numba.carray,
+        "uint64": np.uint64,
+        "as_pointer": address_as_void_pointer,
+        "inner": inner,
+    }
+    lines = [
+        "def extract(x, user_data_):",
+        f"    words = carray(user_data_, ({record.itemsize // 8},), uint64)",
+    ]
+    names = []
+    for i, key in enumerate(shared_keys):
+        value = shared_data[key]
+        word = (shared_off + data_off + data.fields[key][1]) // 8
+        first = (shared_off + shape_off + shape.fields[key][1]) // 8
+        glb[f"dtype{i}"] = value.dtype.type
+        if value.ndim == 0:
+            lines.append(
+                f"    a{i} = carray(as_pointer(words[{word}]), (1,), dtype{i}).reshape(())"
+            )
+        else:
+            dims = "".join(f"int(words[{first + d}]), " for d in range(value.ndim))
+            lines.append(f"    a{i} = carray(as_pointer(words[{word}]), ({dims}), dtype{i})")
+        names.append(f"a{i}")
+    lines.append(f"    return inner(x, {', '.join(names)})")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<hccmeta.models.mcmc extract>", "exec"), glb, namespace)
+    return numba.njit(inline="always")(namespace["extract"])
+
+
 def _make_c_logp_func(
     n_dim: int, logp_fn: Any, user_data: Any, shared_keys: Any, shared_data: Any
 ) -> tuple[Any, Any]:
     import numba
-    from nutpie.compile_pymc import make_extraction_fn
 
-    extract = make_extraction_fn(logp_fn, shared_data, shared_keys, user_data.dtype)
+    extract = _make_extraction(logp_fn, shared_data, shared_keys, user_data.dtype)
     c_sig = numba.types.int64(
         numba.types.uint64,
         numba.types.CPointer(numba.types.double),
@@ -256,9 +311,8 @@ def _make_c_expand_func(
     shared_data: Any,
 ) -> tuple[Any, Any]:
     import numba
-    from nutpie.compile_pymc import make_extraction_fn
 
-    extract = make_extraction_fn(expand_fn, shared_data, shared_var_keys, user_data.dtype)
+    extract = _make_extraction(expand_fn, shared_data, shared_var_keys, user_data.dtype)
     c_sig = numba.types.int64(
         numba.types.uint64,
         numba.types.uint64,
@@ -315,6 +369,17 @@ def _use_fast_wrappers() -> bool:
         func = getattr(compile_pymc, name, None)
         if func is None or list(inspect.signature(func).parameters) != params:
             return False
+    # the record layout the generated extraction reads: shared -> data, size, shape
+    make_user_data = getattr(compile_pymc, "make_user_data", None)
+    if make_user_data is None or not hasattr(compile_pymc, "address_as_void_pointer"):
+        return False
+
+    class _Var:
+        ndim = 1
+
+    record = make_user_data({_Var(): "k"}, {"k": np.zeros(2)}).dtype
+    if record.names != ("shared",) or record["shared"].names != ("data", "size", "shape"):
+        return False
     _STOCK["_make_c_logp_func"] = compile_pymc._make_c_logp_func
     _STOCK["_make_c_expand_func"] = compile_pymc._make_c_expand_func
     compile_pymc._make_c_logp_func = _make_c_logp_func
