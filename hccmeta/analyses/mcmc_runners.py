@@ -22,6 +22,7 @@ from hccmeta.analyses.run import (
     _n_patients,
     _row,
     _selectors,
+    _subset,
     _take,
     check_mixing,
     register_runner,
@@ -72,11 +73,11 @@ def run_prognostic(
     unmasked = replace(variation, exclude_studies=(), subset=None)
     parts = []
     for name, factor in analysis.factors.items():
-        rows = _take(derived.effects, _selectors(factor.select), variation)
-        if masking:
-            kept = set(rows["effect"]) if not rows.empty else set()
-            rows = _take(derived.effects, _selectors(factor.select), unmasked)
-            rows = rows.assign(masked=~rows["effect"].isin(kept)) if not rows.empty else rows
+        rows = _take(derived.effects, _selectors(factor.select), unmasked if masking else variation)
+        if masking and not rows.empty:
+            # what _take does after selecting: leave studies out, then take the subset
+            kept = _subset(rows[~rows["study"].isin(variation.exclude_studies)], variation.subset)
+            rows = rows.assign(masked=~rows["effect"].isin(set(kept["effect"])))
         if not rows.empty:
             parts.append(rows.assign(role=name))
     if not parts:
