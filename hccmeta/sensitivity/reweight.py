@@ -74,6 +74,9 @@ def psis(log_weights: FloatArray) -> tuple[FloatArray, float]:
     if zero.all():
         raise FloatingPointError("every importance weight is zero")
     finite = lw[~zero]
+    if np.ptp(finite) <= 1e-12 * max(1.0, float(np.abs(finite).max())):
+        # equal weights (the same prior): nothing to smooth, a perfect sample
+        return np.where(zero, -np.inf, 0.0), -math.inf
     filled = np.where(zero, finite.min() - 1000.0, lw)
     # arviz-stats' psislw takes log *ratios* the way PSIS-LOO has them (the pointwise
     # log-likelihood, whose negation is the log weight): pass -log_weights

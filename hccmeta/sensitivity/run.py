@@ -64,6 +64,7 @@ from hccmeta.sensitivity.variants import (
     PlanContext,
     Variant,
     data_key,
+    effects_signature,
     fingerprint,
     model_settings,
     unique_names,
@@ -348,14 +349,31 @@ class _Session:
                 for v in variants
             ]
         base_key = data_key(Variation())
-        prints = {base_key: fingerprint(analysis, derived, Variation())}
+        survival = analysis.model == "survival_multiformat"
+        prints = {
+            base_key: fingerprint(
+                analysis, derived, Variation(), primary=None if survival else primary
+            )
+        }
+        base_signature = effects_signature(analysis, derived)
         views = fit_views(primary) if not ctx.exact and self.reweight else []
         proposal = next((v for v in variants if v.name == PROPOSAL_VARIANT), None)
         for v in variants:
             var = v.variation
             dkey = data_key(var)
             if dkey not in prints:
-                prints[dkey] = fingerprint(analysis, self.context.derived(var.options), var)
+                dv = self.context.derived(var.options)
+                if (
+                    var.options is not None
+                    and replace(var, options=None, settings=None, keep_structure=False)
+                    == Variation()
+                    and effects_signature(analysis, dv) == base_signature
+                ):
+                    prints[dkey] = prints[base_key]  # no effect of its measures changes
+                else:
+                    prints[dkey] = fingerprint(
+                        analysis, dv, var, primary=None if survival else primary
+                    )
             fp = prints[dkey]
             if v.group in _DATA_GROUPS and fp is not None and fp == prints[base_key]:
                 item.skipped.append(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -32,6 +32,7 @@ from hccmeta.analyses.run import (
     Variation,
     _alternative,
     _selectors,
+    _subset,
     _take,
     default_priors,
 )
@@ -43,7 +44,9 @@ __all__ = [
     "PlanContext",
     "Variant",
     "data_key",
+    "effects_signature",
     "fingerprint",
+    "measures",
     "model_settings",
 ]
 
@@ -204,6 +207,8 @@ def model_settings(variation: Variation) -> tuple[str, ...]:
 
 
 def _selector_groups(analysis: Analysis, variation: Variation) -> list[tuple[str, list[Selector]]]:
+    """The selectors of each role (regimen, factor; ``""`` for a single estimand), as the
+    runners take them."""
     if analysis.model == "random_effects":
         selects = _selectors(analysis.select)
         if variation.alternative is not None:
@@ -224,29 +229,68 @@ def _selector_groups(analysis: Analysis, variation: Variation) -> list[tuple[str
                 for s in sels
                 for m in ("log_median", "cloglog_survival")
             ]
-            groups.append((role, sels))
-        else:
-            groups.append((role, sels))
+        groups.append((role, sels))
     return groups
 
 
+def measures(analysis: Analysis) -> set[str]:
+    """The measures of the derived effects the analysis can take."""
+    out = {sel.measure for _, sels in _selector_groups(analysis, Variation()) for sel in sels}
+    for alt in analysis.alternatives:
+        out |= {sel.measure for sel in _selectors(alt.select)}
+    if analysis.model == "survival_multiformat":
+        out |= {"log_median", "cloglog_survival", "log_hr"}
+    return out
+
+
+def effects_signature(analysis: Analysis, derived: DerivedEffects) -> tuple[Any, ...]:
+    """Every derived effect (with its numbers and preference) of the measures the
+    analysis can take: if two derivations agree on it, the analysis sees the same data."""
+    eff = derived.effects
+    rows = eff[eff["measure"].isin(sorted(measures(analysis)))]
+    cols = [*_ALL_COLUMNS, "primary", "analysis", "time_origin"]
+    return _rows_key(rows, cols)
+
+
 def fingerprint(
-    analysis: Analysis, derived: DerivedEffects, variation: Variation
+    analysis: Analysis,
+    derived: DerivedEffects,
+    variation: Variation,
+    *,
+    primary: AnalysisResult | None = None,
 ) -> tuple[Any, ...] | None:
     """The derived effects (and their numbers) the analysis's model sees under
-    ``variation``; None when the selection itself fails (the fit will say why).
+    ``variation``, per role; None when the selection itself fails (the fit will say why).
 
-    For the multi-format survival synthesis, which also takes the arms' hazard ratios
-    and every landmark, every survival effect of the selected studies is included, so
-    that a change to any of them counts as a change.
+    With the ``primary`` result, a variation that only leaves studies out or takes a
+    subset is read off the primary's effects (what the runners do after selecting),
+    without selecting again. For the multi-format survival synthesis, which also takes
+    the arms' hazard ratios and every landmark, every survival effect of the selected
+    studies is included, so that a change to any of them counts as a change.
     """
-    parts: list[tuple[Any, ...]] = []
-    studies: set[str] = set()
     cols = _MODEL_COLUMNS.get(analysis.model, _ALL_COLUMNS)
+    only_rows = replace(variation, exclude_studies=(), subset=None, settings=None) == replace(
+        Variation(), keep_structure=variation.keep_structure
+    )
+    if primary is not None and only_rows and analysis.model in _MODEL_COLUMNS:
+        parts = []
+        eff = primary.effects
+        for role in dict.fromkeys(eff["role"].astype(str)) if not eff.empty else []:
+            rows = eff[eff["role"].astype(str) == role]
+            rows = rows[~rows["study"].isin(variation.exclude_studies)]
+            rows = _subset(rows, variation.subset)
+            if not rows.empty:
+                parts.append((role, _rows_key(rows, cols)))
+        return tuple(sorted(parts, key=repr))
+    parts = []
+    studies: set[str] = set()
     try:
         for role, selects in _selector_groups(analysis, variation):
-            for sel in selects:
-                rows = _take(derived.effects, [sel], variation)
+            if analysis.model == "survival_multiformat":
+                chunks = [_take(derived.effects, [sel], variation) for sel in selects]
+            else:
+                chunks = [_take(derived.effects, selects, variation)]
+            for rows in chunks:
                 if rows.empty:
                     continue
                 studies |= set(rows["study"].astype(str))
