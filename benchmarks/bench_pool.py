@@ -44,7 +44,7 @@ shapes = mcmc._shape_key({"y": y, "sei": v, **mu.data("mu"), **tau.data("tau")})
 mcmc.compiled((structure_key(mu, tau), shapes), _builder(len(y), mu, tau))
 c3, t3 = time.process_time(), time.perf_counter()
 res = hm.pool(y, vi=v, prior_mu=mu, prior_tau=tau, method="mcmc", seed=1)
-t4 = time.perf_counter()
+t4, first_result_at = time.perf_counter(), time.time()
 assert mcmc.compile_count() == 1
 refits = []
 for i in range(5):
@@ -58,6 +58,7 @@ print(json.dumps({
     "import_hccmeta": t1 - t0, "import_pymc_nutpie": t2 - t1, "compile": t3 - t2,
     "sample_first": t4 - t3, "refits": refits, "compile_count": mcmc.compile_count(),
     "ok": res.ok, "patched": mcmc._PATCHED,
+    "first_result_at": first_result_at,
     "cpu_import_hccmeta": c1 - c0, "cpu_import_pymc_nutpie": c2 - c1, "cpu_compile": c3 - c2,
 }))
 """
@@ -113,7 +114,7 @@ def bench_mcmc(cold: bool, stock: bool) -> None:
         env["HCCMETA_STOCK_NUTPIE"] = "1"
         label.append("nutpie's stock wrappers")
     code = CHILD % {"y": CRINS_YI, "v": CRINS_VI}
-    t = time.perf_counter()
+    t, spawned_at = time.perf_counter(), time.time()
     proc = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
@@ -127,8 +128,9 @@ def bench_mcmc(cold: bool, stock: bool) -> None:
     print(
         f"  import hccmeta {r['import_hccmeta']:.2f} s + import pymc/nutpie "
         f"{r['import_pymc_nutpie']:.2f} s + compile {r['compile']:.2f} s + sample "
-        f"{r['sample_first']:.2f} s = {first:.2f} s (process wall time {wall:.2f} s; "
-        "target <= 10 s)"
+        f"{r['sample_first']:.2f} s = {first:.2f} s; from spawning the process to the "
+        f"first result {r['first_result_at'] - spawned_at:.2f} s (target <= 10 s); whole "
+        f"process with the refits {wall:.2f} s"
     )
     cpu = r["cpu_import_hccmeta"] + r["cpu_import_pymc_nutpie"] + r["cpu_compile"]
     print(
