@@ -14,15 +14,19 @@ the exception's type and message in a ``failed`` outcome instead (the only broad
 ``except``, at that boundary).
 
 Which executor, measured on the project's 2-core machine
-(``benchmarks/bench_sensitivity.py``): nutpie already samples the four chains of one fit
-on both cores, and every new process pays the PyMC import (about 5 s) and a numba
-compilation for every model structure it meets (7-20 s each). A refit of a compiled
-model in a warm process takes 0.3-1.5 s. Sequential refits in this process therefore
-beat a local pool on two cores for any grid this project runs, and
-:class:`InProcessExecutor` is the default. The pool (``workers=N``) pays off on machines
-with many cores and grids with many MCMC refits of few structures; a Dask client
-(``client=``) runs the same tasks on a cluster, each worker keeping its own compiled
-models and derived effects across the tasks it receives.
+(``benchmarks/bench_sensitivity.py --analysis objective_response --pool 2``, load
+average about 3): nutpie already samples the four chains of one fit on both cores, and
+every new process pays the PyMC import (about 5 s) and a numba compilation for every
+model structure it meets (7-40 s each under load); a refit of a compiled model in a warm
+process takes 0.3-1.5 s. The 50-variant grid of ``objective_response`` took 51 s in this
+process and 128 s on a local pool of two processes (each worker compiled its structures
+again). Sequential refits in this process therefore beat a local pool on two cores for
+every grid this project runs, and :class:`InProcessExecutor` is the default. The pool
+(``workers=N``) pays off on machines with many cores and grids with many MCMC refits of
+few structures; a Dask client (``client=``) runs the same tasks on a cluster, each worker
+keeping its own compiled models and derived effects across the tasks it receives.
+Exact-engine fits (milliseconds) stay in this process unless a Dask client is given, in
+which case every fit runs on the cluster.
 """
 
 from __future__ import annotations

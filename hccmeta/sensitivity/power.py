@@ -108,38 +108,59 @@ def power_scaling_rows(result: AnalysisResult, views: list[FitView]) -> list[dic
                     f"not available: {reason}", scales=scales,
                 )  # fmt: skip
             continue
-        sens = _psense(view, log_prior, loglik)
-        diag = {e: _diagnosis(sens["prior"][e], sens["likelihood"][e]) for e in estimands}
-        loglik_total = loglik.reshape((*loglik.shape[:2], -1)).sum(axis=-1)
-        for comp, dens in (("prior", log_prior), ("likelihood", loglik_total)):
-            variant = f"{comp}_power_{ALPHA}"
-            smoothed, khat = psis((ALPHA - 1.0) * dens)
-            desc = (
-                f"{comp} raised to the power {ALPHA} (weakened), by Pareto-smoothed "
-                f"importance reweighting of the primary draws (Pareto k {khat:.2f}); psense: "
-                f"ArviZ power-scaling sensitivity to the {comp} (> {THRESHOLD} flags it)"
-            )
-            for est in estimands:
-                if khat <= KHAT_MAX:
-                    draws = view.estimands[est]
-                    below = weighted_stats(draws)["p_below"]
-                    row_est = weighted_estimate(
-                        templates[est], draws, smoothed, p_below_primary=below
-                    )
-                    new = ok_rows(name, variant, "power_scaling", desc, pd.DataFrame([row_est]))
-                else:
-                    new = failed_rows(
-                        name, variant, "power_scaling", desc, [est],
-                        f"importance reweighting unreliable: Pareto k {khat:.2f} > {KHAT_MAX}",
-                        scales=scales,
-                    )  # fmt: skip
-                for r in new:
-                    value = sens[comp][est]
-                    r["psense"] = value if math.isfinite(value) else math.nan
-                    r["psense_diagnosis"] = diag[est]
-                rows += new
+        try:
+            rows += _view_rows(name, view, estimands, templates, scales, log_prior, loglik)
+        except ArithmeticError as exc:  # e.g. every importance weight zero
+            for comp in _COMPONENTS:
+                rows += failed_rows(
+                    name, f"{comp}_power_{ALPHA}", "power_scaling",
+                    f"{comp} power-scaled by alpha = {ALPHA}", estimands,
+                    f"{type(exc).__name__}: {exc}", scales=scales,
+                )  # fmt: skip
     order = {e: i for i, e in enumerate(templates)}
     rows.sort(
         key=lambda r: (0 if r["variant"].startswith("prior") else 1, order.get(r["estimand"], 0))
     )
+    return rows
+
+
+def _view_rows(
+    name: str,
+    view: FitView,
+    estimands: list[str],
+    templates: dict[str, dict[str, Any]],
+    scales: dict[str, str],
+    log_prior: np.ndarray,
+    loglik: np.ndarray,
+) -> list[dict[str, Any]]:
+    """The power-scaling rows of one fit (see the module docstring)."""
+    rows: list[dict[str, Any]] = []
+    sens = _psense(view, log_prior, loglik)
+    diag = {e: _diagnosis(sens["prior"][e], sens["likelihood"][e]) for e in estimands}
+    loglik_total = loglik.reshape((*loglik.shape[:2], -1)).sum(axis=-1)
+    for comp, dens in (("prior", log_prior), ("likelihood", loglik_total)):
+        variant = f"{comp}_power_{ALPHA}"
+        smoothed, khat = psis((ALPHA - 1.0) * dens)
+        desc = (
+            f"{comp} raised to the power {ALPHA} (weakened), by Pareto-smoothed "
+            f"importance reweighting of the primary draws (Pareto k {khat:.2f}); psense: "
+            f"ArviZ power-scaling sensitivity to the {comp} (> {THRESHOLD} flags it)"
+        )
+        for est in estimands:
+            if khat <= KHAT_MAX:
+                draws = view.estimands[est]
+                below = weighted_stats(draws)["p_below"]
+                row_est = weighted_estimate(templates[est], draws, smoothed, p_below_primary=below)
+                new = ok_rows(name, variant, "power_scaling", desc, pd.DataFrame([row_est]))
+            else:
+                new = failed_rows(
+                    name, variant, "power_scaling", desc, [est],
+                    f"importance reweighting unreliable: Pareto k {khat:.2f} > {KHAT_MAX}",
+                    scales=scales,
+                )  # fmt: skip
+            for r in new:
+                value = sens[comp][est]
+                r["psense"] = value if math.isfinite(value) else math.nan
+                r["psense_diagnosis"] = diag[est]
+            rows += new
     return rows

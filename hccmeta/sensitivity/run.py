@@ -311,7 +311,7 @@ class _Session:
         """The variant served by PSIS from ``source``, or why not."""
         try:
             rw = reweight_prior(source, views, v.variation)
-        except InputError as exc:
+        except (InputError, ArithmeticError) as exc:  # a prior that does not fit; no weight
             rows = failed_rows(
                 item.name, v.name, v.group, v.description, estimands,
                 f"{type(exc).__name__}: {exc}",
