@@ -145,7 +145,7 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
         )
     if sensitivity is not None and not sensitivity.empty:
         est = result.primary_estimand
-        primary = result.estimates.set_index("estimand").loc[est]
+        primary = result.estimates[result.estimates["estimand"] == est].iloc[0]
         rows = sensitivity[(sensitivity["estimand"] == est) & (sensitivity["status"] == "ok")]
         rows = rows[rows["variant"] != "primary"]
         if not rows.empty:
