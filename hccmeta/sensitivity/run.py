@@ -67,6 +67,7 @@ from hccmeta.sensitivity.variants import (
     effects_signature,
     fingerprint,
     model_settings,
+    selection_key,
     unique_names,
 )
 
@@ -227,6 +228,7 @@ class _Session:
         self.extra = dict(extra or {})
         self.tasks: list[FitTask] = []
         self.keys: dict[Any, int] = {}
+        self.fingerprints: dict[Any, Any] = {}
         self.stats: dict[str, Any] = {
             "fits": 0,
             "fits_via_executor": 0,
@@ -370,10 +372,13 @@ class _Session:
                     and effects_signature(analysis, dv) == base_signature
                 ):
                     prints[dkey] = prints[base_key]  # no effect of its measures changes
+                elif survival:  # selected anew; shared by analyses selecting alike
+                    skey = selection_key(analysis, var)
+                    if skey not in self.fingerprints:
+                        self.fingerprints[skey] = fingerprint(analysis, dv, var)
+                    prints[dkey] = self.fingerprints[skey]
                 else:
-                    prints[dkey] = fingerprint(
-                        analysis, dv, var, primary=None if survival else primary
-                    )
+                    prints[dkey] = fingerprint(analysis, dv, var, primary=primary)
             fp = prints[dkey]
             if v.group in _DATA_GROUPS and fp is not None and fp == prints[base_key]:
                 item.skipped.append(

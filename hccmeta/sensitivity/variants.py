@@ -18,7 +18,6 @@ fitted once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,6 +47,7 @@ __all__ = [
     "fingerprint",
     "measures",
     "model_settings",
+    "selection_key",
 ]
 
 #: Model kinds fitted by the exact engine of the normal-normal model (milliseconds).
@@ -60,6 +60,10 @@ _MODEL_COLUMNS: dict[str, tuple[str, ...]] = {
     "prognostic_joint": ("study", "yi", "sei", "analysis", "time_origin"),
     "proportions": ("study", "events_exposed", "n_exposed"),
 }
+#: Columns compared as text in the fingerprints (the others as numbers).
+_TEXT_COLUMNS = frozenset(
+    {"effect", "study", "measure", "method", "analysis", "time_origin", "primary"}
+)
 _ALL_COLUMNS = (
     "effect",
     "study",
@@ -233,6 +237,16 @@ def _selector_groups(analysis: Analysis, variation: Variation) -> list[tuple[str
     return groups
 
 
+def selection_key(analysis: Analysis, variation: Variation) -> tuple[Any, ...]:
+    """What the selection of a fingerprint depends on: two analyses with equal keys
+    select the same effects (e.g. the two analyses of the survival synthesis)."""
+    groups = [
+        (role, [s.model_dump_json() for s in sels])
+        for role, sels in _selector_groups(analysis, variation)
+    ]
+    return (analysis.model, repr(groups), repr(analysis.mixes), data_key(variation))
+
+
 def measures(analysis: Analysis) -> set[str]:
     """The measures of the derived effects the analysis can take."""
     out = {sel.measure for _, sels in _selector_groups(analysis, Variation()) for sel in sels}
@@ -309,22 +323,22 @@ def fingerprint(
     return tuple(sorted(parts, key=repr))
 
 
-def _rows_key(rows: pd.DataFrame, columns: Sequence[str]) -> tuple[Any, ...]:
+def _rows_key(rows: pd.DataFrame, columns: Sequence[str]) -> tuple[int, ...]:
+    """An order-free key of the rows' values in ``columns`` (numbers compared as floats,
+    so that 12 and 12.0 agree; missing values as missing)."""
     cols = [c for c in columns if c in rows.columns]
-    out = []
-    for rec in rows[cols].itertuples(index=False):
-        out.append(tuple(_plain(v) for v in rec))
-    return tuple(sorted(out, key=repr))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NA or value is None:
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value
+    if rows.empty or not cols:
+        return ()
+    plain = pd.DataFrame(
+        {
+            c: pd.to_numeric(rows[c], errors="coerce").astype(float)
+            if c not in _TEXT_COLUMNS
+            else rows[c].astype(object).where(rows[c].notna(), None).astype(str)
+            for c in cols
+        }
+    )
+    hashed = pd.util.hash_pandas_object(plain, index=False)
+    return tuple(sorted(int(h) for h in hashed))
 
 
 def unique_names(variants: Sequence[Variant]) -> None:
