@@ -38,8 +38,9 @@ _GROUP_TITLES = {
     "conversion": "Conversion assumptions",
     "subset": "Study subsets",
     "alternative": "Alternative contrast mappings",
-    "power_scaling": "Power-scaling (prior / likelihood ^ 0.8)",
+    "power_scaling": "Power-scaling (^0.8)",
 }
+_LOG_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 _PRIMARY_COLOR = "#a1282c"
 _COLOR = "#2f4b7c"
 _MUTED = "#8c8c8c"
@@ -146,9 +147,10 @@ def sensitivity_plot(
         lines.append(("heading", _GROUP_TITLES.get(g, g)))
         lines += [("row", r) for _, r in sub.iterrows()]
     n = max(len(lines), 1)
-    fig = Figure(figsize=(8.6, 1.2 + 0.24 * n))
+    height = 1.2 + 0.24 * n
+    fig = Figure(figsize=(9.0, height))
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.30, 0.9 / (1.2 + 0.24 * n), 0.50, 1 - 1.3 / (1.2 + 0.24 * n)))
+    ax = fig.add_axes((0.33, 0.9 / height, 0.45, 1 - 1.3 / height))
     ax.set_ylim(n - 0.5, -0.5)
     primary = rows[rows["variant"] == "primary"]
     finite = rows[[lo_c, hi_c]].to_numpy(dtype=float)
@@ -195,8 +197,15 @@ def sensitivity_plot(
     ax.set_xlabel(xlabel, fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     if len(finite) and log_x:
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
         lo_all, hi_all = float(finite.min()), float(finite.max())
-        ax.set_xlim(min(lo_all, 1.0) / 1.15, max(hi_all, 1.0) * 1.15)
+        lo_x, hi_x = min(lo_all, 1.0) / 1.15, max(hi_all, 1.0) * 1.15
+        ax.set_xlim(lo_x, hi_x)
+        ticks = [t for t in _LOG_TICKS if lo_x <= t <= hi_x]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     fig.suptitle(
         title or f"{name}: {est_name} under each sensitivity variant (median, 95% interval)",
         fontsize=9.5,
