@@ -120,7 +120,11 @@ def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
             n = _int(e["n_exposed"])
             if e.get("kind") == "contrast" and not _nan(e.get("n_reference")):
                 n += f" vs {_int(e['n_reference'])}"
-            groups += f" (n = {n})"
+            if e.get("measure") == "logit_p" and not _nan(e.get("events_exposed")):
+                n = f"{_int(e['events_exposed'])} of {n}"
+            else:
+                n = f"n = {n}"
+            groups += f" ({n})"
         assumptions = [a for a in str(e.get("assumptions") or "").split(";") if a]
         tags += [a for a in assumptions if a not in tags]
         method = str(e["method"])
@@ -236,18 +240,28 @@ def _diagnostics(result: AnalysisResult) -> Table:
     return t
 
 
-def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
+def _changes(section: AnalysisSection) -> tuple[pd.DataFrame, set[Any]] | None:
+    """The sensitivity rows of the primary estimand, and the index of the variants that
+    change its conclusion (:func:`hccmeta.report.interpret.conclusion_changes`)."""
     from hccmeta.report.interpret import conclusion_changes
 
-    table = section.sensitivity
-    result = section.result
+    table, result = section.sensitivity, section.result
     est = result.primary_estimand
     if table is None or table.empty or est is None:
-        return None, ""
+        return None
     rows = table[table["estimand"] == est]
     primary: Any = result.estimates.set_index("estimand").loc[est]
     ok = rows[(rows["status"] == "ok") & (rows["variant"] != "primary")]
     changed = set(ok.index[conclusion_changes(primary, ok).to_numpy()]) if not ok.empty else set()
+    return rows, changed
+
+
+def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
+    result = section.result
+    found = _changes(section)
+    if found is None:
+        return None, ""
+    rows, changed = found
     t = Table(["Variant", "Group", "What it changes", "Estimate (95% CrI)", "P(benefit)", "Studies",
                "Status", "Changes the conclusion"], numeric={5})  # fmt: skip
     for idx, r in rows.iterrows():
@@ -271,7 +285,8 @@ def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
             ]
         )
         t.classes.append("warn" if idx in changed or r["status"] == "failed" else "")
-    label = str(primary["label"])
+    est = result.estimates
+    label = str(est.loc[est["estimand"] == result.primary_estimand, "label"].iloc[0])
     note = (
         f"Rows for the primary estimand ({label}); sensitivity.csv has every estimand. "
         "A variant changes the conclusion when its 95% interval excludes no effect where "
@@ -323,18 +338,37 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
 
 
 # ------------------------------------------------------------------------------ overview
+def _robustness(section: AnalysisSection) -> str:
+    """How many sensitivity variants change the conclusion about the primary estimand."""
+    found = _changes(section)
+    if found is None:
+        return "–"
+    rows, changed = found
+    rows = rows[rows["variant"] != "primary"]
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        return "no variant ran"
+    n = len(changed)
+    failed = int((rows["status"] == "failed").sum())
+    text = f"{n} of {len(ok)} change it" if n else f"none of {len(ok)} changes it"
+    return text + (f" ({failed} failed)" if failed else "")
+
+
 def _overview(data: ReportData) -> Table:
-    t = Table(["Analysis", "Primary estimate (95% CrI)", "P(benefit)", "Studies", "Patients"],
-              numeric={3, 4})  # fmt: skip
+    t = Table(
+        ["Analysis", "Primary estimate (95% CrI)", "P(benefit)", "Studies", "Patients",
+         "Sensitivity variants"],
+        numeric={3, 4},
+    )  # fmt: skip
     for s in data.sections:
         r = s.result
         if r.status != "ok":
-            t.rows.append([r.analysis.title, "no eligible records", "–", "0", "–"])
+            t.rows.append([r.analysis.title, "no eligible records", "–", "0", "–", "–"])
             continue
         est: Any = r.estimates.set_index("estimand").loc[r.primary_estimand]
         t.rows.append([f"{r.analysis.title}: {est['label']}", natural_text(est),
                        p_benefit_text(est, r.analysis.benefit), _int(est["k"]),
-                       _int(est["n_patients"])])  # fmt: skip
+                       _int(est["n_patients"]), _robustness(s)])  # fmt: skip
     return t
 
 

@@ -93,11 +93,27 @@ def _row(panel: str, group: str, label: str, kind: str, c: float, lo: float, hi:
     }
 
 
+def clopper_pearson(events: float, n: float) -> tuple[float, float, float]:
+    """The proportion ``events / n`` with its exact (Clopper-Pearson) 95% interval."""
+    from scipy.stats import beta
+
+    lo = 0.0 if events <= 0 else float(beta.ppf(0.025, events, n - events + 1))
+    hi = 1.0 if events >= n else float(beta.ppf(0.975, events + 1, n - events))
+    return events / n, lo, hi
+
+
 def _study_rows(effects: pd.DataFrame, scale: str, panel: str, group: str) -> list[dict]:
+    """Each study's own estimate with its 95% CI; a proportion from counts is shown as
+    events / n with its exact interval (no continuity correction, like the binomial
+    model), anything else as yi +/- 1.96 sei on the natural scale."""
     out = []
     for _, e in effects.iterrows():
-        y, s = float(e["yi"]), float(e["sei"])
-        c, lo, hi = to_natural(scale, y, y - _Z95 * s, y + _Z95 * s)
+        events, n = e.get("events_exposed"), e.get("n_exposed")
+        if scale == "logit_p" and pd.notna(events) and pd.notna(n) and float(n) > 0:
+            c, lo, hi = clopper_pearson(float(events), float(n))
+        else:
+            y, s = float(e["yi"]), float(e["sei"])
+            c, lo, hi = to_natural(scale, y, y - _Z95 * s, y + _Z95 * s)
         out.append(_row(panel, group, str(e["study"]), "study", c, lo, hi))
     return out
 
