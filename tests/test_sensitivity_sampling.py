@@ -76,3 +76,19 @@ def test_prior_grid_of_a_binomial_contrast(evidence: hm.Evidence) -> None:
     primary = table[table["variant"] == "primary"].set_index("estimand")
     same = grid[grid["variant"] == "tau_halfnormal_0.5"].set_index("estimand")
     pd.testing.assert_series_equal(primary["median"], same["median"])
+
+
+def test_dask_path_equals_local_path_for_mcmc(evidence: hm.Evidence) -> None:
+    distributed = pytest.importorskip("distributed")
+    groups = ["effects_model", "prior_tau"]
+    local = sensitivity("ae_fatigue", evidence, groups=groups, settings=SETTINGS, progress=False)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        remote = sensitivity(
+            "ae_fatigue", evidence, groups=groups, settings=SETTINGS, progress=False, client=client
+        )
+    pd.testing.assert_frame_equal(local, remote)  # same seeds: the same draws anywhere
