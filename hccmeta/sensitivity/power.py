@@ -45,7 +45,7 @@ from hccmeta.sensitivity.draws import FitView, estimate_template, weighted_estim
 from hccmeta.sensitivity.reweight import KHAT_MAX, psis
 from hccmeta.sensitivity.table import failed_rows, ok_rows
 
-__all__ = ["ALPHA", "THRESHOLD", "power_scaling_rows"]
+__all__ = ["ALPHA", "THRESHOLD", "power_scaling_failed", "power_scaling_rows"]
 
 #: The power applied to the prior or likelihood in the power-scaling rows.
 ALPHA = 0.8
@@ -85,6 +85,20 @@ def _psense(
         ds = psense(tree, group=group)
         out[group] = {n: float(ds[f"v{i}"]) for i, n in enumerate(names)}
     return out
+
+
+def power_scaling_failed(result: AnalysisResult, reason: str) -> list[dict[str, Any]]:
+    """``failed`` power-scaling rows for every estimand, with ``reason``."""
+    templates = estimate_template(result)
+    scales = {e: str(t["scale"]) for e, t in templates.items()}
+    rows: list[dict[str, Any]] = []
+    for comp in _COMPONENTS:
+        rows += failed_rows(
+            result.name, f"{comp}_power_{ALPHA}", "power_scaling",
+            f"{comp} power-scaled by alpha = {ALPHA}", list(templates),
+            f"not available: {reason}", scales=scales,
+        )  # fmt: skip
+    return rows
 
 
 def power_scaling_rows(result: AnalysisResult, views: list[FitView]) -> list[dict[str, Any]]:

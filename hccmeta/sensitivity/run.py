@@ -48,7 +48,7 @@ from hccmeta.sensitivity.executor import (
 )
 from hccmeta.sensitivity.fixed import fixed_variants
 from hccmeta.sensitivity.loo import loo_variants
-from hccmeta.sensitivity.power import power_scaling_rows
+from hccmeta.sensitivity.power import power_scaling_failed, power_scaling_rows
 from hccmeta.sensitivity.priors import PROPOSAL_VARIANT, prior_variants
 from hccmeta.sensitivity.reweight import reweight_prior
 from hccmeta.sensitivity.subsets import subset_candidates
@@ -482,11 +482,15 @@ class _Session:
             self._run_round(bar, outcomes)
             # 4. power-scaling of the primary fits
             if "power_scaling" in self.groups:
-                ready = [it for it in ok if it.primary is not None and it.primary.ok]
-                bar.add(len(ready))
-                for it in ready:
+                bar.add(len(ok))
+                for it in ok:
                     assert it.primary is not None
-                    it.power_rows = power_scaling_rows(it.primary, fit_views(it.primary))
+                    if it.primary.ok:
+                        it.power_rows = power_scaling_rows(it.primary, fit_views(it.primary))
+                    else:
+                        it.power_rows = power_scaling_failed(
+                            it.primary, "the primary fit failed its MCMC diagnostics"
+                        )
                     bar.advance(f"{it.name} power-scaling")
         rows: list[dict[str, Any]] = []
         skipped: list[dict[str, str]] = []
