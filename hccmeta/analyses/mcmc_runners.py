@@ -24,6 +24,7 @@ from hccmeta.analyses.run import (
     _selectors,
     _subset,
     _take,
+    _take_roles,
     check_mixing,
     register_runner,
 )
@@ -71,19 +72,16 @@ def run_prognostic(
     # information, so that the model keeps the compiled structure of the full data
     masking = variation.keep_structure and bool(variation.exclude_studies or variation.subset)
     unmasked = replace(variation, exclude_studies=(), subset=None)
-    parts = []
-    for name, factor in analysis.factors.items():
-        rows = _take(derived.effects, _selectors(factor.select), unmasked if masking else variation)
-        if masking and not rows.empty:
-            # what _take does after selecting: leave studies out, then take the subset
-            kept = _subset(rows[~rows["study"].isin(variation.exclude_studies)], variation.subset)
-            rows = rows.assign(masked=~rows["effect"].isin(set(kept["effect"])))
-        if not rows.empty:
-            parts.append(rows.assign(role=name))
-    if not parts:
+    roles = [(name, _selectors(factor.select)) for name, factor in analysis.factors.items()]
+    rows = _take_roles(derived.effects, roles, unmasked if masking else variation)
+    if rows.empty:
         return pd.DataFrame(), [], {}, None
-    rows = pd.concat(parts, ignore_index=True)
-    masked = rows.pop("masked").astype(bool) if masking else pd.Series(False, index=rows.index)
+    if masking:
+        # what _take_roles does after selecting: leave studies out, then take the subset
+        kept = _subset(rows[~rows["study"].isin(variation.exclude_studies)], variation.subset)
+        masked = ~rows["effect"].isin(set(kept["effect"]))
+    else:
+        masked = pd.Series(False, index=rows.index)
     if masked.all():
         return pd.DataFrame(), [], {}, None
     check_mixing(rows[~masked], analysis.mixes, analysis.name)
@@ -148,14 +146,10 @@ def run_proportions(
     from hccmeta.models.binomial import fit_contrast, fit_proportion
 
     assert analysis.regimens is not None
-    parts = []
-    for role, reg in analysis.regimens.items():
-        rows = _take(derived.effects, _selectors(reg.select), variation)
-        if not rows.empty:
-            parts.append(rows.assign(role=role))
-    if not parts:
+    roles = [(role, _selectors(reg.select)) for role, reg in analysis.regimens.items()]
+    rows = _take_roles(derived.effects, roles, variation)
+    if rows.empty:
         return pd.DataFrame(), [], {}, None
-    rows = pd.concat(parts, ignore_index=True)
     check_mixing(rows, analysis.mixes, analysis.name)
     missing = rows["events_exposed"].isna() | rows["n_exposed"].isna()
     if missing.any():
@@ -249,23 +243,19 @@ def run_survival(
 
     assert analysis.regimens is not None and analysis.contrast is not None
     exp_role, ref_role = analysis.contrast
-    parts = []
-    for role, reg in analysis.regimens.items():
-        for sel in _selectors(reg.select):
-            for measure in ("log_median", "cloglog_survival"):
-                rows = select_effects_variation(derived, _family(sel, measure), variation)
-                if not rows.empty:
-                    parts.append(rows.assign(role=role))
+    roles: list[tuple[str, list[Selector]]] = [
+        (role, [_family(sel, measure)])
+        for role, reg in analysis.regimens.items()
+        for sel in _selectors(reg.select)
+        for measure in ("log_median", "cloglog_survival")
+    ]
     exp_sel = _selectors(analysis.regimens[exp_role].select)[0]
     ref_sel = _selectors(analysis.regimens[ref_role].select)[0]
-    contrast_rows = select_effects_variation(
-        derived, _contrast_selector(exp_sel, ref_sel), variation
-    )
-    if not contrast_rows.empty:
-        parts.append(contrast_rows.assign(role="contrast"))
-    if not parts:
+    roles.append(("contrast", [_contrast_selector(exp_sel, ref_sel)]))
+    rows = _take_roles(derived.effects, roles, variation)
+    if rows.empty:
         return pd.DataFrame(), [], {}, None
-    rows = pd.concat(parts, ignore_index=True)
+    contrast_rows = rows[rows["role"] == "contrast"]
     check_mixing(rows, analysis.mixes, analysis.name)
     groups = rows[rows["kind"] == "group"]
     arms = groups[["study", "role"]].drop_duplicates().rename(columns={"role": "arm"})
@@ -307,7 +297,7 @@ def run_survival(
         kwargs["prior_mu_hr"] = variation.prior_mu
     if variation.prior_tau is not None:
         kwargs["prior_tau"] = variation.prior_tau
-    weibull = variation.options is None or variation.options.weibull_shape != 1.0 or True
+    weibull = variation.survival_shape == "weibull"
     times = tuple(analysis.landmarks or (6.0, 12.0, 24.0))
     key = repr((arms.to_numpy().tolist(), medians.to_numpy().tolist(),
                 landmarks.to_numpy().tolist(),

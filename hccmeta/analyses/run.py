@@ -122,6 +122,9 @@ class Variation:
     settings : hccmeta.models.mcmc.SamplerSettings, optional
         Sampler settings of the MCMC models (default: each model's own); the exact
         engine ignores them.
+    survival_shape : {"weibull", "exponential"}
+        Shape of the latent survival curves of the multi-format synthesis (the
+        exponential is the Weibull with shape 1).
     keep_structure : bool
         Leave studies out (``exclude_studies``, ``subset``) by keeping their rows with
         no information (an SE of 1e8) instead of dropping them, so that an MCMC model
@@ -143,6 +146,7 @@ class Variation:
     prior_tau_scale: pr.Prior | None = None
     settings: SamplerSettings | None = None
     keep_structure: bool = False
+    survival_shape: Literal["weibull", "exponential"] = "weibull"
 
     def __post_init__(self) -> None:
         if self.subset is not None and self.subset not in SUBSETS:
@@ -272,7 +276,9 @@ def _subset(rows: pd.DataFrame, subset: str | None) -> pd.DataFrame:
     return rows[key == top[0]]
 
 
-def _take(effects: pd.DataFrame, selects: list[Selector], variation: Variation) -> pd.DataFrame:
+def _take(
+    effects: pd.DataFrame, selects: list[Selector], variation: Variation, *, subset: bool = True
+) -> pd.DataFrame:
     if variation.prefer_univariate:
         order = ["univariate", "adjusted", "descriptive"]
         selects = [s.model_copy(update={"prefer_analysis": order}) for s in selects]
@@ -292,6 +298,25 @@ def _take(effects: pd.DataFrame, selects: list[Selector], variation: Variation) 
             "more than one effect of a study matches: " + ", ".join(dup["effect"].astype(str))
         )
     rows = rows[~rows["study"].isin(variation.exclude_studies)]
+    if subset:
+        rows = _subset(rows, variation.subset)
+    return rows.reset_index(drop=True)
+
+
+def _take_roles(
+    effects: pd.DataFrame, roles: Sequence[tuple[str, list[Selector]]], variation: Variation
+) -> pd.DataFrame:
+    """The rows of several roles (regimens, factors, statistic families) with a ``role``
+    column; a subset is taken over all of them at once, so that "the most common endpoint
+    and time origin" is that of the whole analysis, not of each role."""
+    parts = [
+        _take(effects, selects, variation, subset=False).assign(role=role)
+        for role, selects in roles
+    ]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame()
+    rows = pd.concat(parts, ignore_index=True)
     return _subset(rows, variation.subset).reset_index(drop=True)
 
 
@@ -433,19 +458,20 @@ def _run_per_regimen(
     analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any], pd.DataFrame | None]:
     assert analysis.regimens is not None
-    all_rows, estimates, fits = [], [], {}
+    roles = [(role, _selectors(reg.select)) for role, reg in analysis.regimens.items()]
+    rows = _take_roles(derived.effects, roles, variation)
+    estimates: list[dict[str, Any]] = []
+    fits: dict[str, Any] = {}
+    if rows.empty:
+        return rows, estimates, fits, None
+    check_mixing(rows, analysis.mixes, analysis.name)
     for role, reg in analysis.regimens.items():
-        rows = _take(derived.effects, _selectors(reg.select), variation)
-        if rows.empty:
+        part = rows[rows["role"] == role]
+        if part.empty:
             continue
-        rows = rows.assign(role=role)
-        all_rows.append(rows)
-        fit = _fit_normal(rows, analysis.measure, analysis, variation, seed)
+        fit = _fit_normal(part, analysis.measure, analysis, variation, seed)
         fits[role] = fit
-        estimates += _normal_estimates(fit, rows, role, reg.label, analysis.measure, analysis)
-    rows = pd.concat(all_rows, ignore_index=True) if all_rows else pd.DataFrame()
-    if not rows.empty:
-        check_mixing(rows, analysis.mixes, analysis.name)
+        estimates += _normal_estimates(fit, part, role, reg.label, analysis.measure, analysis)
     return rows, estimates, fits, None
 
 
@@ -569,6 +595,7 @@ def run_analysis(
 FIXED_EFFECT_MODELS = {"random_effects", "per_regimen"}
 ALTERNATIVE_MODELS = {"random_effects"}
 TAU_SCALE_MODELS = {"prognostic_joint"}
+SHAPE_MODELS = {"survival_multiformat"}
 
 
 def _check_supported(definition: Analysis, variation: Variation) -> None:
@@ -581,6 +608,10 @@ def _check_supported(definition: Analysis, variation: Variation) -> None:
         raise InputError(
             f"analysis {definition.name!r}: alternative mappings are not supported by the "
             f"{kind} model"
+        )
+    if variation.survival_shape != "weibull" and kind not in SHAPE_MODELS:
+        raise InputError(
+            f"analysis {definition.name!r}: the {kind} model has no latent survival shape"
         )
     if variation.prior_tau_scale is not None and kind not in TAU_SCALE_MODELS:
         raise InputError(

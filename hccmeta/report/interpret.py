@@ -161,7 +161,7 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
                     f"{len(changed)} of {len(rows)} sensitivity variants change the "
                     f"conclusion: {names}{more}."
                 )
-        failed = sensitivity[sensitivity["status"] != "ok"]
+        failed = sensitivity[sensitivity["status"] == "failed"]
         if not failed.empty:
             warnings.append(
                 f"{failed['variant'].nunique()} sensitivity variants failed (see the table)."

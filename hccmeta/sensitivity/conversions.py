@@ -95,4 +95,14 @@ def conversion_candidates(ctx: PlanContext) -> list[Variant]:
         if options == base:
             continue
         out.append(Variant(name, "conversion", desc, Variation(options=options)))
+    if ctx.analysis.model == "survival_multiformat":
+        out.append(
+            Variant(
+                "exponential_survival_model",
+                "conversion",
+                "exponential latent survival curves (Weibull shape fixed at 1) instead of "
+                "a Weibull shape estimated from the data",
+                Variation(survival_shape="exponential"),
+            )
+        )
     return out

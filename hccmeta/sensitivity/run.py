@@ -380,7 +380,13 @@ class _Session:
                 else:
                     prints[dkey] = fingerprint(analysis, dv, var, primary=primary)
             fp = prints[dkey]
-            if v.group in _DATA_GROUPS and fp is not None and fp == prints[base_key]:
+            changes_model = model_settings(var) != model_settings(Variation(settings=var.settings))
+            if (
+                v.group in _DATA_GROUPS
+                and not changes_model
+                and fp is not None
+                and fp == prints[base_key]
+            ):
                 item.skipped.append(
                     {
                         "analysis": item.name,

@@ -32,7 +32,7 @@ from hccmeta.analyses.run import (
     _alternative,
     _selectors,
     _subset,
-    _take,
+    _take_roles,
     default_priors,
 )
 from hccmeta.effects.table import DerivedEffects
@@ -205,6 +205,7 @@ def model_settings(variation: Variation) -> tuple[str, ...]:
         repr(variation.prior_tau),
         repr(variation.prior_tau_scale),
         variation.effects_model,
+        variation.survival_shape,
         variation.method,
         repr(variation.settings),
     )
@@ -289,24 +290,24 @@ def fingerprint(
     if primary is not None and only_rows and analysis.model in _MODEL_COLUMNS:
         parts = []
         eff = primary.effects
+        if not eff.empty:
+            # as the runners do: leave studies out, then one subset over every role
+            eff = _subset(eff[~eff["study"].isin(variation.exclude_studies)], variation.subset)
         for role in dict.fromkeys(eff["role"].astype(str)) if not eff.empty else []:
             rows = eff[eff["role"].astype(str) == role]
-            rows = rows[~rows["study"].isin(variation.exclude_studies)]
-            rows = _subset(rows, variation.subset)
             if not rows.empty:
                 parts.append((role, _rows_key(rows, cols)))
         return tuple(sorted(parts, key=repr))
     parts = []
     studies: set[str] = set()
     try:
-        for role, selects in _selector_groups(analysis, variation):
-            if analysis.model == "survival_multiformat":
-                chunks = [_take(derived.effects, [sel], variation) for sel in selects]
-            else:
-                chunks = [_take(derived.effects, selects, variation)]
-            for rows in chunks:
-                if rows.empty:
-                    continue
+        groups = list(_selector_groups(analysis, variation))
+        if analysis.model == "survival_multiformat":  # one role entry per statistic family
+            groups = [(role, [sel]) for role, selects in groups for sel in selects]
+        taken = _take_roles(derived.effects, groups, variation)
+        if not taken.empty:
+            for role in dict.fromkeys(taken["role"].astype(str)):
+                rows = taken[taken["role"].astype(str) == role]
                 studies |= set(rows["study"].astype(str))
                 parts.append((role, _rows_key(rows, cols)))
     except InputError:
