@@ -208,41 +208,72 @@ def test_same_seed_byte_identical_with_mcmc(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------- all or nothing
-def test_failure_midway_leaves_previous_report(
-    fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _fails_and_keeps_previous(
+    fast_data: Path, tmp_path: Path, match: str, *, workers: int | None = None
 ) -> None:
     out = tmp_path / "reports"
     ev = hm.load_studies(fast_data)
-    write_report(ev, out, seed=1, sensitivity=False)
     before = _bytes(out)
-
-    def boom(*args: object, **kwargs: object) -> str:
-        raise RuntimeError("injected failure while writing the posteriors")
-
-    monkeypatch.setattr(report_writer, "write_posteriors_all", boom)
-    with pytest.raises(RuntimeError, match="injected failure"):
-        write_report(ev, out, seed=2, sensitivity=False)
+    with pytest.raises((RuntimeError, ValueError), match=match):
+        write_report(ev, out, seed=2, sensitivity=False, workers=workers)
     assert _bytes(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["reports"]  # temporary directory removed
 
 
-def test_failure_in_an_analysis_leaves_previous_report(
-    fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def previous(fast_data: Path, tmp_path: Path) -> Path:
+    """A report already in place (the one a failing run must leave untouched)."""
     out = tmp_path / "reports"
-    ev = hm.load_studies(fast_data)
-    write_report(ev, out, seed=1, sensitivity=False)
-    before = _bytes(out)
-    import hccmeta.report.plots as plots
+    write_report(hm.load_studies(fast_data), out, seed=1, sensitivity=False, workers=0)
+    return out
+
+
+def test_failure_midway_leaves_previous_report(
+    previous: Path, fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fails after the figures and posteriors are written into the new directory."""
 
     def boom(*args: object, **kwargs: object) -> None:
-        raise ValueError("injected failure while drawing")
+        assert any((tmp_path / p.name / "posteriors").glob("*.nc") for p in tmp_path.iterdir())
+        raise RuntimeError("injected failure while writing the tables")
 
-    monkeypatch.setattr(plots, "tau_plot", boom)
-    with pytest.raises(ValueError, match="injected"):
-        write_report(ev, out, seed=2, sensitivity=False)
-    assert _bytes(out) == before
-    assert [p.name for p in tmp_path.iterdir()] == ["reports"]
+    monkeypatch.setattr(report_writer, "_write_tables", boom)
+    _fails_and_keeps_previous(fast_data, tmp_path, "injected failure")
+
+
+def test_failure_in_an_analysis_leaves_previous_report(
+    previous: Path, fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hccmeta.analyses.run as run
+
+    real = run.run_analysis
+
+    def flaky(name: str, *args: object, **kwargs: object) -> object:
+        if name == "median_ttp_per_regimen":
+            raise RuntimeError("injected failure in an analysis")
+        return real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run, "run_analysis", flaky)
+    _fails_and_keeps_previous(fast_data, tmp_path, "injected failure in an analysis")
+
+
+def test_failure_in_the_background_worker_leaves_previous_report(
+    previous: Path, fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hccmeta.report.figures import Renderer
+
+    def bad_job(self: Renderer, result: object, posteriors: Path) -> None:
+        self.submit("x", "no such job", None)
+
+    monkeypatch.setattr(Renderer, "submit_primary", bad_job)
+    _fails_and_keeps_previous(fast_data, tmp_path, "unknown render job", workers=1)
+
+
+def test_background_worker_writes_the_same_bytes(fast_data: Path, tmp_path: Path) -> None:
+    ev = hm.load_studies(fast_data)
+    write_report(ev, tmp_path / "here", seed=4, workers=0)
+    write_report(ev, tmp_path / "worker", seed=4, workers=1)
+    assert _bytes(tmp_path / "here") == _bytes(tmp_path / "worker")
 
 
 def test_new_report_replaces_previous(fast_data: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ renders and writes it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -155,6 +156,7 @@ def collect(
     registry: Registry | None = None,
     sensitivity: bool = True,
     progress: Progress | None = None,
+    on_primaries: Callable[[list[AnalysisResult]], None] | None = None,
 ) -> ReportData:
     """Run every registered analysis (and its sensitivity analyses) on ``evidence``.
 
@@ -170,6 +172,9 @@ def collect(
         Run the sensitivity analyses (when the sensitivity layer is available).
     progress : Progress, optional
         Told of each step.
+    on_primaries : callable, optional
+        Called with the primary results before the sensitivity analyses start (the
+        writer starts drawing their figures then).
 
     Returns
     -------
@@ -196,6 +201,8 @@ def collect(
     if progress is not None:
         progress.update("analyses", "done", len(names), len(names))
     timings["analyses"] = time.perf_counter() - t0
+    if on_primaries is not None:
+        on_primaries(results)
     tables: dict[str, pd.DataFrame] = {}
     t0 = time.perf_counter()
     if sensitivity and sensitivity_available():

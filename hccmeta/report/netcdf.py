@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from hccmeta.analyses.run import AnalysisResult
 
-__all__ = ["FLAT_LAYOUT", "posterior_tree", "read_posteriors", "write_posteriors"]
+__all__ = ["FLAT_LAYOUT", "posterior_tree", "read_posteriors", "write_posteriors", "write_tree"]
 
 #: Value of the ``hccmeta_layout`` attribute of a flattened (classic netCDF) file.
 FLAT_LAYOUT = "flattened DataTree: <group path with '.'>.<variable>"
@@ -117,7 +117,11 @@ def _attr(value: Any) -> Any:
 def write_posteriors(result: AnalysisResult, path: str | os.PathLike[str]) -> str:
     """Write the fits of ``result`` to ``path``; returns the format written
     (``"netcdf4"`` or ``"netcdf3-flat"``)."""
-    tree = posterior_tree(result)
+    return write_tree(posterior_tree(result), path)
+
+
+def write_tree(tree: xr.DataTree, path: str | os.PathLike[str]) -> str:
+    """Write a tree of :func:`posterior_tree` to ``path``; returns the format written."""
     if _has_h5py():
         tree.to_netcdf(os.fspath(path), engine="h5netcdf")
         return "netcdf4"

@@ -22,7 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from hccmeta.analyses.run import AnalysisResult
 
-__all__ = ["DPI", "forest_plot", "png_bytes", "tau_fits", "tau_plot"]
+__all__ = [
+    "DPI",
+    "draw_forest",
+    "draw_tau",
+    "forest_plot",
+    "png_bytes",
+    "tau_curves",
+    "tau_fits",
+    "tau_plot",
+]
 
 #: Resolution of the PNG files (and of the figures embedded in the HTML report).
 DPI = 110
@@ -117,7 +126,12 @@ def forest_plot(result: AnalysisResult, *, title: str | None = None) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    rows = forest_rows(result).reset_index(drop=True)
+    return draw_forest(forest_rows(result), title or result.analysis.title)
+
+
+def draw_forest(rows: pd.DataFrame, title: str) -> Figure:
+    """Draw the rows of :func:`hccmeta.report.forest.forest_rows` (see :func:`forest_plot`)."""
+    rows = rows.reset_index(drop=True)
     if rows.empty:
         fig = _figure((8.0, 1.2))
         fig.text(0.5, 0.5, "no eligible records", ha="center", va="center")
@@ -217,7 +231,7 @@ def forest_plot(result: AnalysisResult, *, title: str | None = None) -> Figure:
     fig.legend(
         handles, labels, loc="lower center", ncol=4, fontsize=7.5, frameon=False, borderaxespad=0.2
     )
-    fig.suptitle(title or result.analysis.title, fontsize=10, x=0.02, ha="left")
+    fig.suptitle(title, fontsize=10, x=0.02, ha="left")
     fig.subplots_adjust(left=0.24, right=0.76, top=1 - 0.45 / fig.get_figheight(), hspace=0.6)
     fig.subplots_adjust(bottom=0.55 / fig.get_figheight() + 0.3 / fig.get_figheight())
     return fig
@@ -264,33 +278,53 @@ def _tau_posterior_density(fit: Any, grid: np.ndarray) -> np.ndarray:
     return np.asarray(2.0 * kde(grid))
 
 
-def tau_plot(result: AnalysisResult) -> Figure | None:
-    """Prior and posterior density of tau for each normal-normal random-effects fit of
-    the result (None if it has none)."""
-    fits = tau_fits(result)
-    if not fits:
-        return None
-    n = len(fits)
-    fig = _figure((min(3.6 * n, 9.0) + 0.6, 2.7))
-    axes = fig.subplots(1, n, squeeze=False)
+def tau_curves(result: AnalysisResult) -> list[dict[str, Any]]:
+    """Prior and posterior density of tau on a grid, for each normal-normal
+    random-effects fit of the result (the data of :func:`tau_plot`)."""
     labels = {}
     if result.analysis.regimens:
         labels = {role: reg.label for role, reg in result.analysis.regimens.items()}
-    for ax, (role, fit) in zip(axes[0], fits.items(), strict=True):
+    out = []
+    for role, fit in tau_fits(result).items():
         prior = fit.prior_tau
         post_hi = float(fit.summary().loc["tau", "ci_upper"])
         t_max = max(min(float(prior.ppf(0.99)), 3.0 * post_hi), 1.3 * post_hi, 0.05)
         grid = np.linspace(0.0, t_max, 241)[1:]
-        prior_d = np.exp(prior.logpdf(grid))
-        post_d = _tau_posterior_density(fit, grid)
-        ax.plot(grid, prior_d, color="#888888", ls="--", lw=1.3, label=f"prior {prior!r}")
+        out.append(
+            {
+                "title": labels.get(role, role) or "tau",
+                "prior": repr(prior),
+                "grid": grid,
+                "prior_density": np.exp(prior.logpdf(grid)),
+                "posterior_density": _tau_posterior_density(fit, grid),
+            }
+        )
+    return out
+
+
+def tau_plot(result: AnalysisResult) -> Figure | None:
+    """Prior and posterior density of tau for each normal-normal random-effects fit of
+    the result (None if it has none)."""
+    curves = tau_curves(result)
+    return draw_tau(curves) if curves else None
+
+
+def draw_tau(curves: list[dict[str, Any]]) -> Figure:
+    """Draw the curves of :func:`tau_curves`, one panel per fit."""
+    n = len(curves)
+    fig = _figure((min(3.6 * n, 9.0) + 0.6, 2.7))
+    axes = fig.subplots(1, n, squeeze=False)
+    for ax, c in zip(axes[0], curves, strict=True):
+        grid, post_d = c["grid"], c["posterior_density"]
+        ax.plot(grid, c["prior_density"], color="#888888", ls="--", lw=1.3,
+                label=f"prior {c['prior']}")  # fmt: skip
         ax.plot(grid, post_d, color="#a1282c", lw=1.6, label="posterior")
         ax.fill_between(grid, post_d, color="#a1282c", alpha=0.12, lw=0)
-        ax.set_xlim(0.0, t_max)
+        ax.set_xlim(0.0, float(grid[-1]))
         ax.set_ylim(0.0, None)
         ax.set_xlabel("tau (between-study SD, analysis scale)", fontsize=8.5)
         ax.set_yticks([])
-        ax.set_title(labels.get(role, role) or "tau", fontsize=9)
+        ax.set_title(c["title"], fontsize=9)
         ax.legend(fontsize=7, frameon=False, loc="upper right")
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
