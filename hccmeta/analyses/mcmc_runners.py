@@ -192,7 +192,7 @@ def run_proportions(
         arms_per_study = data.groupby("study")["arm"].nunique()
         both = rows[rows["study"].isin(arms_per_study[arms_per_study > 1].index)]
         estimates.append(
-            _row("log_or", f"odds ratio, {analysis.regimens[contrast[0]].label} vs "
+            _row("log_or", f"Odds ratio, {analysis.regimens[contrast[0]].label} vs "
                  f"{analysis.regimens[contrast[1]].label}", "log_or", stats(d),
                  natural="log_or", p_benefit=_benefit(analysis, d),
                  k=int(both["study"].nunique()), n_patients=float(both["n_exposed"].sum()))
@@ -322,7 +322,7 @@ def run_survival(
         if analysis.measure == "log_median":
             x = np.log(post["median"].sel(arm=role).to_numpy())
             estimates.append(
-                _row(f"median_{role}", f"median OS, {reg.label}", "log_median", stats(x),
+                _row(f"median_{role}", f"Median OS, {reg.label}", "log_median", stats(x),
                      natural="log_median", p_benefit=math.nan, k=k, n_patients=n)
             )  # fmt: skip
         else:
@@ -330,7 +330,7 @@ def run_survival(
                 sv = post["survival"].sel(arm=role, time=t).to_numpy()
                 x = np.log(-np.log(np.clip(sv, 1e-12, 1 - 1e-12)))
                 estimates.append(
-                    _row(f"survival_{t:g}m_{role}", f"survival at {t:g} months, {reg.label}",
+                    _row(f"survival_{t:g}m_{role}", f"Survival at {t:g} months, {reg.label}",
                          "cloglog_survival", stats(x), natural="cloglog_survival",
                          p_benefit=math.nan, k=k, n_patients=n)
                 )  # fmt: skip
@@ -338,7 +338,7 @@ def run_survival(
     comparative = groups[groups["study"].isin(both[both > 1].index)]
     x = post["mu_hr"].to_numpy().ravel()
     estimates.append(
-        _row("log_hr", f"hazard ratio, {analysis.regimens[exp_role].label} vs "
+        _row("log_hr", f"Hazard ratio, {analysis.regimens[exp_role].label} vs "
              f"{analysis.regimens[ref_role].label}", "log_hr", stats(x), natural="log_hr",
              p_benefit=_benefit(analysis.model_copy(update={"benefit": "below"}), x),
              k=int(comparative["study"].nunique()),

@@ -69,6 +69,7 @@ def _patients(row: pd.Series) -> str:
 def _estimate_sentence(row: pd.Series, benefit: str) -> str:
     scale = row.get("natural_scale")
     label = str(row["label"])
+    label = label[:1].upper() + label[1:]
     if scale in _RATIO:
         name = _RATIO[str(scale)]
         ci = fmt_interval(row["natural_ci_lower"], row["natural_ci_upper"])
@@ -131,10 +132,15 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
             + " dominates the width of the interval, and the result depends on the prior"
             " as much as on the studies."
         )
-    if a.mixes:
+    differ = [
+        m
+        for m in a.mixes
+        if m in result.effects.columns and len(set(result.effects[m].dropna().astype(str))) > 1
+    ]
+    if differ:
         warnings.append(
             "The pooled studies differ in "
-            + ", ".join(m.replace("_", " ") for m in a.mixes)
+            + ", ".join(_MIXES[m] for m in differ)
             + "; they are pooled deliberately (see the mapping), and the sensitivity analysis"
             " shows what that choice changes."
         )
