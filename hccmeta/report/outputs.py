@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "FLOAT_FORMAT",
+    "FREQUENTIST_FIELDS",
     "PACKAGES",
     "effects_table",
     "frequentist_columns",
@@ -63,19 +64,36 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
     out.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
 
+#: Fields of the frequentist comparison (metafor's vocabulary) written per method, on
+#: the analysis scale: estimate, SE, 95% CI, 95% prediction interval, tau^2, tau, I^2
+#: (percent), Cochran's Q and its p-value.
+FREQUENTIST_FIELDS = (
+    "estimate",
+    "se",
+    "ci_lower",
+    "ci_upper",
+    "pi_lower",
+    "pi_upper",
+    "tau2",
+    "tau",
+    "i2",
+    "q",
+    "q_p",
+)
+
+
 def frequentist_columns(result: AnalysisResult) -> dict[str, float]:
     """The frequentist comparison of a result as flat columns (``reml_estimate``,
-    ``reml_ci_lower``, ..., ``dl_tau2``): every numeric field the comparison table has,
-    prefixed with the method. Empty without a comparison."""
+    ``reml_ci_lower``, ..., ``dl_q_p``: :data:`FREQUENTIST_FIELDS` prefixed with the
+    method). Empty without a comparison."""
     freq = result.frequentist
     if freq is None or freq.empty or "method" not in freq.columns:
         return {}
     out: dict[str, float] = {}
     for _, row in freq.iterrows():
         prefix = str(row["method"]).lower()
-        for col, value in row.items():
-            if col == "method":
-                continue
+        for col in FREQUENTIST_FIELDS:
+            value = row.get(col)
             if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
                 value, bool
             ):
