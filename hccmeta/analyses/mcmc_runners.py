@@ -131,6 +131,7 @@ def run_prognostic(
                 p_benefit=_benefit(analysis, x),
                 k=len(sub),
                 n_patients=_n_patients(sub),
+                benefit=analysis.benefit,
             )
         )
     return rows, estimates, {"": fit}, None
@@ -194,7 +195,7 @@ def run_proportions(
         estimates.append(
             _row("log_or", f"Odds ratio, {analysis.regimens[contrast[0]].label} vs "
                  f"{analysis.regimens[contrast[1]].label}", "log_or", stats(d),
-                 natural="log_or", p_benefit=_benefit(analysis, d),
+                 natural="log_or", p_benefit=_benefit(analysis, d), benefit=analysis.benefit,
                  k=int(both["study"].nunique()), n_patients=float(both["n_exposed"].sum()))
         )  # fmt: skip
     else:
@@ -341,6 +342,7 @@ def run_survival(
         _row("log_hr", f"Hazard ratio, {analysis.regimens[exp_role].label} vs "
              f"{analysis.regimens[ref_role].label}", "log_hr", stats(x), natural="log_hr",
              p_benefit=_benefit(analysis.model_copy(update={"benefit": "below"}), x),
+             benefit="below",
              k=int(comparative["study"].nunique()),
              n_patients=float(comparative.drop_duplicates(["study", "role"])["n_exposed"].sum()))
     )  # fmt: skip

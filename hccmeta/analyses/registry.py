@@ -121,8 +121,9 @@ class Analysis(_Model):
     measure: str = Field(description="Analysis scale of the estimand.")
     model: ModelKind
     benefit: Literal["below", "above"] = Field(
-        description="Which side of zero (analysis scale) is the benefit of the exposure: "
-        "'below' for a hazard ratio < 1 of the exposed group."
+        description="Which side of zero (analysis scale) p_benefit is the probability of: "
+        "'below' for a hazard ratio < 1 of the exposed group; 'above' for a response odds "
+        "ratio > 1, or for a prognostic factor read as 'the factor is adverse' (HR > 1)."
     )
     select: Selection | None = None
     regimens: dict[str, Regimen] | None = None

@@ -50,6 +50,7 @@ ESTIMATE_COLUMNS = (
     "natural_median",
     "natural_ci_lower",
     "natural_ci_upper",
+    "benefit",
     "p_benefit",
     "k",
     "n_patients",
@@ -169,7 +170,8 @@ class AnalysisResult:
         The effects used, oriented as the question asks, with a ``role`` column (the
         regimen or factor they stand for; empty for a single estimand).
     estimates : DataFrame
-        One row per estimand (columns :data:`ESTIMATE_COLUMNS`).
+        One row per estimand (columns :data:`ESTIMATE_COLUMNS`); ``benefit`` says which
+        side of zero ``p_benefit`` is the probability of ("below": HR < 1).
     fits : dict
         The model fits by role (``PoolResult`` or ``PosteriorResult``).
     frequentist : DataFrame or None
@@ -341,6 +343,7 @@ def _row(
     p_benefit: float,
     k: int,
     n_patients: float,
+    benefit: str | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "estimand": estimand,
@@ -351,6 +354,7 @@ def _row(
         "natural_median": math.nan,
         "natural_ci_lower": math.nan,
         "natural_ci_upper": math.nan,
+        "benefit": benefit if math.isfinite(p_benefit) else None,
         "p_benefit": p_benefit,
         "k": k,
         "n_patients": n_patients,
@@ -412,6 +416,7 @@ def _normal_estimates(
             p_benefit=_benefit(analysis, p_below) if not math.isnan(p_below) else math.nan,
             k=len(rows),
             n_patients=_n_patients(rows),
+            benefit=analysis.benefit,
         )
     ]
     return rows_out

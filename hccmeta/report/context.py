@@ -62,7 +62,8 @@ def p_benefit_text(row: Any, benefit: str) -> str:
     if _nan(p):
         return "–"
     scale = row.get("natural_scale")
-    side = "<" if benefit == "below" else ">"
+    named = row.get("benefit")
+    side = "<" if (named if isinstance(named, str) else benefit) == "below" else ">"
     if scale in _RATIO:
         return f"P({scale} {side} 1) = {float(p):.3f}"
     return f"P(benefit) = {float(p):.3f}"

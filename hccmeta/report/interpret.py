@@ -78,9 +78,10 @@ def _estimate_sentence(row: pd.Series, benefit: str) -> str:
             f"(95% credible interval {ci})"
         )
         if pd.notna(row["p_benefit"]):
-            # a hazard ratio below 1 is always the benefit; an odds ratio depends on the
-            # outcome (response: above 1; an adverse event: below 1)
-            below = scale == "HR" or benefit == "below"
+            # the side the estimate row names (a hazard ratio below 1 in a survival
+            # synthesis; for a prognostic factor, HR > 1: the factor is adverse)
+            side_of = row.get("benefit") if isinstance(row.get("benefit"), str) else benefit
+            below = side_of == "below"
             side = "< 1" if below else "> 1"
             text += f"; probability that the {name} is {side}: {100 * row['p_benefit']:.1f}%"
     elif scale == "months":

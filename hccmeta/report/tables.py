@@ -50,7 +50,10 @@ def format_estimates(estimates: pd.DataFrame) -> str:
         ci = fmt_interval(row["ci_lower"], row["ci_upper"])
         extra = _natural(row)
         if pd.notna(row.get("p_benefit")):
-            extra += f"  P(benefit) {row['p_benefit']:.3f}"
+            side = "<" if row.get("benefit") == "below" else ">"
+            scale = row.get("natural_scale")
+            what = f"{scale} {side} 1" if scale in ("HR", "OR", "RR") else "benefit"
+            extra += f"  P({what}) {row['p_benefit']:.3f}"
         extra += f"  k={int(row['k'])}"
         lines.append(
             f"{row['estimand']:<28} {row['scale']:<16} {fmt_number(row['median']):>7} "

@@ -57,6 +57,7 @@ SENSITIVITY_COLUMNS: tuple[str, ...] = (
     "natural_median",
     "natural_ci_lower",
     "natural_ci_upper",
+    "benefit",
     "p_benefit",
     "k",
     "status",
@@ -78,6 +79,7 @@ ESTIMATE_FIELDS: tuple[str, ...] = (
     "natural_median",
     "natural_ci_lower",
     "natural_ci_upper",
+    "benefit",
     "p_benefit",
     "k",
 )
