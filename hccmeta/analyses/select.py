@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from hccmeta.analyses.registry import MIXABLE, Selector
@@ -34,10 +35,11 @@ _SWAP = [
 _ANTISYMMETRIC = {"log_hr", "log_or", "log_rr", "rd", "log_ratio", "generic"}
 
 
-def _isin(series: pd.Series, values: Sequence[object] | None) -> pd.Series:
+def _isin(series: pd.Series, values: Sequence[object] | None) -> np.ndarray:
+    """Element-wise membership as a NumPy mask (all True when ``values`` is None)."""
     if values is None:
-        return pd.Series(True, index=series.index)
-    return series.isin(list(values))
+        return np.ones(len(series), dtype=bool)
+    return np.array(series.isin(list(values)), dtype=bool)  # writable: callers use &=
 
 
 def _reverse(rows: pd.DataFrame) -> pd.DataFrame:
@@ -64,57 +66,70 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
     -------
     DataFrame
         The matching rows, with a boolean column ``reversed``.
+
+    Notes
+    -----
+    The criteria are combined as NumPy masks over the whole table and the rows are taken
+    once at the end: the table has some 45 columns, and every intermediate row
+    selection would copy all of them (this runs for every analysis and every
+    sensitivity variant).
     """
-    df = effects[effects["primary"].astype(bool)]
-    base = (df["kind"] == sel.kind) & (df["measure"] == sel.measure)
+    df = effects
+    base = np.array(df["primary"].astype(bool), dtype=bool)  # a writable copy
+    base &= np.asarray(df["kind"] == sel.kind) & np.asarray(df["measure"] == sel.measure)
     for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "study"):
         base &= _isin(df[col], getattr(sel, col if col != "study" else "studies"))
     if sel.time is not None:
-        base &= df["time"].isin(sel.time)
+        base &= _isin(df["time"], sel.time)
     if sel.records is not None:
-        base &= df["record"].isin(sel.records)
+        base &= _isin(df["record"], sel.records)
     if sel.exclude_records is not None:
-        base &= ~df["record"].isin(sel.exclude_records)
+        base &= ~_isin(df["record"], sel.exclude_records)
     if sel.whole_arms:
-        base &= df["subgroup_variable"].isna()
+        base &= np.asarray(df["subgroup_variable"].isna())
     base &= _isin(df["subgroup_variable"], sel.subgroup_variable)
-    df = df[base]
 
-    def side(d: pd.DataFrame, exp: str, ref: str) -> pd.Series:
-        m = _isin(d[f"{exp}_regimen"], sel.exposed_regimen)
-        m &= _isin(d[f"{exp}_level"], sel.exposed_level)
-        m &= _isin(d[f"{exp}_arm"], sel.exposed_arm)
+    def side(exp: str, ref: str) -> np.ndarray:
+        m = _isin(df[f"{exp}_regimen"], sel.exposed_regimen)
+        m &= _isin(df[f"{exp}_level"], sel.exposed_level)
+        m &= _isin(df[f"{exp}_arm"], sel.exposed_arm)
         if sel.kind == "contrast":
-            m &= _isin(d[f"{ref}_regimen"], sel.reference_regimen)
-            m &= _isin(d[f"{ref}_level"], sel.reference_level)
+            m &= _isin(df[f"{ref}_regimen"], sel.reference_regimen)
+            m &= _isin(df[f"{ref}_level"], sel.reference_level)
         return m
 
-    forward = df[side(df, "exposed", "reference")].assign(reversed=False)
-    parts = [forward]
+    forward = base & side("exposed", "reference")
+    parts = [df[forward].assign(reversed=False)]
     if sel.kind == "contrast" and sel.measure in _ANTISYMMETRIC:
-        backward = df[side(df, "reference", "exposed") & ~df.index.isin(forward.index)]
-        parts.append(_reverse(backward))
-    out = pd.concat([p for p in parts if not p.empty] or [forward], ignore_index=True)
+        backward = base & side("reference", "exposed") & ~forward
+        if backward.any():
+            parts.append(_reverse(df[backward]))
+    out = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     return _one_per_study(out, sel)
 
 
 def _one_per_study(rows: pd.DataFrame, sel: Selector) -> pd.DataFrame:
     """One effect per study (per landmark time for survival proportions)."""
     if rows.empty:
-        return rows
+        return rows.reset_index(drop=True)
     order = {a: i for i, a in enumerate(sel.prefer_analysis)}
+    pref = rows["analysis"].map(order).fillna(len(order)).to_numpy(float)
     # pandas 3: astype(str) keeps NaN missing, so fill the landmark time first
-    key = rows["study"].astype(str) + "|" + rows["time"].astype(float).fillna(-1.0).map(repr)
-    rows = rows.assign(_pref=rows["analysis"].map(order).fillna(len(order)), _key=key)
-    best = rows.groupby("_key")["_pref"].transform("min")
-    rows = rows[rows["_pref"] == best]
-    dup = rows[rows.duplicated("_key", keep=False)]
-    if not dup.empty:
+    key = (
+        rows["study"].astype(str) + "|" + rows["time"].astype(float).fillna(-1.0).map(repr)
+    ).to_numpy(object)
+    best: dict[object, float] = {}
+    for k, p in zip(key, pref.tolist(), strict=True):
+        best[k] = min(best.get(k, p), p)
+    keep = np.array([p == best[k] for k, p in zip(key, pref.tolist(), strict=True)], dtype=bool)
+    kept_keys = key[keep]
+    if len(set(kept_keys)) < len(kept_keys):
+        dup = rows[keep][pd.Series(kept_keys).duplicated(keep=False).to_numpy()]
         listed = "; ".join(f"{s}: {', '.join(g['effect'])}" for s, g in dup.groupby("study"))
         raise InputError(
             "the selection matches more than one effect of a study (make it narrower): " + listed
         )
-    return rows.drop(columns=["_pref", "_key"]).reset_index(drop=True)
+    return (rows if keep.all() else rows[keep]).reset_index(drop=True)
 
 
 def check_mixing(rows: pd.DataFrame, mixes: Sequence[str], analysis: str) -> None:
