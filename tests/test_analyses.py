@@ -238,9 +238,25 @@ def test_prognostic_single_factor_agrees_with_normal_normal(
 
 
 @pytest.mark.sampling
-def test_evidence_account_covers_every_record(evidence: hm.Evidence, derived: object) -> None:
+def test_every_default_analysis_runs_and_the_account_covers_every_record(
+    evidence: hm.Evidence, derived: object
+) -> None:
     registry = load_registry(evidence.data_dir)
     results = [run_analysis(a.name, evidence, derived=derived) for a in registry.analyses]
+    for res in results:
+        # every analysis gives pooled estimates, or (TACE + sorafenib vs TACE alone,
+        # with these five sources) a clean "no eligible records"
+        if res.name == "os_tace_plus_sorafenib_vs_tace_alone":
+            assert res.status == "no_eligible_records"
+            continue
+        assert res.status == "ok", res.name
+        assert not res.estimates.empty, res.name
+        assert res.estimates[["median", "ci_lower", "ci_upper"]].notna().all().all(), res.name
+        # clean MCMC diagnostics wherever a model was sampled
+        assert res.ok, (res.name, res.diagnostics.to_dict("records"))
+        if not res.diagnostics.empty:
+            assert (res.diagnostics["n_divergent"] == 0).all(), res.name
+            assert (res.diagnostics["max_rhat"] < 1.01).all(), res.name
     account = evidence_account(evidence, derived, results, registry)
     assert len(account) == evidence.n_records + evidence.n_characteristics
     assert account["record"].is_unique
