@@ -330,6 +330,18 @@ def test_n34_study_informs_through_every_statistic() -> None:
     terms = res.inputs["terms"]
     assert set(terms["term"]) == {"median", "landmark", "contrast"}
     assert '"overlap": "families"' in res.tree.attrs["options"]
+    # the log densities at the draws for power-scaling (values: tests/test_survival_psense.py)
+    ll, lp = res.tree["log_likelihood"].to_dataset(), res.tree["log_prior"].to_dataset()
+    draws = dict(res.posterior["tau"].sizes)
+    for family, n in (("median", 2), ("landmark", 6), ("contrast", 1)):
+        assert ll[family].dims == ("chain", "draw", f"{family}_term")
+        assert dict(ll[family].sizes) == {**draws, f"{family}_term": n}
+    assert list(ll["landmark"]["landmark_term"].to_numpy()[:2]) == [
+        f"n34, {REF}, 0-6 months",
+        f"n34, {REF}, 6-12 months",
+    ]
+    assert set(lp.data_vars) == {"mu_hr", "tau", "log_k", "m_eta", "sigma_eta"}
+    assert all(dict(lp[v].sizes) == draws for v in lp.data_vars)
     before = mcmc.compile_count()
     expo = _fit(data, seed=2, weibull=False)
     assert mcmc.compile_count() == before  # the shape switch is data
@@ -337,6 +349,7 @@ def test_n34_study_informs_through_every_statistic() -> None:
     k = expo.draws("k")
     assert np.all(k == 1.0)
     assert expo.priors["shape"] == "k = 1 (exponential)"
+    assert "log_k" not in expo.tree["log_prior"]  # k is fixed: no prior of ln k to scale
     # marginal landmarks are a data change too
     marginal = _fit(data, seed=3, landmark_terms="marginal")
     assert mcmc.compile_count() == before

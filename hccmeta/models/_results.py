@@ -93,6 +93,7 @@ def make_tree(
     observed: xr.Dataset,
     attrs: Mapping[str, Any],
     drop: Iterable[str] = (),
+    extra_groups: Mapping[str, xr.Dataset] | None = None,
 ) -> xr.DataTree:
     """The result's DataTree: the sampled posterior plus derived quantities, the
     observed data and the sampling statistics, with JSON-safe root attributes.
@@ -112,6 +113,8 @@ def make_tree(
     drop : iterable of str
         Posterior variables to drop (internal, e.g. non-centred z's kept only for
         diagnostics).
+    extra_groups : mapping of str to Dataset, optional
+        Further groups by name (e.g. ``log_likelihood`` and ``log_prior`` at the draws).
     """
     posterior = trace["posterior"].to_dataset()
     posterior = posterior.drop_vars([v for v in drop if v in posterior.data_vars])
@@ -122,6 +125,7 @@ def make_tree(
         # object-typed columns (nutpie's divergence messages) do not serialise to netCDF
         keep = [v for v in stats.data_vars if stats[v].dtype != object]
         groups["sample_stats"] = stats[keep]
+    groups.update(extra_groups or {})
     tree = xr.DataTree.from_dict(groups)
     tree.attrs = {key: _plain(value) for key, value in attrs.items()}
     return tree
@@ -145,7 +149,8 @@ class PosteriorResult:
         Name of the model (e.g. ``"prognostic"``).
     tree : xarray.DataTree
         ``posterior`` (parameters and derived estimands), ``observed_data``,
-        ``sample_stats``; root attributes ``model``, ``priors``, ``data_hash``,
+        ``sample_stats`` (the survival synthesis also ``log_likelihood`` and
+        ``log_prior`` at the draws); root attributes ``model``, ``priors``, ``data_hash``,
         ``versions``, ``seed``, ``settings``, ``diagnostics`` and model-specific ones.
     diagnostics : Diagnostics
         R-hat, ESS, divergences, retries; ``diagnostics.ok`` is False for a fit that

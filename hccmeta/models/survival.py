@@ -69,6 +69,14 @@ Estimands: ``mu_hr``, ``hr`` and the predictive ``log_hr_new`` / ``hr_new``; per
 (predictive), survival at ``times`` (6, 12, 24 months by default) ``survival`` /
 ``survival_new``; the shape ``k``; per study ``log_hr_study`` and ``median_study``.
 
+The fit's DataTree also has, at the draws, a ``log_likelihood`` group (one variable per
+term family -- ``median``, ``landmark``, ``contrast`` over the dimensions
+``median_term``, ``landmark_term``, ``contrast_term`` -- each term's log density times its
+overlap weight, summing to the model's log-likelihood) and a ``log_prior`` group (the
+top-level priors: ``mu_hr``, ``tau``, ``log_k`` (Weibull), ``m_eta`` and ``sigma_eta``
+(random baselines), ``eta`` (baselines with a prior of their own)), which power-scaling
+sensitivity (:mod:`hccmeta.sensitivity.power`) scales.
+
 Dimensions: ``study``, ``arm``, ``time``.
 """
 
@@ -587,27 +595,25 @@ def fit_survival(
             log_k = flag * prior_log_shape.to_pymc("log_k_raw")
             k = pt.exp(log_k)
             log_m = eta[d["arm_study"]] - d["arm_treat"] * beta[d["arm_hr"]] / k
+            # the likelihood terms (the element-wise formulas are shared with
+            # _log_likelihood, which evaluates them on the draws)
             # medians: normal on ln median
             pm.Potential(
                 "med",
-                (d["med_w"] * _normal_logp(d["med_y"], log_m[d["med_arm"]], d["med_se"])).sum(),
+                (d["med_w"] * _normal_logp(pt, d["med_y"], log_m[d["med_arm"]], d["med_se"])).sum(),
             )
             # landmarks: cumulative hazard H(t) = ln 2 (t / M)^k, increment over [t_prev, t]
-            ml = log_m[d["lm_arm"]]
-            h = pt.exp(math.log(_LN2) + k * (d["lm_log_t"] - ml))
-            h_prev = d["lm_has_prev"] * pt.exp(math.log(_LN2) + k * (d["lm_log_t_prev"] - ml))
-            dh = pt.maximum(h - h_prev, 1e-12)
+            dh = _hazard_increment(
+                pt, k, d["lm_log_t"], d["lm_log_t_prev"], d["lm_has_prev"], log_m[d["lm_arm"]]
+            )
             if landmark_likelihood == "binomial":
-                # lm_events deaths of lm_n; P(death in the interval) = 1 - exp(-dh)
-                e, n = d["lm_events"], d["lm_n"]
-                loglik = d["lm_coef"] + e * pt.log1mexp(-dh) - (n - e) * dh
-                pm.Potential("lm", (d["lm_w"] * loglik).sum())
+                loglik = _binomial_landmark_logp(pt, d["lm_coef"], d["lm_events"], d["lm_n"], dh)
             else:
-                loglik = _normal_logp(d["lm_y"], pt.log(dh), d["lm_se"])
-                pm.Potential("lm", (d["lm_w"] * loglik).sum())
+                loglik = _normal_logp(pt, d["lm_y"], pt.log(dh), d["lm_se"])
+            pm.Potential("lm", (d["lm_w"] * loglik).sum())
             # contrasts: normal on ln HR
             pm.Potential(
-                "ct", (d["ct_w"] * _normal_logp(d["ct_y"], beta[d["ct_hr"]], d["ct_se"])).sum()
+                "ct", (d["ct_w"] * _normal_logp(pt, d["ct_y"], beta[d["ct_hr"]], d["ct_se"])).sum()
             )
         return model
 
@@ -712,6 +718,71 @@ def fit_survival(
         Estimand("median_study", "months", "each study arm's fitted median"),
     ]
 
+    # -- log densities at the draws (what power-scaling sensitivity scales) -----------
+    if landmark_terms == "conditional":
+        lm_labels = [
+            f"{s}, {a}, {tp:g}-{t:g} months"
+            for s, a, tp, t in zip(
+                lm_used["study"], lm_used["arm"], lm_used["t_prev"], lm_used["time"], strict=True
+            )
+        ]
+    else:
+        lm_labels = [
+            f"{s}, {a}, {t:g} months"
+            for s, a, t in zip(lm_used["study"], lm_used["arm"], lm_used["time"], strict=True)
+        ]
+    log_likelihood = _log_likelihood(
+        values,
+        labels={
+            "median": [f"{s}, {a}" for s, a in zip(med["study"], med["arm"], strict=True)],
+            "landmark": lm_labels,
+            "contrast": [
+                f"{s}, {c}" for s, c in zip(ct_used["study"], ct_used["kind"], strict=True)
+            ],
+        },
+        eta=eta,
+        beta=beta,
+        k=k,
+        landmark_likelihood=landmark_likelihood,
+    )
+    log_likelihood.attrs["description"] = (
+        "each likelihood term's log density times its study's overlap weight "
+        "(options.study_weights); the sum over all terms is the model's log-likelihood"
+    )
+    # the top-level priors, as the other models' power-scaling scales them: mu_hr and
+    # m_eta (integrated out when sampling, drawn from their exact conditionals, so that
+    # the draws are joint posterior draws), tau, sigma_eta, ln k (Weibull only: with k = 1
+    # ln k is not in the model) and the baselines with a prior of their own
+    log_prior = xr.Dataset(
+        {
+            "mu_hr": xr.DataArray(prior_mu_hr.logpdf(mu_hr), dims=cd),
+            "tau": xr.DataArray(prior_tau.logpdf(tau), dims=cd),
+        }
+    )
+    if weibull:
+        log_prior["log_k"] = xr.DataArray(
+            prior_log_shape.logpdf(post["log_k_raw"].to_numpy()), dims=cd
+        )
+    if baseline == "random":
+        log_prior["m_eta"] = xr.DataArray(
+            prior_log_median.logpdf(derived["m_eta"].to_numpy()), dims=cd
+        )
+        log_prior["sigma_eta"] = xr.DataArray(
+            prior_sigma_baseline.logpdf(post["sigma_eta"].to_numpy()), dims=cd
+        )
+    own = studies if baseline == "fixed" else studies[n_study - n_excluded :]
+    if own:
+        log_prior["eta"] = xr.DataArray(
+            prior_log_median.logpdf(eta[..., n_study - len(own) :]),
+            dims=(*cd, "study"),
+            coords={"study": own},
+        )
+    log_prior.attrs["description"] = (
+        "log prior densities of the top-level parameters at the draws (ln k: the density "
+        "of ln k); the hierarchical terms (log_hr_study | mu_hr, tau; eta | m_eta, "
+        "sigma_eta) are in neither group"
+    )
+
     all_terms = pd.concat(terms, ignore_index=True, sort=False)
     observed = _observed(med, lm, ct, studies, arm_labels)
     prior_text = {
@@ -753,6 +824,7 @@ def fit_survival(
         observed=observed,
         attrs=attrs,
         drop=("log_hr_bar", "log_hr_dev", "eta_bar", "eta_dev", "eta_own", "log_k_raw"),
+        extra_groups={"log_likelihood": log_likelihood, "log_prior": log_prior},
     )
     return PosteriorResult(
         model="survival",
@@ -787,11 +859,93 @@ def _pad(values: dict[str, Any], prefix: str) -> None:
         values[key] = np.concatenate([arr, np.full(size - n, fill, dtype=arr.dtype)])
 
 
-def _normal_logp(y: Any, mu: Any, sigma: Any) -> Any:
-    """Normal log density (pytensor), elementwise."""
-    import pytensor.tensor as pt
+# --------------------------------------------------------------------------------------
+# element-wise log densities of the likelihood terms, written once for both the PyMC graph
+# (``xp`` = ``pytensor.tensor``) and the draws (``xp`` = :class:`_NumPyOps`)
 
-    return -0.5 * ((y - mu) / sigma) ** 2 - pt.log(sigma) - 0.5 * math.log(2.0 * math.pi)
+
+class _NumPyOps:
+    """The few ``pytensor.tensor`` functions the term formulas use, in NumPy."""
+
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    maximum = staticmethod(np.maximum)
+
+    @staticmethod
+    def log1mexp(x: np.ndarray) -> np.ndarray:
+        """``log(1 - exp(x))`` for ``x < 0``, as ``pytensor.tensor.log1mexp`` computes it."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x < -_LN2, np.log1p(-np.exp(x)), np.log(-np.expm1(x)))
+
+
+def _normal_logp(xp: Any, y: Any, mu: Any, sigma: Any) -> Any:
+    """Normal log density, element-wise."""
+    return -0.5 * ((y - mu) / sigma) ** 2 - xp.log(sigma) - 0.5 * math.log(2.0 * math.pi)
+
+
+def _hazard_increment(
+    xp: Any, k: Any, log_t: Any, log_t_prev: Any, has_prev: Any, log_m: Any
+) -> Any:
+    """Increment of the Weibull cumulative hazard ``H(t) = ln 2 (t / M)^k`` over
+    ``[t_prev, t]`` (``H(t_prev) = 0`` where ``has_prev`` is 0), at least 1e-12."""
+    h = xp.exp(math.log(_LN2) + k * (log_t - log_m))
+    h_prev = has_prev * xp.exp(math.log(_LN2) + k * (log_t_prev - log_m))
+    return xp.maximum(h - h_prev, 1e-12)
+
+
+def _binomial_landmark_logp(xp: Any, coef: Any, events: Any, n: Any, dh: Any) -> Any:
+    """Binomial log density of ``events`` deaths of ``n`` with P(death in the interval)
+    ``1 - exp(-dh)`` (``coef``: the log binomial coefficient)."""
+    return coef + events * xp.log1mexp(-dh) - (n - events) * dh
+
+
+def _log_likelihood(
+    values: dict[str, Any],
+    *,
+    labels: dict[str, list[str]],
+    eta: np.ndarray,
+    beta: np.ndarray,
+    k: np.ndarray,
+    landmark_likelihood: str,
+) -> xr.Dataset:
+    """The pointwise log-likelihood at the draws: one variable per term family
+    (``median``, ``landmark``, ``contrast``; families without terms left out), each
+    term's log density times its overlap weight, so that the sum over all terms is the
+    model's (weighted, composite) log-likelihood -- the sum of its ``med``, ``lm`` and
+    ``ct`` potentials.
+
+    ``values`` are the model's (padded) data; ``labels`` name the real terms of each
+    family, which come first in the padded arrays; ``eta`` (chain, draw, study),
+    ``beta`` (chain, draw, hr_study) and ``k`` (chain, draw) the draws.
+    """
+    xp = _NumPyOps
+    v = {key: np.asarray(val) for key, val in values.items()}
+    kk = k[..., None]
+    log_m = eta[..., v["arm_study"]] - v["arm_treat"] * beta[..., v["arm_hr"]] / kk
+    cd = ("chain", "draw")
+    out: dict[str, xr.DataArray] = {}
+
+    def add(family: str, prefix: str, loglik: np.ndarray) -> None:
+        n = len(labels[family])
+        if n:
+            dim = f"{family}_term"
+            out[family] = xr.DataArray(
+                (v[f"{prefix}w"] * loglik)[..., :n],
+                dims=(*cd, dim),
+                coords={dim: labels[family]},
+            )
+
+    add("median", "med_", _normal_logp(xp, v["med_y"], log_m[..., v["med_arm"]], v["med_se"]))
+    dh = _hazard_increment(
+        xp, kk, v["lm_log_t"], v["lm_log_t_prev"], v["lm_has_prev"], log_m[..., v["lm_arm"]]
+    )
+    if landmark_likelihood == "binomial":
+        lm = _binomial_landmark_logp(xp, v["lm_coef"], v["lm_events"], v["lm_n"], dh)
+    else:
+        lm = _normal_logp(xp, v["lm_y"], np.log(dh), v["lm_se"])
+    add("landmark", "lm_", lm)
+    add("contrast", "ct_", _normal_logp(xp, v["ct_y"], beta[..., v["ct_hr"]], v["ct_se"]))
+    return xr.Dataset(out)
 
 
 def _observed(

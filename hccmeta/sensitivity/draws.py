@@ -12,14 +12,14 @@ For each fit of an :class:`~hccmeta.analyses.AnalysisResult` a :class:`FitView` 
 The normal-normal fits (:class:`~hccmeta.models.result.PoolResult`) carry their priors
 as objects and their DataTree has ``log_prior`` and ``log_likelihood`` groups (the
 exact engine's draws are exact posterior draws). The MCMC models' results
-(:class:`~hccmeta.models._results.PosteriorResult`) record their priors as text and
-have neither group: this module reads the priors back from that text (the ``repr`` of
-:mod:`hccmeta.priors` objects) and computes the log densities from the draws and the
-model inputs -- the joint prognostic model (marginal likelihood of each log HR, theta
-integrated out, as the model samples it) and the two binomial models (binomial
-likelihood of each arm from the fitted proportions). A fit whose DataTree already has
-both groups is used as it is. For any other fit the view has no log densities, and the
-power-scaling rows say so.
+(:class:`~hccmeta.models._results.PosteriorResult`) record their priors as text; the
+prognostic and binomial fits have neither group: this module reads the priors back from
+that text (the ``repr`` of :mod:`hccmeta.priors` objects) and computes the log densities
+from the draws and the model inputs -- the joint prognostic model (marginal likelihood
+of each log HR, theta integrated out, as the model samples it) and the two binomial
+models (binomial likelihood of each arm from the fitted proportions). A fit whose
+DataTree already has both groups (the multi-format survival synthesis) is used as it
+is. For any other fit the view has no log densities, and the power-scaling rows say so.
 
 Weighted summaries (:func:`weighted_stats`) turn draws and importance weights into
 the estimate columns.

@@ -25,6 +25,10 @@ Which densities are scaled, model by model (see :mod:`hccmeta.sensitivity.draws`
   = the marginal likelihood of each log HR (theta integrated out, as the model samples);
 - binomial models: prior = the top-level priors (log OR, its tau, the baseline mean and
   SD; or mu and tau per regimen); likelihood = the binomial of each study arm;
+- multi-format survival synthesis: the ``log_prior`` and ``log_likelihood`` groups of its
+  DataTree -- prior = mu_hr, tau, the baseline mean and SD, ln k (Weibull); likelihood =
+  each median, landmark and contrast term times its overlap weight (conditional on the
+  study log HRs and baselines);
 - any other model: only if its DataTree has ``log_prior`` and ``log_likelihood``
   groups; otherwise the rows are ``failed`` with the reason.
 
