@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hccmeta.report.interpret import LEAN, conclusion_changes, has_null, variant_range
 from hccmeta.report.render import Table, slug
 from hccmeta.report.tables import fmt_interval, fmt_number
 
@@ -244,8 +245,6 @@ def _diagnostics(result: AnalysisResult) -> Table:
 def _changes(section: AnalysisSection) -> tuple[pd.DataFrame, set[Any]] | None:
     """The sensitivity rows of the primary estimand, and the index of the variants that
     change its conclusion (:func:`hccmeta.report.interpret.conclusion_changes`)."""
-    from hccmeta.report.interpret import conclusion_changes
-
     table, result = section.sensitivity, section.result
     est = result.primary_estimand
     if table is None or table.empty or est is None:
@@ -291,7 +290,10 @@ def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
     note = (
         f"Rows for the primary estimand ({label}); sensitivity.csv has every estimand. "
         "A variant changes the conclusion when its 95% interval excludes no effect where "
-        "the primary one includes it (or the reverse), or its median crosses no effect."
+        "the primary one includes it (or the reverse), or, where the primary estimate "
+        f"leans to one side (probability of that side >= {LEAN:.0%}), its median crosses "
+        "no effect. An estimate without a no-effect value (a median, a proportion) has no "
+        "conclusion to change: the range of the variants' medians is what to read."
     )
     return t, note
 
@@ -351,7 +353,13 @@ def _robustness(section: AnalysisSection) -> str:
         return "no variant ran"
     n = len(changed)
     failed = int((rows["status"] == "failed").sum())
-    text = f"{n} of {len(ok)} change it" if n else f"none of {len(ok)} changes it"
+    primary: Any = section.result.estimates.set_index("estimand").loc[
+        section.result.primary_estimand
+    ]
+    if not has_null(primary):
+        text = f"medians {variant_range(ok)} over {len(ok)}"
+    else:
+        text = f"{n} of {len(ok)} change it" if n else f"none of {len(ok)} changes it"
     return text + (f" ({failed} failed)" if failed else "")
 
 

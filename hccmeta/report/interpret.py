@@ -19,7 +19,7 @@ from hccmeta.report.tables import fmt_interval, fmt_number
 if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import AnalysisResult
 
-__all__ = ["conclusion", "conclusion_changes", "interpret"]
+__all__ = ["LEAN", "conclusion", "conclusion_changes", "has_null", "interpret", "variant_range"]
 
 _RATIO = {"HR": "hazard ratio", "OR": "odds ratio", "RR": "risk ratio"}
 _MIXES = {
@@ -41,20 +41,61 @@ def conclusion(row: pd.Series) -> str:
     return "uncertain"
 
 
+#: The primary estimate leans to one side of no effect when the posterior probability of
+#: that side is at least this (odds of 3 to 1). Only then does a variant whose median
+#: crosses no effect change the conclusion; the median of an estimate that sits on no
+#: effect (an odds ratio of 0.94, P = 53%) crosses it at the Monte Carlo level.
+LEAN = 0.75
+
+
+def has_null(row: pd.Series) -> bool:
+    """Whether an estimate has a no-effect value to draw a conclusion about: the
+    contrasts (HR, OR, RR; 0 on the log scale) do and name the side of benefit; a median
+    survival or a proportion per regimen does not."""
+    return isinstance(row.get("benefit"), str)
+
+
 def conclusion_changes(primary: pd.Series, variants: pd.DataFrame) -> pd.Series:
-    """For each variant row: does it change the primary conclusion (a 95% interval that
-    excludes no effect becomes one that includes it, or the reverse, or the direction of
-    the median flips)?"""
+    """For each variant row: does it change the primary conclusion? It does when a 95%
+    interval that excludes no effect becomes one that includes it (or the reverse), or
+    when the primary estimate leans to one side (probability of that side at least
+    :data:`LEAN`) and the variant's median crosses no effect. Always False for estimates
+    without a no-effect value (:func:`has_null`); :func:`variant_range` describes those."""
+    if not has_null(primary):
+        return pd.Series(False, index=variants.index, dtype=bool)
     base = conclusion(primary)
     sign = math.copysign(1.0, primary["median"])
+    p = float(primary["p_benefit"])
+    leans = math.isfinite(p) and max(p, 1.0 - p) >= LEAN
     out = []
     for _, row in variants.iterrows():
         if not (math.isfinite(row["ci_lower"]) and math.isfinite(row["ci_upper"])):
             out.append(False)
             continue
-        flips = math.copysign(1.0, row["median"]) != sign and abs(row["median"]) > 1e-12
+        flips = leans and math.copysign(1.0, row["median"]) != sign and abs(row["median"]) > 1e-12
         out.append(conclusion(row) != base or flips)
     return pd.Series(out, index=variants.index, dtype=bool)
+
+
+def variant_range(variants: pd.DataFrame) -> str:
+    """The range of the variants' medians on the natural scale, e.g. '5.9 to 8.4
+    months' or '38% to 61%': what the sensitivity analysis says about an estimate
+    without a no-effect value."""
+    ok = variants[variants["status"] == "ok"] if "status" in variants else variants
+    if ok.empty:
+        return ""
+    scale = ok["natural_scale"].iloc[0] if "natural_scale" in ok else None
+    if scale == "months":
+        lo, hi = ok["natural_median"].min(), ok["natural_median"].max()
+        return f"{fmt_number(lo, 1)} to {fmt_number(hi, 1)} months"
+    if scale == "probability":
+        lo, hi = ok["natural_median"].min(), ok["natural_median"].max()
+        return f"{100 * lo:.0f}% to {100 * hi:.0f}%"
+    if isinstance(scale, str) and scale in _RATIO:
+        lo, hi = ok["natural_median"].min(), ok["natural_median"].max()
+        return f"{fmt_number(lo)} to {fmt_number(hi)}"
+    lo, hi = ok["median"].min(), ok["median"].max()
+    return f"{fmt_number(lo)} to {fmt_number(hi)} on the {ok['scale'].iloc[0]} scale"
 
 
 def _patients(row: pd.Series) -> str:
@@ -155,7 +196,12 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
         primary = result.estimates[result.estimates["estimand"] == est].iloc[0]
         rows = sensitivity[(sensitivity["estimand"] == est) & (sensitivity["status"] == "ok")]
         rows = rows[rows["variant"] != "primary"]
-        if not rows.empty:
+        if not rows.empty and not has_null(primary):
+            warnings.append(
+                f"Across the {len(rows)} sensitivity variants its median ranges from "
+                f"{variant_range(rows)}."
+            )
+        elif not rows.empty:
             changed = rows[conclusion_changes(primary, rows).to_numpy()]
             if changed.empty:
                 warnings.append(
