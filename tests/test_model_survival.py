@@ -12,6 +12,7 @@ landmarks (no censoring before t, the effects layer's ``imputed_n_at_risk``).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -155,6 +156,26 @@ def test_conditional_landmarks_without_censoring_are_binomials_of_survivors() ->
         terms.loc[:, ["study", "arm", "time", "survival", "n_eff"]], terms="marginal"
     )
     np.testing.assert_allclose(marginal["n_eff_term"], 40.0)
+
+
+def test_landmark_before_the_first_death_gives_no_warning() -> None:
+    """S(3) = 1 (nobody has died yet), then 0.8 and 0.5 of n = 40: of 40 alive none dies,
+    of 40 alive 8 die, of 32 alive 12 die -- and no 0/0 warning on the way."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        terms = landmark_likelihood_terms(
+            pd.DataFrame(
+                {
+                    "study": "s",
+                    "arm": "a",
+                    "time": [3.0, 6.0, 12.0],
+                    "survival": [1.0, 0.8, 0.5],
+                    "n_eff": 40.0,
+                }
+            )
+        )
+    np.testing.assert_allclose(terms["n_eff_term"], [40.0, 40.0, 32.0])
+    np.testing.assert_allclose(terms["events_term"], [0.0, 8.0, 12.0])
 
 
 def test_exchangeable_effects_have_the_integrated_covariance() -> None:

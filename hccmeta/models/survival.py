@@ -233,11 +233,12 @@ def landmark_likelihood_terms(
                 f"increases with time ({list(s_arr)})"
             )
         v = g["var_log_marginal"].to_numpy()
-        n_marg = np.where(
-            np.isfinite(g["n_eff"].to_numpy()),
-            g["n_eff"].to_numpy(),
-            np.where(v > 0, (1.0 - s_arr) / (s_arr * v), np.nan),
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):  # v = 0 where S = 1: not used
+            n_marg = np.where(
+                np.isfinite(g["n_eff"].to_numpy()),
+                g["n_eff"].to_numpy(),
+                np.where(v > 0, (1.0 - s_arr) / (s_arr * v), np.nan),
+            )
         notes = [""] * len(g)
         if terms == "conditional":
             s_prev = np.concatenate([[1.0], s_arr[:-1]])

@@ -589,9 +589,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), help="only these models")
     parser.add_argument("--reps", type=int, help="replications per model (default 200)")
     args = parser.parse_args()
-    # landmark_likelihood_terms evaluates both branches of an np.where: a landmark with no
-    # deaths yet (S = 1) divides 0 by 0 in the branch it then discards
-    warnings.filterwarnings("ignore", category=RuntimeWarning, module="hccmeta.models.survival")
+    # a warning of the models' own arithmetic is an error here (it would hide a bug)
+    warnings.filterwarnings("error", category=RuntimeWarning, module="hccmeta.models")
     reps = args.reps or (20 if args.quick else 200)
     names = args.models or list(MODELS)
     start = time.perf_counter()
