@@ -353,10 +353,7 @@ def _robustness(section: AnalysisSection) -> str:
         return "no variant ran"
     n = len(changed)
     failed = int((rows["status"] == "failed").sum())
-    primary: Any = section.result.estimates.set_index("estimand").loc[
-        section.result.primary_estimand
-    ]
-    if not has_null(primary):
+    if not has_null(ok.iloc[0]):  # the rows carry the estimand's side of benefit
         text = f"medians {variant_range(ok)} over {len(ok)}"
     else:
         text = f"{n} of {len(ok)} change it" if n else f"none of {len(ok)} changes it"

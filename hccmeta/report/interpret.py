@@ -85,14 +85,12 @@ def variant_range(variants: pd.DataFrame) -> str:
     if ok.empty:
         return ""
     scale = ok["natural_scale"].iloc[0] if "natural_scale" in ok else None
+    lo, hi = ok["natural_median"].min(), ok["natural_median"].max()
     if scale == "months":
-        lo, hi = ok["natural_median"].min(), ok["natural_median"].max()
         return f"{fmt_number(lo, 1)} to {fmt_number(hi, 1)} months"
     if scale == "probability":
-        lo, hi = ok["natural_median"].min(), ok["natural_median"].max()
         return f"{100 * lo:.0f}% to {100 * hi:.0f}%"
     if isinstance(scale, str) and scale in _RATIO:
-        lo, hi = ok["natural_median"].min(), ok["natural_median"].max()
         return f"{fmt_number(lo)} to {fmt_number(hi)}"
     lo, hi = ok["median"].min(), ok["median"].max()
     return f"{fmt_number(lo)} to {fmt_number(hi)} on the {ok['scale'].iloc[0]} scale"
