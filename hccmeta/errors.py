@@ -38,7 +38,8 @@ class Problem:
     message : str
         What is wrong, with the offending value.
     kind : str
-        What ``record`` names: ``"record"``, ``"arm"``, ``"characteristic"`` or ``"study"``.
+        What ``record`` names: ``"record"``, ``"arm"``, ``"characteristic"``,
+        ``"assessment"`` (a risk-of-bias assessment) or ``"study"``.
     """
 
     file: str
@@ -56,6 +57,11 @@ class Problem:
         if self.field:
             parts.append(f"field {self.field}")
         return ": ".join(parts) + f": {self.message}"
+
+    def as_warning(self) -> str:
+        """The problem as a warning line: ``FILE:LINE: warning: record ID: message``."""
+        where, _, rest = str(self).partition(": ")
+        return f"{where}: warning: {rest}"
 
 
 class StudyDataError(HccmetaError):

@@ -58,6 +58,10 @@ def test_the_corpus_covers_every_kind_of_error() -> None:
         "duplicate_record_id", "duplicate_arm_id", "reserved_arm_id", "unknown_arm",
         "unknown_contrast_group", "subgroups_do_not_add_up", "arms_do_not_add_up",
         "characteristic_count_above_arm", "rate_disagrees_with_counts", "survival_increases",
+        # the risk-of-bias block
+        "rob_unknown_domain", "rob_judgement_off_scale", "rob_overall_milder",
+        "rob_domain_missing", "rob2_for_non_randomised", "rob_unknown_record",
+        "rob_unknown_favoured_group", "rob_favours_missing",
     }  # fmt: skip
     assert required <= kinds
     for path in BAD_FILES:
@@ -173,3 +177,73 @@ def test_snippet_not_in_sources_and_number_not_in_snippet(
         "data/demo2020.yaml:59: record demo2020.os: field contrasts[0].hr.value: value 0.4 "
         "does not occur in the record's snippets",
     ]
+
+
+def test_a_study_without_risk_of_bias_validates_with_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (DEMO / "demo2020.yaml").read_text()
+    (tmp_path / "demo2020.yaml").write_text(text[: text.index("risk_of_bias:")])
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "--data", "."]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "valid: 1 studies, 4 records, 1 baseline characteristics"
+    assert captured.err.strip().splitlines() == [
+        "demo2020.yaml:2: warning: study demo2020: no risk_of_bias block: its results count as "
+        "not assessed for risk of bias (the certainty of evidence is rated down for it)"
+    ]
+
+
+def test_risk_of_bias_snippets_are_verified_against_the_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    text = (DEMO / "demo2020.yaml").read_text()
+    text = text.replace(
+        "{domain: confounding, judgement: serious, reason: Treatment chosen by clinicians "
+        "without adjustment.}",
+        "{domain: confounding, judgement: serious, reason: Treatment chosen by clinicians "
+        "without adjustment., provenance: [{location: Methods, snippet: chosen by the "
+        "treating physician}]}",
+    )
+    (data / "demo2020.yaml").write_text(text)
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    # the demo source of the test above, without the sentence the snippet quotes
+    (sources / "demo.txt").write_text(
+        "In all, 30 patients were included: sorafenib alone (n = 10) and sorafenib with\n"
+        "TACE (n = 20). Child-Pugh A 12 3 9 B 18 7 11. The median OS 9 vs 25 months (95% CI\n"
+        "12-30), HR 0.4 (0.2-0.8), P = 0.001. 6 months 58% 32%. Child-Pugh B (n = 18) vs A\n"
+        "(n = 12), 5.3 versus 8.9 months, p = 0.004, HR 2.1 (1.1-4.0). CR 0 3 PR 0 10 SD 4 2\n"
+        "PD 6 5. Diarrhea 8 (80%) 12 (60%).\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "--data", "data", "--sources", "sources"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [e for e in err if "risk" in e or "assessment" in e] == [
+        "data/demo2020.yaml:119: assessment rob.os: field domains[0].provenance[0].snippet: "
+        "snippet not found in any source text: 'chosen by the treating physician'"
+    ]
+    # and found once the source prints it
+    with (sources / "demo.txt").open("a") as fh:
+        fh.write("Treatment was chosen by the treating physician.\n")
+    main(["validate", "--data", "data", "--sources", "sources"])
+    assert "assessment rob.os" not in capsys.readouterr().err
+
+
+def test_assessment_lookup_prefers_the_most_specific() -> None:
+    """An assessment naming the two groups beats one for the whole record; an exact id
+    beats a wildcard; tools filter (Terashima: A vs B serious, A vs C critical)."""
+    ev = load_studies(HERE.parent / "study_data")
+    from hccmeta.data.bias import assessment_for
+
+    rob = ev.study("terashima2016").risk_of_bias
+    rec = "terashima2016.sas.subsequent_therapy.adjusted"
+    a_b = assessment_for(rob, rec, groups=("group_a", "group_b"), tools=("robins_i",))
+    a_c = assessment_for(rob, rec, groups=("group_c", "group_a"), tools=("robins_i",))
+    assert (a_b.id, a_b.overall) == ("rob.group_a_vs_b", "serious")  # type: ignore[union-attr]
+    assert (a_c.id, a_c.overall) == ("rob.group_a_vs_c", "critical")  # type: ignore[union-attr]
+    cp = assessment_for(rob, "terashima2016.sas.child_pugh.univariate", tools=("quips",))
+    assert cp is not None and cp.id == "rob.prognostic_univariate"
+    assert assessment_for(rob, "terashima2016.sas.child_pugh.univariate", tools=("rob2",)) is None

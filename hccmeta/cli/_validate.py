@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,5 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from hccmeta.data import load_studies
 
     ev = load_studies(args.data, sources=args.sources)
+    for w in ev.warnings:
+        print(w.as_warning(), file=sys.stderr)
     print(f"valid: {ev.summary_line()}")
     return 0

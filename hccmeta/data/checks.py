@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hccmeta.data.bias import design_class, iter_findings
 from hccmeta.data.schema import (
     ALL,
     Characteristic,
@@ -277,6 +278,11 @@ class _Checker:
             self.characteristic(ch, ("characteristics", i))
         for i, rec in enumerate(self.study.records):
             self.record(rec, ("records", i))
+        if self.study.risk_of_bias is not None:
+            groups = {r.id: [g.id for g in r.groups] for r in self.study.records}
+            randomised = design_class(self.study.design) == "randomised"
+            for loc, message in iter_findings(self.study.risk_of_bias, groups, randomised):
+                self.add(loc, message)
         return self.out
 
 

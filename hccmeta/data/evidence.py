@@ -18,7 +18,7 @@ from hccmeta.data.schema import (
     Study,
     SurvivalRecord,
 )
-from hccmeta.errors import InputError
+from hccmeta.errors import InputError, Problem
 
 __all__ = ["Evidence", "Located"]
 
@@ -71,6 +71,9 @@ class Evidence:
         ``{record or characteristic id: Located}``: the file and line of each id.
     verified_values : int or None
         Numbers verified against the source texts (None if sources were not given).
+    warnings : tuple of Problem
+        What validates but deserves attention (e.g. a study without a risk-of-bias
+        assessment); ``hccmeta validate`` prints them as ``FILE:LINE: warning: ...``.
     """
 
     studies: tuple[Study, ...]
@@ -78,6 +81,7 @@ class Evidence:
     data_hash: str
     locations: dict[str, Located] = field(default_factory=dict)
     verified_values: int | None = None
+    warnings: tuple[Problem, ...] = ()
 
     # ---- look-ups ---------------------------------------------------------------
     def study(self, study_id: str) -> Study:
@@ -251,6 +255,48 @@ class Evidence:
                     }
                 )
         return pd.DataFrame(rows)
+
+    @cached_property
+    def risk_of_bias(self) -> pd.DataFrame:
+        """The risk-of-bias assessments, one row per study, assessment and domain (the
+        overall judgement is the row with domain ``overall``): study, assessment, tool,
+        comparison, records, groups, domain, judgement, reason, direction, favours."""
+        rows = []
+        for s in self.studies:
+            if s.risk_of_bias is None:
+                continue
+            for a in s.risk_of_bias.assessments:
+                common = {
+                    "study": s.id,
+                    "assessment": a.id,
+                    "tool": a.tool,
+                    "comparison": a.comparison,
+                    "records": ";".join(a.records),
+                    "groups": ";".join(a.groups or []),
+                    "direction": a.direction,
+                    "favours": a.favours,
+                }
+                for d in a.domains:
+                    rows.append(
+                        {**common, "domain": d.domain, "judgement": d.judgement, "reason": d.reason}
+                    )
+                rows.append(
+                    {**common, "domain": "overall", "judgement": a.overall, "reason": a.reason}
+                )
+        columns = [
+            "study",
+            "assessment",
+            "tool",
+            "comparison",
+            "records",
+            "groups",
+            "domain",
+            "judgement",
+            "reason",
+            "direction",
+            "favours",
+        ]
+        return pd.DataFrame(rows, columns=columns)
 
     def summary_line(self) -> str:
         """One line counting studies, records and (if verified) values."""

@@ -83,6 +83,18 @@ def _problem(
             inner = loc[2:]
             if inner and inner[0] in _UNION_TAGS:
                 inner = inner[1:]
+        elif loc[:2] == ("risk_of_bias", "assessments") and len(loc) >= 3:
+            kind, pos = "assessment", loc[2]
+            rob = raw.get("risk_of_bias")
+            items = rob.get("assessments") if isinstance(rob, dict) else None
+            item = (
+                items[pos]
+                if isinstance(items, list) and isinstance(pos, int) and 0 <= pos < len(items)
+                else None
+            )
+            item_id = item.get("id") if isinstance(item, dict) else None
+            ident = item_id if isinstance(item_id, str) else f"risk_of_bias.assessments[{pos}]"
+            inner = loc[3:]
     return Problem(display, lines.line(loc), ident, format_field(inner) or None, message, kind)
 
 
@@ -145,6 +157,7 @@ def load_studies(
     data_dir = Path(path) if path is not None else default_data_dir()
     files = study_files(data_dir)
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     studies: list[Study] = []
     located: dict[str, Located] = {}
     linemaps: dict[str, tuple[str, LineMap, object]] = {}
@@ -188,6 +201,18 @@ def load_studies(
                 located[key] = Located(display, lines.line((*loc, "id")) or 1, study.id)
         linemaps[study.id] = (display, lines, data)
         studies.append(study)
+        if study.risk_of_bias is None:
+            warnings.append(
+                Problem(
+                    display,
+                    lines.line(("id",)),
+                    study.id,
+                    None,
+                    "no risk_of_bias block: its results count as not assessed for risk "
+                    "of bias (the certainty of evidence is rated down for it)",
+                    "study",
+                )
+            )
     if problems:
         raise StudyDataError(problems)
 
@@ -216,4 +241,5 @@ def load_studies(
         data_hash=_hash_files(all_files),
         locations={k: v for k, v in located.items() if not k.startswith("study:")},
         verified_values=verified,
+        warnings=tuple(warnings),
     )

@@ -172,6 +172,11 @@ def _units(study: Study) -> Iterator[tuple[tuple[str | int, ...], str, BaseModel
             if v.loc[0] != "provenance"
         ]
         yield base, ch.id, ch, vals
+    if study.risk_of_bias is not None:
+        for i, a in enumerate(study.risk_of_bias.assessments):
+            for j, dom in enumerate(a.domains):
+                if dom.provenance:
+                    yield ("risk_of_bias", "assessments", i, "domains", j), a.id, dom, []
     for i, rec in enumerate(study.records):
         base = ("records", i)
         vals = [

@@ -496,3 +496,16 @@ class Study(_Model):
     arms: list[Arm] = Field(min_length=1)
     characteristics: list[Characteristic] = Field(default_factory=list)
     records: list[Record] = Field(default_factory=list)
+    risk_of_bias: RiskOfBias | None = Field(
+        default=None,
+        description="The encoders' risk-of-bias assessment of the study's results (RoB 2, "
+        "ROBINS-I or QUIPS per comparison; see study_data/README.md). Without it the "
+        "study validates with a warning and its results count as not assessed.",
+    )
+
+
+# The risk-of-bias models use Provenance (defined above): imported last, then Study is
+# completed with them.
+from hccmeta.data.bias import RiskOfBias  # noqa: E402
+
+Study.model_rebuild()
