@@ -282,7 +282,7 @@ def test_run_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(out["estimates"][0]) == {
         "estimand", "label", "scale", "mean", "median", "sd", "ci_lower", "ci_upper",
         "natural_scale", "natural_median", "natural_ci_lower", "natural_ci_upper",
-        "benefit", "p_benefit", "k", "n_patients",
+        "benefit", "p_benefit", "k", "n_patients", "studies",
     }  # fmt: skip
     assert out["estimates"][0]["benefit"] == "below"  # p_benefit is P(HR < 1)
     assert "hazard ratio" in out["statement"]

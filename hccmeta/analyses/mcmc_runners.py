@@ -132,6 +132,7 @@ def run_prognostic(
                 k=len(sub),
                 n_patients=_n_patients(sub),
                 benefit=analysis.benefit,
+                basis=sub,
             )
         )
     return rows, estimates, {"": fit}, None
@@ -187,7 +188,8 @@ def run_proportions(
             label = analysis.regimens[role].label
             estimates.append(
                 _row(role, label, "logit_p", stats(x), natural="logit_p", p_benefit=math.nan,
-                     k=int(sub["study"].nunique()), n_patients=float(sub["n_exposed"].sum()))
+                     k=int(sub["study"].nunique()), n_patients=float(sub["n_exposed"].sum()),
+                     basis=sub)
             )  # fmt: skip
         d = post["d"].to_numpy().ravel()
         arms_per_study = data.groupby("study")["arm"].nunique()
@@ -196,7 +198,8 @@ def run_proportions(
             _row("log_or", f"Odds ratio, {analysis.regimens[contrast[0]].label} vs "
                  f"{analysis.regimens[contrast[1]].label}", "log_or", stats(d),
                  natural="log_or", p_benefit=_benefit(analysis, d), benefit=analysis.benefit,
-                 k=int(both["study"].nunique()), n_patients=float(both["n_exposed"].sum()))
+                 k=int(both["study"].nunique()), n_patients=float(both["n_exposed"].sum()),
+                 basis=both)
         )  # fmt: skip
     else:
         kwargs = {}
@@ -210,7 +213,7 @@ def run_proportions(
             estimates.append(
                 _row(role, analysis.regimens[role].label, "logit_p", stats(x), natural="logit_p",
                      p_benefit=math.nan, k=int(sub["study"].nunique()),
-                     n_patients=float(sub["n_exposed"].sum()))
+                     n_patients=float(sub["n_exposed"].sum()), basis=sub)
             )  # fmt: skip
     return rows, estimates, fits, None
 
@@ -324,7 +327,7 @@ def run_survival(
             x = np.log(post["median"].sel(arm=role).to_numpy())
             estimates.append(
                 _row(f"median_{role}", f"Median OS, {reg.label}", "log_median", stats(x),
-                     natural="log_median", p_benefit=math.nan, k=k, n_patients=n)
+                     natural="log_median", p_benefit=math.nan, k=k, n_patients=n, basis=sub)
             )  # fmt: skip
         else:
             for t in times:
@@ -333,7 +336,7 @@ def run_survival(
                 estimates.append(
                     _row(f"survival_{t:g}m_{role}", f"Survival at {t:g} months, {reg.label}",
                          "cloglog_survival", stats(x), natural="cloglog_survival",
-                         p_benefit=math.nan, k=k, n_patients=n)
+                         p_benefit=math.nan, k=k, n_patients=n, basis=sub)
                 )  # fmt: skip
     both = groups.groupby("study")["role"].nunique()
     comparative = groups[groups["study"].isin(both[both > 1].index)]
@@ -344,7 +347,9 @@ def run_survival(
              p_benefit=_benefit(analysis.model_copy(update={"benefit": "below"}), x),
              benefit="below",
              k=int(comparative["study"].nunique()),
-             n_patients=float(comparative.drop_duplicates(["study", "role"])["n_exposed"].sum()))
+             n_patients=float(comparative.drop_duplicates(["study", "role"])["n_exposed"].sum()),
+             basis=pd.concat([comparative, contrast_rows[
+                 contrast_rows["study"].isin(comparative["study"])]]))
     )  # fmt: skip
     return rows, estimates, {"": fit}, None
 

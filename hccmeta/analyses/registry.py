@@ -20,11 +20,13 @@ from hccmeta.data.yamlio import read_yaml
 from hccmeta.errors import InputError, Problem, StudyDataError
 
 __all__ = [
+    "DIRECTNESS_ELEMENTS",
     "Alternative",
     "Analysis",
     "NotAnalysed",
     "Registry",
     "Selector",
+    "StudyDirectness",
     "load_registry",
 ]
 
@@ -151,6 +153,11 @@ class Analysis(_Model):
     primary_estimand: str | None = Field(
         default=None, description="The estimand the sensitivity plot and statement focus on."
     )
+    directness: list[StudyDirectness] = Field(
+        default_factory=list,
+        description="How directly each contributing study answers the question; a study "
+        "not listed is taken as direct and said to be undeclared.",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> Analysis:
@@ -168,7 +175,61 @@ class Analysis(_Model):
             for r in self.contrast:
                 if r not in self.regimens:
                     raise ValueError(f"contrast names regimen {r!r}, not one of the regimens")
+        seen: set[tuple[str, str]] = set()
+        for d in self.directness:
+            for est in d.estimands or ["*"]:
+                if (d.study, est) in seen:
+                    raise ValueError(f"directness of study {d.study!r} is declared twice")
+                seen.add((d.study, est))
         return self
+
+    def directness_of(self, study: str, estimand: str) -> StudyDirectness | None:
+        """The declared directness of ``study`` for ``estimand`` (None: undeclared)."""
+        for d in self.directness:
+            if d.study == study and (d.estimands is None or estimand in d.estimands):
+                return d
+        return None
+
+
+Directness = Literal["direct", "unclear", "indirect", "very_indirect"]
+
+
+class StudyDirectness(_Model):
+    """How directly one study answers an analysis's question (GRADE indirectness), per
+    element of the question, with the reason in words."""
+
+    study: str = Field(description="Study id.")
+    estimands: list[str] | None = Field(
+        default=None,
+        description="The estimands this judgement is about (default: every estimand the "
+        "study informs).",
+    )
+    population: Directness
+    intervention: Directness
+    comparator: Directness
+    outcome: Directness
+    time_origin: Directness
+    reason: str = Field(min_length=10, description="Why, in words.")
+
+    @property
+    def indirect(self) -> list[str]:
+        """The elements judged indirect or very indirect."""
+        return [
+            name
+            for name in DIRECTNESS_ELEMENTS
+            if getattr(self, name) in ("indirect", "very_indirect")
+        ]
+
+    @property
+    def level(self) -> int:
+        """Levels to rate down for this study: 2 if any element is very indirect, 1 if
+        any is indirect, else 0 (direct or unclear)."""
+        values = [getattr(self, name) for name in DIRECTNESS_ELEMENTS]
+        return 2 if "very_indirect" in values else 1 if "indirect" in values else 0
+
+
+#: The elements of a question that directness is judged on (PICO plus the time origin).
+DIRECTNESS_ELEMENTS = ("population", "intervention", "comparator", "outcome", "time_origin")
 
 
 class NotAnalysed(_Model):

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hccmeta import priors as pr
+from hccmeta.analyses.certainty import CERTAINTY_COLUMNS, rate_estimates
 from hccmeta.analyses.registry import Analysis, Registry, Selector, load_registry
 from hccmeta.analyses.select import check_mixing, select_effects
 from hccmeta.data import Evidence
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.models.mcmc import SamplerSettings
 
 __all__ = [
+    "CREDIBILITY_COLUMNS",
     "ESTIMATE_COLUMNS",
     "SUBSETS",
     "AnalysisResult",
@@ -54,6 +56,24 @@ ESTIMATE_COLUMNS = (
     "p_benefit",
     "k",
     "n_patients",
+    "studies",
+)
+
+#: Columns that follow :data:`ESTIMATE_COLUMNS` in ``AnalysisResult.estimates``: the
+#: design behind the estimate, its certainty of evidence (GRADE, see
+#: :mod:`hccmeta.analyses.certainty`) with the reasons, and where non-randomised evidence
+#: contributes to a comparison of interventions, the bias-adjusted estimate.
+CREDIBILITY_COLUMNS = (
+    "design",
+    "certainty",
+    "certainty_reasons",
+    "bias_adjusted_median",
+    "bias_adjusted_ci_lower",
+    "bias_adjusted_ci_upper",
+    "bias_adjusted_natural_median",
+    "bias_adjusted_natural_ci_lower",
+    "bias_adjusted_natural_ci_upper",
+    "bias_adjusted_p_benefit",
 )
 
 #: Study subsets a variation may restrict an analysis to (SPEC section 6).
@@ -170,8 +190,10 @@ class AnalysisResult:
         The effects used, oriented as the question asks, with a ``role`` column (the
         regimen or factor they stand for; empty for a single estimand).
     estimates : DataFrame
-        One row per estimand (columns :data:`ESTIMATE_COLUMNS`); ``benefit`` says which
-        side of zero ``p_benefit`` is the probability of ("below": HR < 1).
+        One row per estimand (columns :data:`ESTIMATE_COLUMNS`, then
+        :data:`CREDIBILITY_COLUMNS`); ``benefit`` says which side of zero ``p_benefit``
+        is the probability of ("below": HR < 1); ``certainty`` is the GRADE certainty of
+        evidence with its ``certainty_reasons``.
     fits : dict
         The model fits by role (``PoolResult`` or ``PosteriorResult``).
     frequentist : DataFrame or None
@@ -183,6 +205,11 @@ class AnalysisResult:
         What was varied (the default for the primary analysis).
     data_hash, seed
         Provenance of the numbers.
+    certainty : DataFrame
+        The certainty rating per estimand, domain by domain
+        (:data:`hccmeta.analyses.certainty.CERTAINTY_COLUMNS`).
+    basis : dict
+        ``{estimand: [effect ids]}``: the effect rows behind each estimate.
     """
 
     analysis: Analysis
@@ -197,6 +224,8 @@ class AnalysisResult:
     data_hash: str = ""
     seed: int = 0
     priors: dict[str, str] = field(default_factory=dict)
+    certainty: pd.DataFrame = field(default_factory=pd.DataFrame)
+    basis: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -344,7 +373,12 @@ def _row(
     k: int,
     n_patients: float,
     benefit: str | None = None,
+    basis: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
+    """One estimate row (:data:`ESTIMATE_COLUMNS`); ``basis`` are the effect rows behind
+    it: their studies fill ``studies`` and their ids are kept (key ``effect_ids``, not a
+    column) for the certainty rating."""
+    used = basis if basis is not None else pd.DataFrame(columns=["study", "effect"])
     out: dict[str, Any] = {
         "estimand": estimand,
         "label": label,
@@ -358,6 +392,8 @@ def _row(
         "p_benefit": p_benefit,
         "k": k,
         "n_patients": n_patients,
+        "studies": ";".join(sorted(set(used["study"].astype(str)))),
+        "effect_ids": list(dict.fromkeys(used["effect"].astype(str))),
     }
     if natural is not None and scale in _NATURAL:
         name, fn, decreasing = _NATURAL[scale]
@@ -417,6 +453,7 @@ def _normal_estimates(
             k=len(rows),
             n_patients=_n_patients(rows),
             benefit=analysis.benefit,
+            basis=rows,
         )
     ]
     return rows_out
@@ -557,15 +594,19 @@ def run_analysis(
         _load_model_runners()
         runner = _RUNNERS[definition.model]
     rows, estimates, fits, freq = runner(definition, derived, variation, seed)
+    basis = {str(e["estimand"]): list(e.get("effect_ids", [])) for e in estimates}
+    certainty = pd.DataFrame(columns=list(CERTAINTY_COLUMNS))
     if rows.empty or not estimates:
         status: Literal["ok", "no_eligible_records"] = "no_eligible_records"
         message = f"no eligible records for {definition.name}: " + (
             definition.mapping[-1] if definition.mapping else "no derived effect matches"
         )
-        est = pd.DataFrame(columns=list(ESTIMATE_COLUMNS))
+        est = pd.DataFrame(columns=[*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS])
     else:
         status = "ok"
         est = pd.DataFrame(estimates, columns=list(ESTIMATE_COLUMNS))
+        certainty = rate_estimates(definition, est, rows, basis, evidence)
+        est = _with_credibility(est, certainty)
         message = (
             f"{definition.name}: {rows['study'].nunique()} studies, "
             f"{len(rows)} effects, {len(est)} estimands"
@@ -591,7 +632,22 @@ def run_analysis(
         data_hash=evidence.data_hash,
         seed=seed,
         priors=priors,
+        certainty=certainty,
+        basis=basis,
     )
+
+
+def _with_credibility(est: pd.DataFrame, certainty: pd.DataFrame) -> pd.DataFrame:
+    """The estimates with :data:`CREDIBILITY_COLUMNS` (bias-adjusted columns empty until
+    a bias-adjusted fit fills them)."""
+    rated = certainty.set_index("estimand")
+    out = est.copy()
+    out["design"] = out["estimand"].map(rated["design"])
+    out["certainty"] = out["estimand"].map(rated["certainty"])
+    out["certainty_reasons"] = out["estimand"].map(rated["certainty_reasons"])
+    for col in CREDIBILITY_COLUMNS[3:]:
+        out[col] = math.nan
+    return out[[*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS]]
 
 
 #: Model kinds whose runners honour ``Variation.effects_model == "fixed"``, an
