@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.models.mcmc import SamplerSettings
 
 __all__ = [
+    "BIAS_ADJUSTED_KEYS",
     "CREDIBILITY_COLUMNS",
     "ESTIMATE_COLUMNS",
     "SUBSETS",
@@ -59,6 +60,17 @@ ESTIMATE_COLUMNS = (
     "studies",
 )
 
+#: Keys of the bias-adjusted estimate (``bias_adjusted_<key>`` columns).
+BIAS_ADJUSTED_KEYS = (
+    "median",
+    "ci_lower",
+    "ci_upper",
+    "natural_median",
+    "natural_ci_lower",
+    "natural_ci_upper",
+    "p_benefit",
+)
+
 #: Columns that follow :data:`ESTIMATE_COLUMNS` in ``AnalysisResult.estimates``: the
 #: design behind the estimate, its certainty of evidence (GRADE, see
 #: :mod:`hccmeta.analyses.certainty`) with the reasons, and where non-randomised evidence
@@ -67,13 +79,7 @@ CREDIBILITY_COLUMNS = (
     "design",
     "certainty",
     "certainty_reasons",
-    "bias_adjusted_median",
-    "bias_adjusted_ci_lower",
-    "bias_adjusted_ci_upper",
-    "bias_adjusted_natural_median",
-    "bias_adjusted_natural_ci_lower",
-    "bias_adjusted_natural_ci_upper",
-    "bias_adjusted_p_benefit",
+    *(f"bias_adjusted_{key}" for key in BIAS_ADJUSTED_KEYS),
 )
 
 #: Study subsets a variation may restrict an analysis to (SPEC section 6).
@@ -247,6 +253,32 @@ class AnalysisResult:
     def summary(self) -> pd.DataFrame:
         """The pooled estimates, one row per estimand (central 95% intervals)."""
         return self.estimates.copy()
+
+    def estimate_records(self) -> list[dict[str, Any]]:
+        """The estimates as JSON-ready objects: :data:`ESTIMATE_COLUMNS` plus ``design``,
+        ``certainty``, ``certainty_reasons`` (a list) and ``bias_adjusted`` (an object
+        with ``median``, ``ci_lower``, ``ci_upper``, ``natural_median``,
+        ``natural_ci_lower``, ``natural_ci_upper`` and ``p_benefit``, or null where no
+        bias-adjusted estimate applies). Non-finite numbers become None."""
+
+        def clean(value: Any) -> Any:
+            if isinstance(value, float | np.floating):
+                return float(value) if math.isfinite(value) else None
+            if isinstance(value, np.integer):
+                return int(value)
+            return value
+
+        out = []
+        for row in self.estimates.to_dict(orient="records"):
+            rec = {k: clean(row.get(k)) for k in ESTIMATE_COLUMNS}
+            rec["design"] = row.get("design")
+            rec["certainty"] = row.get("certainty")
+            reasons = row.get("certainty_reasons")
+            rec["certainty_reasons"] = list(reasons) if isinstance(reasons, tuple | list) else []
+            adjusted = {key: clean(row.get(f"bias_adjusted_{key}")) for key in BIAS_ADJUSTED_KEYS}
+            rec["bias_adjusted"] = adjusted if adjusted["median"] is not None else None
+            out.append(rec)
+        return out
 
     @property
     def primary_estimand(self) -> str | None:

@@ -44,10 +44,7 @@ def run(args: argparse.Namespace) -> int:
             "status": result.status,
             "message": result.message,
             "k": result.k,
-            "estimates": [
-                {k: _clean(v) for k, v in row.items()}
-                for row in result.estimates.to_dict(orient="records")
-            ],
+            "estimates": result.estimate_records(),
             "effects": [
                 {k: _clean(row[k]) for k in ("study", "effect", "role", "yi", "sei", "method")}
                 for row in result.effects.to_dict(orient="records")

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from hccmeta.report.interpret import LEAN, conclusion_changes, has_null, variant_range
+from hccmeta.data.bias import TOOLS, design_class
+from hccmeta.report.interpret import certainty_text, has_null, p_text, variant_range
 from hccmeta.report.render import Table, slug
 from hccmeta.report.tables import fmt_interval, fmt_number
 
@@ -57,17 +58,30 @@ def natural_text(row: Any) -> str:
     return f"{fmt_number(med)} ({fmt_interval(lo, hi)}) {scale}"
 
 
-def p_benefit_text(row: Any, benefit: str) -> str:
-    """``P(HR < 1) = 0.991``, or an en dash when there is no probability of benefit."""
-    p = row.get("p_benefit")
+def p_benefit_text(row: Any, benefit: str, column: str = "p_benefit") -> str:
+    """``P(HR < 1) = 0.99`` (two digits), or an en dash when there is no probability of
+    benefit."""
+    p = row.get(column)
     if _nan(p):
         return "–"
     scale = row.get("natural_scale")
     named = row.get("benefit")
-    side = "<" if (named if isinstance(named, str) else benefit) == "below" else ">"
-    if scale in _RATIO:
-        return f"P({scale} {side} 1) = {float(p):.3f}"
-    return f"P(benefit) = {float(p):.3f}"
+    side = str(named if isinstance(named, str) else benefit)
+    return p_text(float(p), str(scale) if scale in _RATIO else "benefit", side)
+
+
+def bias_adjusted_text(row: Any) -> str:
+    """The bias-adjusted estimate on the natural scale, or an en dash where none applies."""
+    if _nan(row.get("bias_adjusted_natural_median")):
+        return "–"
+    return natural_text(
+        {
+            "natural_scale": row.get("natural_scale"),
+            "natural_median": row["bias_adjusted_natural_median"],
+            "natural_ci_lower": row["bias_adjusted_natural_ci_lower"],
+            "natural_ci_upper": row["bias_adjusted_natural_ci_upper"],
+        }
+    )
 
 
 def _sentence(text: str) -> str:
@@ -242,29 +256,24 @@ def _diagnostics(result: AnalysisResult) -> Table:
     return t
 
 
-def _changes(section: AnalysisSection) -> tuple[pd.DataFrame, set[Any]] | None:
-    """The sensitivity rows of the primary estimand, and the index of the variants that
-    change its conclusion (:func:`hccmeta.report.interpret.conclusion_changes`)."""
+def _changes(section: AnalysisSection) -> pd.DataFrame | None:
+    """The sensitivity rows of the primary estimand (with the table's
+    ``changes_conclusion`` and ``change_reason``)."""
     table, result = section.sensitivity, section.result
     est = result.primary_estimand
     if table is None or table.empty or est is None:
         return None
-    rows = table[table["estimand"] == est]
-    primary: Any = result.estimates.set_index("estimand").loc[est]
-    ok = rows[(rows["status"] == "ok") & (rows["variant"] != "primary")]
-    changed = set(ok.index[conclusion_changes(primary, ok).to_numpy()]) if not ok.empty else set()
-    return rows, changed
+    return table[table["estimand"] == est]
 
 
 def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
     result = section.result
-    found = _changes(section)
-    if found is None:
+    rows = _changes(section)
+    if rows is None:
         return None, ""
-    rows, changed = found
     t = Table(["Variant", "Group", "What it changes", "Estimate (95% CrI)", "P(benefit)", "Studies",
                "Status", "Changes the conclusion"], numeric={5})  # fmt: skip
-    for idx, r in rows.iterrows():
+    for _, r in rows.iterrows():
         status = str(r["status"])
         if status != "ok" and not _nan(r.get("error")) and r.get("error"):
             status += f": {r['error']}"
@@ -272,6 +281,7 @@ def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
         estimate = natural_text(r) if r["status"] == "ok" else "–"
         if not _nan(psense):
             status += f"; psense {float(psense):.3f} ({r.get('psense_diagnosis') or '–'})"
+        changed = bool(r["changes_conclusion"])
         t.rows.append(
             [
                 str(r["variant"]),
@@ -281,21 +291,117 @@ def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
                 p_benefit_text(r, result.analysis.benefit) if r["status"] == "ok" else "–",
                 _int(r["k"]),
                 status,
-                "yes" if idx in changed else "",
+                f"yes: {r['change_reason']}" if changed else "",
             ]
         )
-        t.classes.append("warn" if idx in changed or r["status"] == "failed" else "")
+        t.classes.append("warn" if changed or r["status"] == "failed" else "")
     est = result.estimates
     label = str(est.loc[est["estimand"] == result.primary_estimand, "label"].iloc[0])
     note = (
         f"Rows for the primary estimand ({label}); sensitivity.csv has every estimand. "
-        "A variant changes the conclusion when its 95% interval excludes no effect where "
-        "the primary one includes it (or the reverse), or, where the primary estimate "
-        f"leans to one side (probability of that side >= {LEAN:.0%}), its median crosses "
-        "no effect. An estimate without a no-effect value (a median, a proportion) has no "
-        "conclusion to change: the range of the variants' medians is what to read."
+        "A variant changes the conclusion when its 95% interval's relation to no effect "
+        "changes (it starts or stops including it) or when its median lies outside the "
+        "primary 95% interval; for an estimate without a no-effect value (a median, a "
+        "proportion), when its median lies outside the primary 95% interval."
     )
     return t, note
+
+
+def _certainty(result: AnalysisResult) -> Table:
+    """The certainty of evidence per estimand, domain by domain (GRADE)."""
+    t = Table(
+        ["Estimand", "Design", "Starts", "Risk of bias", "Inconsistency", "Indirectness",
+         "Imprecision", "Publication bias", "Rated up", "Certainty", "Reasons"],
+    )  # fmt: skip
+    labels = dict(zip(result.estimates["estimand"], result.estimates["label"], strict=True))
+
+    def levels(x: Any) -> str:
+        return "–" if int(x) == 0 else f"{int(x):+d}"
+
+    for _, c in result.certainty.iterrows():
+        t.rows.append(
+            [
+                str(labels.get(c["estimand"], c["estimand"])),
+                str(c["design"]).replace("_", "-"),
+                str(c["start"]),
+                levels(c["risk_of_bias"]),
+                levels(c["inconsistency"]),
+                levels(c["indirectness"]),
+                levels(c["imprecision"]),
+                levels(c["publication_bias"]),
+                levels(c["rated_up"]),
+                str(c["certainty"]).replace("_", " "),
+                "; ".join(c["certainty_reasons"]),
+            ]
+        )
+    return t
+
+
+def _risk_of_bias(data: ReportData, result: AnalysisResult) -> Table | None:
+    """The risk-of-bias assessments behind the analysis's records, domain by domain."""
+    rob = data.evidence.risk_of_bias
+    if rob.empty or result.effects.empty:
+        return None
+    from hccmeta.data.bias import DOMAINS, TOOLS, matches
+
+    used = result.effects[["study", "record"]].drop_duplicates()
+    t = Table(["Study", "Assessment", "Tool", "Comparison", "Domains", "Overall", "Direction"])
+    seen: set[tuple[str, str]] = set()
+    for _, a in rob[rob["domain"] == "overall"].iterrows():
+        key = (str(a["study"]), str(a["assessment"]))
+        recs = used[used["study"] == a["study"]]["record"].astype(str)
+        patterns = str(a["records"]).split(";")
+        if key in seen or not any(matches(p, r) for p in patterns for r in recs):
+            continue
+        seen.add(key)
+        doms = rob[(rob["study"] == a["study"]) & (rob["assessment"] == a["assessment"])]
+        names = DOMAINS[str(a["tool"])]
+        domains = "; ".join(
+            f"{names.get(str(d['domain']), d['domain'])}: {str(d['judgement']).replace('_', ' ')}"
+            f" ({d['reason']})"
+            for _, d in doms[doms["domain"] != "overall"].iterrows()
+        )
+        direction = str(a["direction"]).replace("_", " ")
+        if a["direction"] == "favours_group" and isinstance(a["favours"], str):
+            direction = f"favours {a['favours']}"
+        t.rows.append(
+            [
+                str(a["study"]),
+                str(a["assessment"]),
+                TOOLS[str(a["tool"])],
+                str(a["comparison"]),
+                domains,
+                f"{str(a['judgement']).replace('_', ' ')}: {a['reason']}",
+                direction,
+            ]
+        )
+    return t if t.rows else None
+
+
+def _directness(result: AnalysisResult) -> Table | None:
+    a = result.analysis
+    studies = sorted(set(result.effects["study"].astype(str))) if not result.effects.empty else []
+    if not studies:
+        return None
+    t = Table(["Study", "Estimands", "Population", "Intervention", "Comparator", "Outcome",
+               "Time origin", "Why"])  # fmt: skip
+    for study in studies:
+        declared = [d for d in a.directness if d.study == study]
+        if not declared:
+            t.rows.append([study, "all", *["not declared"] * 5,
+                           "not declared in the registry: taken as direct"])  # fmt: skip
+            continue
+        for d in declared:
+            t.rows.append(
+                [
+                    study,
+                    ", ".join(d.estimands) if d.estimands else "all",
+                    *(getattr(d, e).replace("_", " ") for e in (
+                        "population", "intervention", "comparator", "outcome", "time_origin")),
+                    d.reason,
+                ]
+            )  # fmt: skip
+    return t
 
 
 def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, str]) -> dict:
@@ -320,7 +426,8 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
         "diagnostics_failed": not result.ok,
     }
     if result.status != "ok":
-        for key in ("records", "effects", "pooled", "diagnostics", "sensitivity"):
+        for key in ("records", "effects", "pooled", "certainty", "risk_of_bias", "directness",
+                    "diagnostics", "sensitivity"):  # fmt: skip
             out[key] = None
         out.update(n_records=0, assumptions=[], sensitivity_note="")
         return out
@@ -333,6 +440,9 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
         effects=effects,
         assumptions=assumptions,
         pooled=_pooled(result),
+        certainty=_certainty(result),
+        risk_of_bias=_risk_of_bias(data, result),
+        directness=_directness(result),
         diagnostics=_diagnostics(result),
         sensitivity=sens,
         sensitivity_note=note,
@@ -342,48 +452,97 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
 
 # ------------------------------------------------------------------------------ overview
 def _robustness(section: AnalysisSection) -> str:
-    """How many sensitivity variants change the conclusion about the primary estimand."""
-    found = _changes(section)
-    if found is None:
+    """How many sensitivity variants change the conclusion about the primary estimand
+    (the sensitivity table's ``changes_conclusion``); for a median or a proportion, also
+    the range of the variants' medians."""
+    rows = _changes(section)
+    if rows is None:
         return "–"
-    rows, changed = found
     rows = rows[rows["variant"] != "primary"]
     ok = rows[rows["status"] == "ok"]
     if ok.empty:
         return "no variant ran"
-    n = len(changed)
+    n = int(ok["changes_conclusion"].astype(bool).sum())
     failed = int((rows["status"] == "failed").sum())
+    text = f"{n} of {len(ok)} change it" if n else f"none of {len(ok)} changes it"
     if not has_null(ok.iloc[0]):  # the rows carry the estimand's side of benefit
-        text = f"medians {variant_range(ok)} over {len(ok)}"
-    else:
-        text = f"{n} of {len(ok)} change it" if n else f"none of {len(ok)} changes it"
-    return text + (f" ({failed} failed)" if failed else "")
+        text += f" (medians {variant_range(ok)})"
+    return text + (f"; {failed} failed" if failed else "")
 
 
 def _overview(data: ReportData) -> Table:
     t = Table(
-        ["Analysis", "Primary estimate (95% CrI)", "P(benefit)", "Studies", "Patients",
+        ["Analysis", "Primary estimate (95% CrI)", "Design", "Certainty",
+         "Allowing for bias (95% CrI)", "P(benefit)", "Studies", "Patients",
          "Sensitivity variants"],
-        numeric={3, 4},
+        numeric={6, 7},
     )  # fmt: skip
     for s in data.sections:
         r = s.result
         if r.status != "ok":
-            t.rows.append([r.analysis.title, "no eligible records", "–", "0", "–", "–"])
+            t.rows.append([r.analysis.title, "no eligible records", "–", "–", "–", "–", "0", "–",
+                           "–"])  # fmt: skip
             continue
         est: Any = r.estimates.set_index("estimand").loc[r.primary_estimand]
+        rating = r.certainty.set_index("estimand")
+        rated: Any = rating.loc[r.primary_estimand] if r.primary_estimand in rating.index else None
         t.rows.append([f"{r.analysis.title}: {est['label']}", natural_text(est),
-                       p_benefit_text(est, r.analysis.benefit), _int(est["k"]),
-                       _int(est["n_patients"]), _robustness(s)])  # fmt: skip
+                       str(est["design"]).replace("_", "-"), certainty_text(est, rated),
+                       bias_adjusted_text(est), p_benefit_text(est, r.analysis.benefit),
+                       _int(est["k"]), _int(est["n_patients"]), _robustness(s)])  # fmt: skip
     return t
 
 
+def _evidence_base(data: ReportData) -> str:
+    """What the evidence base is, and which questions have no randomised evidence."""
+    ev = data.evidence
+    randomised = [s.id for s in ev.studies if design_class(s.design) == "randomised"]
+    none = [
+        s.result.analysis.title
+        for s in data.sections
+        if s.result.status == "ok"
+        and not (s.result.estimates["design"].isin(["randomised", "mixed"])).any()
+    ]
+    empty = [s.result.analysis.title for s in data.sections if s.result.status != "ok"]
+    text = (
+        f"The evidence base is the {len(ev.studies)} studies encoded in {ev.data_dir.name}/, "
+        "not the result of a systematic search: other studies of these questions exist, "
+        "publication and selection of studies cannot be assessed, and every estimate "
+        "describes these studies only. "
+    )
+    if not randomised:
+        text += "None of the studies is randomised. "
+    else:
+        text += f"Randomised: {', '.join(randomised)}. "
+    if none:
+        text += (
+            "No randomised evidence informs: " + "; ".join(none) + ". Their comparisons are "
+            "associations observed in non-randomised studies, not treatment effects. "
+        )
+    if empty:
+        text += "No eligible records: " + "; ".join(empty) + "."
+    return text.strip()
+
+
 def _studies(data: ReportData) -> Table:
-    t = Table(["Study", "Citation", "Design", "Setting", "Patients", "Source"], numeric={4})
+    t = Table(["Study", "Citation", "Design", "Setting", "Patients", "Source", "Risk of bias"],
+              numeric={4})  # fmt: skip
+    rob = data.evidence.risk_of_bias
+    overall = rob[rob["domain"] == "overall"]
     for _, s in data.evidence.studies_table.iterrows():
+        mine = overall[overall["study"] == s["study"]]
+        judged = (
+            "; ".join(
+                f"{a['comparison']}: {str(a['judgement']).replace('_', ' ')} "
+                f"({TOOLS[str(a['tool'])]})"
+                for _, a in mine.iterrows()
+            )
+            if not mine.empty
+            else "not assessed"
+        )
         t.rows.append([str(s["study"]), str(s["citation"]), str(s["design"]).replace("_", " "),
                        str(s["setting"]).replace("_", " "), _int(s["population_size"]),
-                       str(s["source_kind"]).replace("_", " ")])  # fmt: skip
+                       str(s["source_kind"]).replace("_", " "), judged])  # fmt: skip
     return t
 
 
@@ -465,6 +624,7 @@ def build_context(data: ReportData, figures: Mapping[str, str], methods: Methods
         "n_variants": data.n_variants,
         "sensitivity_run": data.sensitivity is not None,
         "overview": _overview(data),
+        "evidence_base": _evidence_base(data),
         "statements": [
             (s.result.analysis.title, slug(s.name), _sentence(s.statement)) for s in data.sections
         ],

@@ -1,25 +1,30 @@
 """Statements in words that a clinician can read (after RoBMA's ``interpret()``).
 
 For each analysis: the pooled estimate and its 95% credible interval on the natural
-scale (HR, OR, months, probability), the probability of benefit, how many studies and
-patients stand behind it, and plain warnings where the prior dominates (k <= 2), where
-the MCMC diagnostics failed, where the studies differ in a way the analysis pools
-across, and where a sensitivity variant changes the conclusion.
+scale (HR, OR, months, probability), worded by the design behind it (a non-randomised
+comparison is an association, not an effect: Cochrane Handbook chapter 15), its
+certainty of evidence (GRADE) with what lowered it, the bias-adjusted estimate where
+non-randomised evidence contributes to a comparison of interventions, the probability
+of benefit to two digits as a statement conditional on the model, and plain warnings:
+where the prior dominates (k <= 2), where the MCMC diagnostics failed, where the studies
+differ in a way the analysis pools across, and where sensitivity variants change the
+conclusion.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hccmeta.analyses.certainty import estimate_type
 from hccmeta.report.tables import fmt_interval, fmt_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import AnalysisResult
 
-__all__ = ["LEAN", "conclusion", "conclusion_changes", "has_null", "interpret", "variant_range"]
+__all__ = ["certainty_text", "has_null", "interpret", "p_text", "variant_range"]
 
 _RATIO = {"HR": "hazard ratio", "OR": "odds ratio", "RR": "risk ratio"}
 _MIXES = {
@@ -29,23 +34,14 @@ _MIXES = {
     "criteria": "response criteria",
     "subgroup_variable": "how a factor is defined",
 }
-
-
-def conclusion(row: pd.Series) -> str:
-    """The qualitative conclusion of an estimate on the analysis scale: 'below' (the
-    95% interval lies below 0), 'above', or 'uncertain' (it contains 0)."""
-    if row["ci_upper"] < 0:
-        return "below"
-    if row["ci_lower"] > 0:
-        return "above"
-    return "uncertain"
-
-
-#: The primary estimate leans to one side of no effect when the posterior probability of
-#: that side is at least this (odds of 3 to 1). Only then does a variant whose median
-#: crosses no effect change the conclusion; the median of an estimate that sits on no
-#: effect (an odds ratio of 0.94, P = 53%) crosses it at the Monte Carlo level.
-LEAN = 0.75
+#: What lowered a certainty rating, by the column of the certainty table.
+_DOMAINS = {
+    "risk_of_bias": "risk of bias",
+    "inconsistency": "inconsistency",
+    "indirectness": "indirectness",
+    "imprecision": "imprecision",
+    "publication_bias": "publication bias",
+}
 
 
 def has_null(row: pd.Series) -> bool:
@@ -55,32 +51,9 @@ def has_null(row: pd.Series) -> bool:
     return isinstance(row.get("benefit"), str)
 
 
-def conclusion_changes(primary: pd.Series, variants: pd.DataFrame) -> pd.Series:
-    """For each variant row: does it change the primary conclusion? It does when a 95%
-    interval that excludes no effect becomes one that includes it (or the reverse), or
-    when the primary estimate leans to one side (probability of that side at least
-    :data:`LEAN`) and the variant's median crosses no effect. Always False for estimates
-    without a no-effect value (:func:`has_null`); :func:`variant_range` describes those."""
-    if not has_null(primary):
-        return pd.Series(False, index=variants.index, dtype=bool)
-    base = conclusion(primary)
-    sign = math.copysign(1.0, primary["median"])
-    p = float(primary["p_benefit"])
-    leans = math.isfinite(p) and max(p, 1.0 - p) >= LEAN
-    out = []
-    for _, row in variants.iterrows():
-        if not (math.isfinite(row["ci_lower"]) and math.isfinite(row["ci_upper"])):
-            out.append(False)
-            continue
-        flips = leans and math.copysign(1.0, row["median"]) != sign and abs(row["median"]) > 1e-12
-        out.append(conclusion(row) != base or flips)
-    return pd.Series(out, index=variants.index, dtype=bool)
-
-
 def variant_range(variants: pd.DataFrame) -> str:
     """The range of the variants' medians on the natural scale, e.g. '5.9 to 8.4
-    months' or '38% to 61%': what the sensitivity analysis says about an estimate
-    without a no-effect value."""
+    months' or '38% to 61%'."""
     ok = variants[variants["status"] == "ok"] if "status" in variants else variants
     if ok.empty:
         return ""
@@ -96,6 +69,35 @@ def variant_range(variants: pd.DataFrame) -> str:
     return f"{fmt_number(lo)} to {fmt_number(hi)} on the {ok['scale'].iloc[0]} scale"
 
 
+def p_text(p: float, scale: str, side: str) -> str:
+    """``P(HR < 1) = 0.99``: a posterior probability to two digits (never 0 or 1: a
+    probability that rounds to them is shown as < 0.01 or > 0.99)."""
+    what = f"P({scale} {'<' if side == 'below' else '>'} 1)"
+    if p > 0.995:
+        return f"{what} > 0.99"
+    if p < 0.005:
+        return f"{what} < 0.01"
+    return f"{what} = {p:.2f}"
+
+
+def certainty_text(row: pd.Series | dict[str, Any], rating: pd.Series | None = None) -> str:
+    """'very low certainty (rated down for risk of bias, indirectness and imprecision)'."""
+    level = row.get("certainty")
+    if not isinstance(level, str):
+        return "certainty not rated"
+    text = f"{level.replace('_', ' ')} certainty"
+    if rating is not None:
+        down = [words for col, words in _DOMAINS.items() if int(rating[col]) < 0]
+        up = int(rating["rated_up"])
+        if down:
+            listed = down[0] if len(down) == 1 else ", ".join(down[:-1]) + f" and {down[-1]}"
+            text += f" (rated down for {listed}"
+            text += "; rated up for a large effect)" if up else ")"
+        elif up:
+            text += " (rated up for a large effect)"
+    return text
+
+
 def _patients(row: pd.Series) -> str:
     n = row["n_patients"]
     k = int(row["k"])
@@ -105,41 +107,85 @@ def _patients(row: pd.Series) -> str:
     return f"{studies} ({int(n)} patients)"
 
 
-def _estimate_sentence(row: pd.Series, benefit: str) -> str:
+def _ratio_ci(row: pd.Series, prefix: str = "natural_") -> str:
+    return fmt_interval(row[f"{prefix}ci_lower"], row[f"{prefix}ci_upper"])
+
+
+def _design_words(row: pd.Series, kind: str) -> str:
+    if kind != "intervention":
+        return ""
+    design = row.get("design")
+    return {"randomised": "randomised", "mixed": "randomised and non-randomised"}.get(
+        str(design), "non-randomised"
+    )
+
+
+def _design_note(result: AnalysisResult) -> str:
+    """One sentence on what the estimates are, by design and kind of question."""
+    kinds = {estimate_type(result.analysis, row) for _, row in result.estimates.iterrows()}
+    out = []
+    designs = set(result.estimates["design"].dropna().astype(str))
+    if "intervention" in kinds and designs - {"randomised"}:
+        out.append(
+            "In the non-randomised studies the treatments compared were associated with "
+            "these differences; they are not treatment effects: the patients who received "
+            "each treatment differed in ways the studies could not fully account for."
+        )
+    if "prognostic_factor" in kinds:
+        out.append("These are prognostic associations, not the effects of changing the factors.")
+    return " ".join(out)
+
+
+def _estimate_sentence(
+    row: pd.Series, analysis: Any, rating: pd.Series | None, bias_prior: str | None
+) -> str:
+    kind = estimate_type(analysis, row)
     scale = row.get("natural_scale")
     label = str(row["label"])
     label = label[:1].upper() + label[1:]
     if scale in _RATIO:
         name = _RATIO[str(scale)]
-        ci = fmt_interval(row["natural_ci_lower"], row["natural_ci_upper"])
-        text = (
-            f"{label}: pooled {name} {fmt_number(row['natural_median'])} "
-            f"(95% credible interval {ci})"
-        )
-        if pd.notna(row["p_benefit"]):
-            # the side the estimate row names (a hazard ratio below 1 in a survival
-            # synthesis; for a prognostic factor, HR > 1: the factor is adverse)
-            side_of = row.get("benefit") if isinstance(row.get("benefit"), str) else benefit
-            below = side_of == "below"
-            side = "< 1" if below else "> 1"
-            text += f"; probability that the {name} is {side}: {100 * row['p_benefit']:.1f}%"
+        text = f"{label}: pooled {name} {fmt_number(row['natural_median'])}"
+        text += f" (95% CrI {_ratio_ci(row)})"
     elif scale == "months":
         ci = fmt_interval(row["natural_ci_lower"], row["natural_ci_upper"], 1)
-        text = (
-            f"{label}: {fmt_number(row['natural_median'], 1)} months (95% credible interval {ci})"
-        )
+        text = f"{label}: {fmt_number(row['natural_median'], 1)} months (95% CrI {ci})"
     elif scale == "probability":
         text = (
             f"{label}: {100 * row['natural_median']:.0f}% "
-            f"(95% credible interval {100 * row['natural_ci_lower']:.0f}% to "
+            f"(95% CrI {100 * row['natural_ci_lower']:.0f}% to "
             f"{100 * row['natural_ci_upper']:.0f}%)"
         )
     else:
         text = (
             f"{label}: {fmt_number(row['median'])} on the {row['scale']} scale "
-            f"(95% credible interval {fmt_interval(row['ci_lower'], row['ci_upper'])})"
+            f"(95% CrI {fmt_interval(row['ci_lower'], row['ci_upper'])})"
         )
-    return text + f", from {_patients(row)}."
+    text += f", from {_patients(row)}"
+    design = _design_words(row, kind)
+    text += f"; {design + ', ' if design else ''}{certainty_text(row, rating)}."
+    adjusted = row.get("bias_adjusted_natural_median")
+    if isinstance(adjusted, float) and math.isfinite(adjusted) and scale in _RATIO:
+        prior = f" ({bias_prior})" if bias_prior else ""
+        text += (
+            f" Allowing for the risk of bias{prior}: {scale} {fmt_number(adjusted)} "
+            f"(95% CrI {_ratio_ci(row, 'bias_adjusted_natural_')})."
+        )
+    p = row.get("p_benefit")
+    if isinstance(p, float) and math.isfinite(p) and scale in _RATIO:
+        side = row.get("benefit") if isinstance(row.get("benefit"), str) else analysis.benefit
+        text += f" {p_text(float(p), str(scale), str(side))}"
+        p_adj = row.get("bias_adjusted_p_benefit")
+        if isinstance(p_adj, float) and math.isfinite(p_adj):
+            text += f" ({p_text(float(p_adj), str(scale), str(side))} allowing for bias)"
+        if kind == "intervention" and row.get("design") == "randomised":
+            lowers = "lowers" if side == "below" else "raises"
+            what = "hazard" if scale == "HR" else "odds" if scale == "OR" else "risk"
+            text += f": the probability that the treatment {lowers} the {what}, given the"
+            text += " model and its priors."
+        else:
+            text += " given the model and its priors."
+    return text
 
 
 def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -> str:
@@ -150,27 +196,46 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
     result : AnalysisResult
         The primary result of an analysis.
     sensitivity : DataFrame, optional
-        Its sensitivity table (:func:`hccmeta.sensitivity`); variants that change the
-        conclusion of the primary estimand are then named.
+        Its sensitivity table (:func:`hccmeta.sensitivity`, with the
+        ``changes_conclusion`` column); the variants that change the conclusion about the
+        primary estimand are then counted and named.
     """
     a = result.analysis
     if result.status != "ok":
         return f"{a.title}: no eligible records. {result.message.split(': ', 1)[-1]}"
-    parts = [_estimate_sentence(row, a.benefit) for _, row in result.estimates.iterrows()]
+    ratings = (
+        result.certainty.set_index("estimand")
+        if not result.certainty.empty
+        else pd.DataFrame(columns=["estimand"]).set_index("estimand")
+    )
+    bias_prior = result.priors.get("bias")
+    parts = [
+        _estimate_sentence(
+            row,
+            a,
+            ratings.loc[row["estimand"]] if row["estimand"] in ratings.index else None,
+            bias_prior,
+        )
+        for _, row in result.estimates.iterrows()
+    ]
+    n_estimates = len(parts)
+    note = _design_note(result)
+    if note:
+        parts.append(note)
     warnings = []
     k_min = int(result.estimates["k"].min())
     if k_min <= 2:
         prior = result.priors.get("tau") or next(
             (v for key, v in result.priors.items() if key.endswith("tau")), None
         )
-        what = "this estimate" if len(parts) == 1 else "some of these estimates"
+        what = "this estimate" if n_estimates == 1 else "some of these estimates"
         warnings.append(
             f"Only {k_min} stud{'y' if k_min == 1 else 'ies'} inform"
             f"{'s' if k_min == 1 else ''} {what}: "
             "the between-study heterogeneity cannot be learnt from the data, so its prior"
             + (f" ({prior})" if prior else "")
-            + " dominates the width of the interval, and the result depends on the prior"
-            " as much as on the studies."
+            + " sets the width of the interval, and the result depends on the prior as much"
+            " as on the studies."
         )
     differ = [
         m
@@ -190,31 +255,33 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
             "treat the numbers as unreliable."
         )
     if sensitivity is not None and not sensitivity.empty:
-        est = result.primary_estimand
-        primary = result.estimates[result.estimates["estimand"] == est].iloc[0]
-        rows = sensitivity[(sensitivity["estimand"] == est) & (sensitivity["status"] == "ok")]
-        rows = rows[rows["variant"] != "primary"]
-        if not rows.empty and not has_null(primary):
-            warnings.append(
-                f"Across the {len(rows)} sensitivity variants its median ranges from "
-                f"{variant_range(rows)}."
-            )
-        elif not rows.empty:
-            changed = rows[conclusion_changes(primary, rows).to_numpy()]
-            if changed.empty:
-                warnings.append(
-                    f"None of the {len(rows)} sensitivity variants changes the conclusion."
-                )
-            else:
-                names = ", ".join(changed["variant"].astype(str).head(6))
-                more = "" if len(changed) <= 6 else f" and {len(changed) - 6} more"
-                warnings.append(
-                    f"{len(changed)} of {len(rows)} sensitivity variants change the "
-                    f"conclusion: {names}{more}."
-                )
-        failed = sensitivity[sensitivity["status"] == "failed"]
-        if not failed.empty:
-            warnings.append(
-                f"{failed['variant'].nunique()} sensitivity variants failed (see the table)."
-            )
+        warnings += _sensitivity_sentences(result, sensitivity)
     return " ".join(parts + warnings)
+
+
+def _sensitivity_sentences(result: AnalysisResult, sensitivity: pd.DataFrame) -> list[str]:
+    est = result.primary_estimand
+    out = []
+    rows = sensitivity[(sensitivity["estimand"] == est) & (sensitivity["status"] == "ok")]
+    rows = rows[rows["variant"] != "primary"]
+    if not rows.empty:
+        changed = rows[rows["changes_conclusion"].astype(bool)]
+        spread = ""
+        primary = result.estimates[result.estimates["estimand"] == est].iloc[0]
+        if not has_null(primary):
+            spread = f"; their medians range from {variant_range(rows)}"
+        if changed.empty:
+            out.append(
+                f"None of the {len(rows)} sensitivity variants changes the conclusion{spread}."
+            )
+        else:
+            names = "; ".join(changed["description"].astype(str).head(4))
+            more = "" if len(changed) <= 4 else f"; and {len(changed) - 4} more"
+            out.append(
+                f"{len(changed)} of {len(rows)} sensitivity variants change the conclusion"
+                f"{spread}: {names}{more}."
+            )
+    failed = sensitivity[sensitivity["status"] == "failed"]
+    if not failed.empty:
+        out.append(f"{failed['variant'].nunique()} sensitivity variants failed (see the table).")
+    return out
