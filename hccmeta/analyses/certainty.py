@@ -64,6 +64,7 @@ __all__ = [
     "estimate_type",
     "rate_estimates",
     "study_ratings",
+    "weighted_level",
 ]
 
 #: Certainty levels, from the lowest.
@@ -216,7 +217,7 @@ def study_ratings(
     return out
 
 
-def _weighted_level(values: Sequence[int], weights: Sequence[float]) -> int:
+def weighted_level(values: Sequence[int], weights: Sequence[float]) -> int:
     """The largest level that studies carrying at least half of the weight reach."""
     best = 0
     for level in sorted(set(values)):
@@ -275,7 +276,7 @@ def _risk_of_bias(
         if kind == "intervention" and start == 3 and not r.randomised:
             d += 2  # non-randomised evidence in a body rated from randomised evidence
         deficits.append(d)
-    down = min(_weighted_level(deficits, [r.weight for r in ratings]), 2)
+    down = min(weighted_level(deficits, [r.weight for r in ratings]), 2)
     parts = []
     for r in ratings:
         if r.assessment is None:
@@ -341,7 +342,7 @@ def _inconsistency(basis: pd.DataFrame, k: int) -> tuple[int, str]:
 
 def _indirectness(ratings: Sequence[StudyRating]) -> tuple[int, str]:
     down = min(
-        _weighted_level([r.directness_level for r in ratings], [r.weight for r in ratings]), 2
+        weighted_level([r.directness_level for r in ratings], [r.weight for r in ratings]), 2
     )
     indirect = [r for r in ratings if r.indirect]
     undeclared = [r for r in ratings if not r.directness_declared]

@@ -36,6 +36,7 @@ __all__ = [
     "AnalysisResult",
     "Variation",
     "default_priors",
+    "resolve_variation",
     "run_analysis",
 ]
 
@@ -88,6 +89,7 @@ SUBSETS: dict[str, str] = {
     "adjusted_only": "adjusted (multivariable) hazard ratios only",
     "same_endpoint_origin": "the most common endpoint and time origin only",
     "full_text_only": "studies available as full text only",
+    "direct_only": "studies that answer the question directly only (none declared indirect)",
 }
 
 #: How each measure is back-transformed for the natural-scale columns.
@@ -307,6 +309,16 @@ class AnalysisResult:
 
 
 # ---------------------------------------------------------------------------------------
+def resolve_variation(analysis: Analysis, variation: Variation) -> Variation:
+    """The variation as the runners apply it: the ``direct_only`` subset leaves out the
+    studies the registry declares indirect (in any element, for any estimand)."""
+    if variation.subset != "direct_only":
+        return variation
+    indirect = sorted({d.study for d in analysis.directness if d.level > 0})
+    keep = tuple(s for s in variation.exclude_studies if s not in indirect)
+    return replace(variation, subset=None, exclude_studies=keep + tuple(indirect))
+
+
 def _registry(evidence: Evidence, registry: Registry | None) -> Registry:
     return registry if registry is not None else load_registry(evidence.data_dir)
 
@@ -625,7 +637,9 @@ def run_analysis(
     if runner is None:
         _load_model_runners()
         runner = _RUNNERS[definition.model]
-    rows, estimates, fits, freq = runner(definition, derived, variation, seed)
+    rows, estimates, fits, freq = runner(
+        definition, derived, resolve_variation(definition, variation), seed
+    )
     basis = {str(e["estimand"]): list(e.get("effect_ids", [])) for e in estimates}
     certainty = pd.DataFrame(columns=list(CERTAINTY_COLUMNS))
     if rows.empty or not estimates:

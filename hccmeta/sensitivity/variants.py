@@ -34,6 +34,7 @@ from hccmeta.analyses.run import (
     _subset,
     _take_roles,
     default_priors,
+    resolve_variation,
 )
 from hccmeta.effects.table import DerivedEffects
 from hccmeta.errors import InputError
@@ -283,6 +284,7 @@ def fingerprint(
     the arms' hazard ratios and every landmark, every survival effect of the selected
     studies is included, so that a change to any of them counts as a change.
     """
+    variation = resolve_variation(analysis, variation)
     cols = _MODEL_COLUMNS.get(analysis.model, _ALL_COLUMNS)
     only_rows = replace(variation, exclude_studies=(), subset=None, settings=None) == replace(
         Variation(), keep_structure=variation.keep_structure

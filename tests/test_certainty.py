@@ -1,0 +1,273 @@
+"""The certainty of evidence (GRADE) of every estimate, worked by hand.
+
+The rules are those of :mod:`hccmeta.analyses.certainty`; each case below derives the
+rating domain by domain from the study data and the estimate, and checks the module
+gives the same. Study-specific facts name their studies (tests copy the data where they
+add a study)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import hccmeta as hm
+from hccmeta.analyses.certainty import (
+    APPRECIABLE,
+    LEVELS,
+    OIS_EVENTS,
+    ROB_DEFICIT,
+    weighted_level,
+)
+from tests.conftest import STUDY_DATA
+
+# ---------------------------------------------------------------------- the rules alone
+
+
+def test_schoenfeld_information_size() -> None:
+    # 4 (z_0.975 + z_0.8)^2 / ln(0.75)^2 = 4 * 2.8016^2 / 0.08276 = 379.4 events
+    from scipy.stats import norm
+
+    events = 4 * (norm.ppf(0.975) + norm.ppf(0.8)) ** 2 / math.log(0.75) ** 2
+    assert events == pytest.approx(379.4, abs=0.05)
+    assert math.ceil(events) == OIS_EVENTS
+
+
+@pytest.mark.parametrize(
+    ("levels", "weights", "expected"),
+    [
+        ([0, 1], [0.5, 0.5], 1),  # a tie goes to the more severe level
+        ([0, 1], [0.6, 0.4], 0),  # the study at risk carries less than half
+        ([0, 1, 2], [0.2, 0.3, 0.5], 2),  # 50% reach level 2
+        ([0, 1, 2], [0.3, 0.3, 0.4], 1),  # 70% reach level 1, 40% level 2
+        ([1], [1.0], 1),
+    ],
+)
+def testweighted_level(levels: list[int], weights: list[float], expected: int) -> None:
+    assert weighted_level(levels, weights) == expected
+
+
+def test_robins_i_moderate_costs_nothing_more_than_starting_low() -> None:
+    # Schünemann et al. 2019: a non-randomised study at moderate risk is as good as such
+    # studies get; serious and critical rate down further.
+    assert ROB_DEFICIT[("robins_i", "moderate")] == 0
+    assert ROB_DEFICIT[("robins_i", "serious")] == 1
+    assert ROB_DEFICIT[("robins_i", "critical")] == 2
+    assert ROB_DEFICIT[("rob2", "some_concerns")] == 1
+
+
+# ------------------------------------------------------- the default analyses, by hand
+
+
+def _rating(result: hm.AnalysisResult, estimand: str) -> pd.Series:
+    return result.certainty.set_index("estimand").loc[estimand]
+
+
+def _imprecision_by_hand(row: pd.Series) -> int:
+    """GRADE imprecision of a ratio from its 95% CrI and patient count."""
+    lo, hi = row["natural_ci_lower"], row["natural_ci_upper"]
+    if lo <= APPRECIABLE[0] and hi >= APPRECIABLE[1]:
+        return 2
+    if lo <= 1 <= hi:
+        return 1
+    n = row["n_patients"]
+    return 1 if not math.isfinite(n) or n < OIS_EVENTS else 0
+
+
+def test_os_with_vs_without_intrahepatic_therapy(evidence: hm.Evidence) -> None:
+    """tace_resistant_n34 (ROBINS-I serious, direct) and terashima2016 group A vs B
+    (ROBINS-I serious, indirect in population, intervention, comparator and time
+    origin): non-randomised, so it starts low (2); risk of bias: both serious, deficit 1
+    for 100% of the weight: -1; indirectness: Terashima carries 53% of the weight
+    (SE 0.356 vs 0.382: 1/0.356^2 / (1/0.356^2 + 1/0.382^2) = 0.535) >= 50%: -1;
+    imprecision: the CrI excludes 1 but 97 patients < 380 events: -1. 2 - 3 -> very low."""
+    res = hm.run_analysis("os_tace_plus_sorafenib_vs_sorafenib", evidence)
+    row = res.estimates.set_index("estimand").loc["effect"]
+    c = _rating(res, "effect")
+    assert set(res.effects["study"]) == {"tace_resistant_n34", "terashima2016"}
+    assert (c["design"], c["start"]) == ("non_randomised", "low")
+    assert c["risk_of_bias"] == -1
+    assert c["inconsistency"] == 0  # two studies, I^2 = 0
+    assert c["indirectness"] == -1
+    assert c["imprecision"] == -_imprecision_by_hand(row)
+    assert c["publication_bias"] == 0 and c["rated_up"] == 0
+    expected = max(0, 1 - 1 - 1 - _imprecision_by_hand(row))
+    assert c["certainty"] == LEVELS[expected] == "very_low"
+    assert row["certainty"] == "very_low" and row["design"] == "non_randomised"
+    assert any("terashima2016 indirect in population" in r for r in c["certainty_reasons"])
+
+
+def test_prognostic_factors(evidence: hm.Evidence) -> None:
+    """Prognostic factors start high (cohorts are the right design). Child-Pugh B vs A:
+    lee2017 and terashima2016 are QUIPS moderate (deficit 1 for all the weight): -1;
+    Terashima (factors at sorafenib failure) is indirect but, with SE 0.361 vs Lee's
+    0.272, carries 1/0.361^2 / (1/0.361^2 + 1/0.272^2) = 36% < 50%: no rating down.
+    Dose reduction: Lee's QUIPS high (a factor arising during treatment): -2. AFP,
+    extrahepatic spread and cause of failure: Terashima only, moderate (-1), indirect
+    (-1)."""
+    res = hm.run_analysis("prognostic_factors", evidence)
+    est = res.estimates.set_index("estimand")
+    cp = _rating(res, "child_pugh_b_vs_a")
+    assert (cp["start"], cp["risk_of_bias"], cp["indirectness"]) == ("high", -1, 0)
+    imp = _imprecision_by_hand(est.loc["child_pugh_b_vs_a"])
+    assert cp["imprecision"] == -imp
+    assert cp["certainty"] == LEVELS[3 - 1 - imp]
+    dose = _rating(res, "dose_reduction")
+    assert dose["risk_of_bias"] == -2 and dose["indirectness"] == 0
+    for factor in ("afp_400", "extrahepatic_spread", "progression_vs_intolerance"):
+        f = _rating(res, factor)
+        assert (f["risk_of_bias"], f["indirectness"]) == (-1, -1), factor
+        assert f["inconsistency"] == 0  # one study: not assessable
+        imp = _imprecision_by_hand(est.loc[factor])
+        assert f["certainty"] == LEVELS[max(0, 3 - 2 - imp)]
+
+
+def test_absolute_outcomes_per_regimen(evidence: hm.Evidence) -> None:
+    """Outcomes under a regimen start high (overall prognosis). park2012's TTP: QUIPS
+    moderate (-1); the n=34 study's arms: QUIPS high (selected on three months of
+    sorafenib, -2). Imprecision of a median: upper/lower >= 4 -> -2, >= 2 -> -1."""
+    ttp = hm.run_analysis("median_ttp_per_regimen", evidence)
+    c = _rating(ttp, "sorafenib_tace")
+    row = ttp.estimates.set_index("estimand").loc["sorafenib_tace"]
+    assert set(ttp.effects.loc[ttp.effects["role"] == "sorafenib_tace", "study"]) == {"park2012"}
+    ratio = row["natural_ci_upper"] / row["natural_ci_lower"]
+    imp = 2 if ratio >= 4 else 1 if ratio >= 2 else 0
+    assert (c["start"], c["risk_of_bias"], c["imprecision"]) == ("high", -1, -imp)
+    assert c["certainty"] == LEVELS[max(0, 3 - 1 - imp)]
+    os_ = hm.run_analysis("median_os_per_regimen", evidence)
+    for est in ("median_sorafenib", "median_sorafenib_tace"):
+        assert _rating(os_, est)["risk_of_bias"] == -2
+    hr = _rating(os_, "log_hr")  # the arms' contrast in the same model: ROBINS-I serious
+    assert (hr["type"], hr["start"], hr["risk_of_bias"]) == ("intervention", "low", -1)
+
+
+def test_response_rates_borrowing_a_first_line_arm(evidence: hm.Evidence) -> None:
+    """Objective response, sorafenib alone: the n=34 arm (0 of 12, QUIPS high) and
+    Terashima's first-line rate (2 of 79, QUIPS moderate, indirect outcome: RECIST 1.1
+    best response). Weights from the logit SEs: Terashima's larger arm carries most, so
+    the risk of bias is rated by its moderate judgement (-1) plus the high one only if the
+    n=34 arm reaches half the weight; indirectness -1."""
+    res = hm.run_analysis("objective_response", evidence)
+    c = _rating(res, "sorafenib")
+    rows = res.effects[res.effects["role"] == "sorafenib"].set_index("study")
+    w = rows["sei"].astype(float) ** -2
+    share_n34 = w["tace_resistant_n34"] / w.sum()
+    assert c["risk_of_bias"] == (-2 if share_n34 >= 0.5 else -1)
+    assert c["indirectness"] == -1
+    contrast = _rating(res, "log_or")
+    assert (contrast["design"], contrast["start"], contrast["risk_of_bias"]) == (
+        "non_randomised",
+        "low",
+        -1,
+    )
+
+
+def test_every_default_estimate_is_rated(evidence: hm.Evidence) -> None:
+    from hccmeta.analyses.registry import load_registry
+
+    for name in load_registry(STUDY_DATA).names:
+        res = hm.run_analysis(name, evidence)
+        if res.status != "ok":
+            continue
+        assert set(res.certainty["estimand"]) == set(res.estimates["estimand"]), name
+        assert res.estimates["certainty"].isin(LEVELS).all(), name
+        for reasons in res.estimates["certainty_reasons"]:
+            assert len(reasons) >= 5 and all(isinstance(r, str) and r for r in reasons)
+
+
+# ------------------------------------------------------------- a new randomised trial
+
+RCT = """\
+id: rct2030
+citation: A made-up randomised trial of TACE plus sorafenib vs TACE alone (test data only).
+source_kind: full_text
+design: randomised
+phase: III
+setting: concurrent_tace_sorafenib
+population_size: 600
+arms_partition_population: true
+provenance:
+  - {location: Abstract, snippet: 600 patients were randomised}
+arms:
+  - id: combo
+    label: TACE plus sorafenib
+    regimen: sorafenib_tace
+    n: 300
+    provenance: [{location: Abstract, snippet: TACE plus sorafenib (n = 300)}]
+  - id: tace
+    label: TACE alone
+    regimen: tace
+    n: 300
+    provenance: [{location: Abstract, snippet: TACE alone (n = 300)}]
+records:
+  - id: rct2030.os
+    type: survival
+    endpoint: os
+    time_origin: treatment_start
+    analysis: univariate
+    groups:
+      - {id: combo, arm: combo}
+      - {id: tace, arm: tace}
+    contrasts:
+      - exposed: combo
+        reference: tace
+        hr: {value: 0.87, ci: {lower: 0.70, upper: 1.08, level: 0.95}}
+    provenance:
+      - {location: Abstract, snippet: "overall survival HR 0.87 (95% CI 0.70-1.08)"}
+"""
+
+ROB2_LOW = """\
+risk_of_bias:
+  assessed_by: the authors of this test
+  assessments:
+    - id: rob.os
+      tool: rob2
+      comparison: TACE plus sorafenib vs TACE alone, overall survival
+      records: [rct2030.os]
+      domains:
+        - {domain: randomisation, judgement: low, reason: Central computer randomisation.}
+        - {domain: deviations, judgement: low, reason: Intention-to-treat analysis.}
+        - {domain: missing_data, judgement: low, reason: Survival known for every patient.}
+        - {domain: measurement, judgement: low, reason: Death measured without judgement.}
+        - {domain: reporting, judgement: low, reason: Analysis as in the registered protocol.}
+      overall: low
+      reason: A well-conducted trial.
+"""
+
+
+@pytest.mark.parametrize("with_rob", [False, True], ids=["no_rob_block", "rob2_low"])
+def test_a_new_randomised_trial_is_rated_and_worded_as_randomised(
+    tmp_path: Path, with_rob: bool
+) -> None:
+    """Added as a study file, the trial fills os_tace_plus_sorafenib_vs_tace_alone.
+    Start high; without a risk-of-bias block it is 'not assessed' (-1), with RoB 2 low
+    nothing; one study: inconsistency not assessable; undeclared directness: taken as
+    direct; imprecision from its CrI by hand."""
+    data = tmp_path / "study_data"
+    shutil.copytree(STUDY_DATA, data)
+    (data / "rct2030.yaml").write_text(RCT + (ROB2_LOW if with_rob else ""))
+    ev = hm.load_studies(data)
+    assert [w.record for w in ev.warnings if w.record == "rct2030"] == (
+        [] if with_rob else ["rct2030"]
+    )
+    res = hm.run_analysis("os_tace_plus_sorafenib_vs_tace_alone", ev)
+    assert res.status == "ok" and set(res.effects["study"]) == {"rct2030"}
+    row = res.estimates.set_index("estimand").loc["effect"]
+    c = _rating(res, "effect")
+    assert (c["design"], c["start"]) == ("randomised", "high")
+    assert c["risk_of_bias"] == (0 if with_rob else -1)
+    assert c["indirectness"] == 0
+    assert any("directness not declared for rct2030" in r for r in c["certainty_reasons"])
+    imp = _imprecision_by_hand(row)
+    assert c["certainty"] == LEVELS[max(0, 3 - (0 if with_rob else 1) - imp)]
+    statement = res.interpret()
+    assert "randomised," in statement and "non-randomised" not in statement
+    assert "the probability that the treatment lowers the hazard" in statement
+    assert "associated" not in statement
+    # the non-randomised comparison beside it keeps its wording
+    nrs = hm.run_analysis("os_tace_plus_sorafenib_vs_sorafenib", ev).interpret()
+    assert "non-randomised" in nrs and "associated with" in nrs
+    assert "lowers the hazard" not in nrs
