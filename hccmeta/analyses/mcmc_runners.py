@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hccmeta.analyses.bias import study_bias
 from hccmeta.analyses.registry import Analysis, Selector
 from hccmeta.analyses.run import (
     Variation,
@@ -177,6 +178,15 @@ def run_proportions(
             kwargs["prior_d"] = variation.prior_mu
         if variation.prior_tau is not None:
             kwargs["prior_tau"] = variation.prior_tau
+        if variation.bias == "combined":
+            raise InputError(
+                f"{analysis.name}: the combined model of randomised and non-randomised "
+                "evidence is available for random-effects pooling only"
+            )
+        if variation.bias is not None:
+            kwargs["bias"] = study_bias(
+                rows, good=analysis.benefit, exposed_role=contrast[0], variant=variation.bias
+            )
         fit = fit_contrast(
             data, reference=contrast[1], seed=seed, settings=variation.settings, **kwargs
         )

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from hccmeta import priors as pr
-from hccmeta.analyses.certainty import CERTAINTY_COLUMNS, rate_estimates
+from hccmeta.analyses.bias import describe_bias, study_bias
+from hccmeta.analyses.certainty import CERTAINTY_COLUMNS, estimate_type, rate_estimates
 from hccmeta.analyses.registry import Analysis, Registry, Selector, load_registry
 from hccmeta.analyses.select import check_mixing, select_effects
 from hccmeta.data import Evidence
@@ -92,6 +93,9 @@ SUBSETS: dict[str, str] = {
     "direct_only": "studies that answer the question directly only (none declared indirect)",
 }
 
+#: Bias adjustments a variation may ask for (``Variation.bias``).
+BIAS_CHOICES = ("default", "mean_0", "doubled_sd", "halved", "doubled", "combined")
+
 #: How each measure is back-transformed for the natural-scale columns.
 _NATURAL: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray], bool]] = {
     # measure: (name of the natural scale, transform, transform is decreasing)
@@ -154,6 +158,15 @@ class Variation:
     survival_shape : {"weibull", "exponential"}
         Shape of the latent survival curves of the multi-format synthesis (the
         exponential is the Weibull with shape 1).
+    bias : str, optional
+        Adjust every study's result in the comparison for bias: a variant of the
+        default bias distributions set from its risk of bias (``"default"``,
+        ``"mean_0"``, ``"doubled_sd"``, ``"halved"``, ``"doubled"``:
+        :data:`hccmeta.priors.BIAS_VARIANTS`; see :mod:`hccmeta.analyses.bias`), or
+        ``"combined"``: the model that learns the mean and SD of the bias of the
+        non-randomised studies from the randomised ones
+        (:func:`hccmeta.models.pool_combined`). Random-effects and proportions
+        (odds-ratio) analyses only.
     keep_structure : bool
         Leave studies out (``exclude_studies``, ``subset``) by keeping their rows with
         no information (an SE of 1e8) instead of dropping them, so that an MCMC model
@@ -176,10 +189,15 @@ class Variation:
     settings: SamplerSettings | None = None
     keep_structure: bool = False
     survival_shape: Literal["weibull", "exponential"] = "weibull"
+    bias: str | None = None
 
     def __post_init__(self) -> None:
         if self.subset is not None and self.subset not in SUBSETS:
             raise InputError(f"unknown subset {self.subset!r} (known: {', '.join(SUBSETS)})")
+        if self.bias is not None and self.bias not in BIAS_CHOICES:
+            raise InputError(
+                f"unknown bias adjustment {self.bias!r} (known: {', '.join(BIAS_CHOICES)})"
+            )
 
 
 @dataclass
@@ -467,6 +485,25 @@ def _fit_normal(
     prior_tau = variation.prior_tau or (
         pr.parse(analysis.prior_tau) if analysis.prior_tau else tau0
     )
+    bias = None
+    if variation.bias == "combined":
+        from hccmeta.models import pool_combined
+
+        return pool_combined(
+            rows["yi"].to_numpy(float),
+            rows["sei"].to_numpy(float),
+            randomised=rows["randomised"].astype(bool).tolist(),
+            study=rows["study"].astype(str).tolist(),
+            measure=_POOL_MEASURE.get(measure, "generic"),
+            prior_mu=prior_mu,
+            prior_tau=prior_tau,
+            seed=seed,
+            settings=variation.settings,
+        )
+    if variation.bias is not None:
+        good = "below" if measure == "log_hr" else analysis.benefit
+        by_study = study_bias(rows, good=good, variant=variation.bias)
+        bias = [by_study[str(s)] for s in rows["study"]]
     return pool(
         rows["yi"].to_numpy(float),
         rows["sei"].to_numpy(float),
@@ -477,6 +514,7 @@ def _fit_normal(
         model=variation.effects_model,
         method=variation.method,
         seed=seed,
+        bias=bias,
     )
 
 
@@ -641,6 +679,7 @@ def run_analysis(
         definition, derived, resolve_variation(definition, variation), seed
     )
     basis = {str(e["estimand"]): list(e.get("effect_ids", [])) for e in estimates}
+    bias_note: str | None = None
     certainty = pd.DataFrame(columns=list(CERTAINTY_COLUMNS))
     if rows.empty or not estimates:
         status: Literal["ok", "no_eligible_records"] = "no_eligible_records"
@@ -653,6 +692,18 @@ def run_analysis(
         est = pd.DataFrame(estimates, columns=list(ESTIMATE_COLUMNS))
         certainty = rate_estimates(definition, est, rows, basis, evidence)
         est = _with_credibility(est, certainty)
+        if _wants_bias_adjustment(definition, est, variation):
+            adjusted = run_analysis(
+                definition,
+                evidence,
+                derived=derived,
+                variation=replace(variation, bias="default"),
+                registry=registry,
+                seed=seed,
+            )
+            est = _fill_bias_adjusted(est, adjusted.estimates)
+            if "bias" in adjusted.priors:
+                bias_note = adjusted.priors["bias"]
         message = (
             f"{definition.name}: {rows['study'].nunique()} studies, "
             f"{len(rows)} effects, {len(est)} estimands"
@@ -665,6 +716,13 @@ def run_analysis(
             fit_priors = {"mu": fit.prior_mu, "tau": tau if tau is not None else "0 (fixed)"}
         for key, value in fit_priors.items():
             priors[f"{role}.{key}" if role else key] = str(value)
+    if variation.bias is not None and variation.bias != "combined" and not rows.empty:
+        good = "below" if definition.measure == "log_hr" else definition.benefit
+        exposed = definition.contrast[0] if definition.contrast else None
+        by_study = study_bias(rows, good=good, exposed_role=exposed, variant=variation.bias)
+        priors["bias"] = describe_bias(by_study, rows)
+    elif bias_note is not None:
+        priors["bias"] = bias_note
     return AnalysisResult(
         analysis=definition,
         status=status,
@@ -681,6 +739,36 @@ def run_analysis(
         certainty=certainty,
         basis=basis,
     )
+
+
+#: Model kinds that can adjust a comparison for bias (``Variation.bias``).
+BIAS_MODELS = {"random_effects", "proportions"}
+
+
+def _wants_bias_adjustment(definition: Analysis, est: pd.DataFrame, variation: Variation) -> bool:
+    """A primary result (no other variation) of a model that can adjust for bias, with a
+    comparison of interventions that non-randomised evidence informs."""
+    if definition.model not in BIAS_MODELS:
+        return False
+    if replace(variation, settings=None, method="exact") != Variation():
+        return False
+    return any(
+        estimate_type(definition, row) == "intervention" and row["design"] != "randomised"
+        for _, row in est.iterrows()
+    )
+
+
+def _fill_bias_adjusted(est: pd.DataFrame, adjusted: pd.DataFrame) -> pd.DataFrame:
+    """The bias-adjusted columns of the comparisons, from the adjusted fit's rows."""
+    out = est.copy()
+    by = adjusted.set_index("estimand")
+    for i, row in out.iterrows():
+        if not isinstance(row["benefit"], str) or row["estimand"] not in by.index:
+            continue
+        a = by.loc[row["estimand"]]
+        for key in BIAS_ADJUSTED_KEYS:
+            out.loc[i, f"bias_adjusted_{key}"] = float(a[key])
+    return out
 
 
 def _with_credibility(est: pd.DataFrame, certainty: pd.DataFrame) -> pd.DataFrame:
@@ -720,6 +808,8 @@ def _check_supported(definition: Analysis, variation: Variation) -> None:
         raise InputError(
             f"analysis {definition.name!r}: the {kind} model has no latent survival shape"
         )
+    if variation.bias is not None and kind not in BIAS_MODELS:
+        raise InputError(f"analysis {definition.name!r}: the {kind} model has no bias adjustment")
     if variation.prior_tau_scale is not None and kind not in TAU_SCALE_MODELS:
         raise InputError(
             f"analysis {definition.name!r}: the {kind} model has no heterogeneity scale "

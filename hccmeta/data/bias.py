@@ -25,13 +25,18 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from hccmeta.data.schema import Provenance
 
+if TYPE_CHECKING:  # pragma: no cover
+    from hccmeta.data.schema import Study
+
 __all__ = [
+    "COMPARISON_TOOLS",
     "DIRECTIONS",
     "DOMAINS",
     "JUDGEMENTS",
@@ -39,6 +44,7 @@ __all__ = [
     "Assessment",
     "DomainJudgement",
     "RiskOfBias",
+    "annotate_risk_of_bias",
     "assessment_for",
     "design_class",
     "matches",
@@ -321,3 +327,47 @@ def iter_findings(
                     yield (*base, "groups", j), f"{g!r} is not a group of the records judged"
             if a.favours is not None and a.favours not in covered:
                 yield (*base, "favours"), f"{a.favours!r} is not a group of the records judged"
+
+
+#: Tools that judge comparisons of interventions.
+COMPARISON_TOOLS = ("rob2", "robins_i")
+
+
+def annotate_risk_of_bias(frame: pd.DataFrame, studies: Sequence[Study]) -> pd.DataFrame:
+    """Columns saying how each row's result was judged: ``randomised`` (the study's
+    design), ``rob_assessment``, ``risk_of_bias``, ``bias_direction`` and
+    ``bias_favours`` (its RoB 2 / ROBINS-I assessment: for a contrast, the one for its
+    two groups; for a group, the one for its record) and ``risk_of_bias_quips``.
+
+    ``frame`` needs the columns ``study``, ``record``, ``kind``, ``exposed`` and
+    ``reference``; rows of a study without an assessment get nulls.
+    """
+    by_id = {s.id: s for s in studies}
+    out = frame.copy()
+    cols: dict[str, list[Any]] = {
+        "randomised": [],
+        "rob_assessment": [],
+        "risk_of_bias": [],
+        "bias_direction": [],
+        "bias_favours": [],
+        "risk_of_bias_quips": [],
+    }
+    for study_id, record, kind, exposed, reference in zip(
+        out["study"], out["record"], out["kind"], out["exposed"], out["reference"], strict=True
+    ):
+        study = by_id[str(study_id)]
+        rob = study.risk_of_bias
+        groups = (str(exposed), str(reference)) if kind == "contrast" else None
+        a = assessment_for(rob, str(record), groups=groups, tools=COMPARISON_TOOLS)
+        q = assessment_for(rob, str(record), tools=("quips",))
+        cols["randomised"].append(design_class(study.design) == "randomised")
+        cols["rob_assessment"].append(a.id if a else None)
+        cols["risk_of_bias"].append(a.overall if a else None)
+        cols["bias_direction"].append(a.direction if a else None)
+        cols["bias_favours"].append(a.favours if a else None)
+        cols["risk_of_bias_quips"].append(q.overall if q else None)
+    for name, values in cols.items():
+        out[name] = pd.Series(
+            values, index=out.index, dtype=bool if name == "randomised" else object
+        )
+    return out

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hccmeta.data.bias import annotate_risk_of_bias
 from hccmeta.data.evidence import Evidence
 from hccmeta.data.schema import (
     Contrast,
@@ -164,6 +165,7 @@ class _Deriver:
                 "descriptive, not an effect",
             )
         effects = pd.DataFrame(self.rows, columns=list(EFFECT_COLUMNS))
+        effects = annotate_risk_of_bias(effects, self.ev.studies)
         effects["primary"] = mark_primary(effects).astype(bool)
         for col in ("yi", "sei", "vi", "time", "p"):
             effects[col] = effects[col].astype(float)

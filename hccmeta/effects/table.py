@@ -67,6 +67,15 @@ EFFECT_COLUMNS: dict[str, str] = {
     "design": "study design",
     "setting": "clinical setting",
     "source_kind": "full_text, abstract or news_summary",
+    "randomised": "True where the study design gives a randomised comparison",
+    "rob_assessment": "id of the study's RoB 2 / ROBINS-I assessment of this comparison "
+    "(of the record, for a group), if any",
+    "risk_of_bias": "its overall judgement (null: not assessed)",
+    "bias_direction": "its predicted direction of bias (favours_group, towards_null, "
+    "away_from_null, unpredictable)",
+    "bias_favours": "the group id the bias favours (direction favours_group)",
+    "risk_of_bias_quips": "overall QUIPS judgement of the record (prognostic factors, "
+    "outcomes per regimen), if assessed",
 }
 
 #: Columns of ``DerivedEffects.underivable``.
