@@ -360,6 +360,22 @@ def test_combined_learns_the_bias_from_the_randomised_studies() -> None:
     assert naive.loc["mu", "mean"] < -0.4
 
 
+def test_combined_exact_draws_follow_the_exact_posterior() -> None:
+    """The DataTree's draws of the exact engine (independent: the Monte Carlo SE of a
+    mean is sd / sqrt(n)) against its exact means and CDFs."""
+    res = hm.pool_combined(Y, S, randomised=RANDOMISED, study=LABELS, method="exact")
+    table = res.summary()
+    n = 4000
+    for var in ("mu", "tau", "mu_b", "sigma_b", "theta[cohort1]", "bias[cohort1]"):
+        x = res._flat_draws(var)
+        assert x.size == n
+        tol = N_MCSE * table.loc[var, "sd"] / math.sqrt(n)
+        assert float(x.mean()) == pytest.approx(table.loc[var, "mean"], abs=tol), var
+        # the fraction of draws below the exact median: binomial SE 0.5 / sqrt(n)
+        below = float(np.mean(x < table.loc[var, "median"]))
+        assert below == pytest.approx(0.5, abs=N_MCSE * 0.5 / math.sqrt(n)), var
+
+
 def test_combined_inputs_are_checked() -> None:
     with pytest.raises(InputError, match="randomised has 5 entries for 6 studies"):
         hm.pool_combined(Y, S, randomised=RANDOMISED[:5])

@@ -274,13 +274,15 @@ class PoolResult:
         scale : {"analysis", "ratio"}
             ``"ratio"`` back-transforms a ratio measure (HR, OR, RR) with exp: medians
             and interval bounds are exp of those on the log scale, mean and sd are those
-            of exp(X). The row ``tau`` (a standard deviation on the log scale) is left
-            out on the ratio scale.
+            of exp(X). The rows ``tau`` and ``sigma_b`` (standard deviations on the log
+            scale) are left out on the ratio scale.
 
         Returns
         -------
         pandas.DataFrame
-            Index ``mu, tau, theta_new, theta[<study>]...`` (named ``variable``).
+            Index :attr:`variables` (named ``variable``): ``mu, tau, theta_new,
+            theta[<study>]...``, then ``bias[<study>]`` rows of a bias-adjusted fit
+            (and ``mu_b``, ``sigma_b`` of the combined model).
         """
         prob = self.ci_prob if ci_prob is None else _check_ci_prob(ci_prob)
         if scale not in ("analysis", "ratio"):
@@ -438,6 +440,8 @@ class PoolResult:
 
         draws = self.posterior_draws()
         m, v2 = self.bias_moments()
+        if not np.any(v2) and not np.any(m):
+            return np.asarray(stats.norm.logpdf(self.yi, draws["theta"], self.sei), dtype=float)
         return np.asarray(
             stats.norm.logpdf(self.yi, draws["theta"] + m, np.sqrt(self.sei**2 + v2)),
             dtype=float,
