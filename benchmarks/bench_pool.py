@@ -4,7 +4,11 @@
   posterior draws of the DataTree;
 - MCMC: the first fit in a new process split into import / compile / sample (target
   <= 10 s, all included), and refits with new data and hyperparameters after the first
-  compile (target <= 0.5 s, 4 chains x 1000 draws).
+  compile (target <= 0.5 s, 4 chains x 1000 draws);
+- bias adjustment: the exact fit with an additive bias on three of the six Crins studies
+  (``pool(..., bias=...)``), the combined model's exact engine (``pool_combined(...,
+  method="exact")``, 2-D quadrature) and its MCMC engine (first fit in a new process and
+  refits with new data, designs and bias priors).
 
 The first-fit figures depend on PyTensor's on-disk numba cache (``~/.pytensor``): "warm"
 is every run after the first on a machine, "cold" (``--cold``) uses an empty cache
@@ -100,6 +104,92 @@ def bench_exact(repeat: int) -> None:
     print(f"  k = 40 studies, fit + summary: median {statistics.median(big) * ms:.1f} ms")
 
 
+BIAS = [None, None, None, "normal:0:0.4243", "normal:-0.3:0.3", "normal:0:0.2828"]
+RANDOMISED = [True, True, True, False, False, False]
+
+CHILD_COMBINED = r"""
+import json, time
+t0 = time.perf_counter()
+import hccmeta as hm
+from hccmeta.models import mcmc
+y = %(y)r
+v = %(v)r
+s = [x ** 0.5 for x in v]
+t1 = time.perf_counter()
+res = hm.pool_combined(y, s, randomised=%(randomised)r, measure="or", seed=1)
+t2 = time.perf_counter()
+refits = []
+for i in range(5):
+    yi = [x + 0.05 * i for x in y]
+    design = %(randomised)r[i:] + %(randomised)r[:i]
+    t = time.perf_counter()
+    r = hm.pool_combined(
+        yi, s, randomised=design, measure="or", seed=i,
+        prior_bias_mean=hm.priors.Normal(0, 0.3 + 0.1 * i),
+        prior_bias_sd=hm.priors.HalfNormal(0.2 + 0.05 * i),
+    )
+    refits.append(time.perf_counter() - t)
+print(json.dumps({
+    "import": t1 - t0, "first_fit": t2 - t1, "refits": refits,
+    "compile_count": mcmc.compile_count(), "ok": res.ok,
+    "retries": res.diagnostics.retries,
+}))
+"""
+
+
+def bench_bias_exact(repeat: int) -> None:
+    import hccmeta as hm
+
+    hm.pool(CRINS_YI, vi=CRINS_VI, bias=BIAS).summary()  # warm up
+    fit, combined = [], []
+    for i in range(repeat):
+        y = [x + 1e-3 * i for x in CRINS_YI]
+        t = time.perf_counter()
+        res = hm.pool(y, vi=CRINS_VI, prior_mu=hm.priors.Normal(0, 4), bias=BIAS)
+        res.summary()
+        res.p_mu_below_0  # noqa: B018
+        fit.append(time.perf_counter() - t)
+    s = [v**0.5 for v in CRINS_VI]
+    for i in range(max(repeat // 10, 5)):
+        y = [x + 1e-3 * i for x in CRINS_YI]
+        t = time.perf_counter()
+        res = hm.pool_combined(y, s, randomised=RANDOMISED, method="exact")
+        res.summary()
+        res.p_mu_below_0  # noqa: B018
+        combined.append(time.perf_counter() - t)
+    ms = 1000.0
+    print("bias adjustment, exact engines, warm process (Crins et al., k = 6):")
+    print(
+        f"  pool(bias=...), 3 of 6 studies biased, fit + summary + P(mu<0): median "
+        f"{statistics.median(fit) * ms:.1f} ms ({repeat} fits)"
+    )
+    print(
+        f"  pool_combined(method='exact'), 3 + 3 studies, 2-D quadrature, fit + summary + "
+        f"P(mu<0): median {statistics.median(combined) * ms:.0f} ms ({len(combined)} fits)"
+    )
+
+
+def bench_combined_mcmc() -> None:
+    code = CHILD_COMBINED % {"y": CRINS_YI, "v": CRINS_VI, "randomised": RANDOMISED}
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        print(proc.stderr)
+        raise SystemExit("the combined-model benchmark child failed")
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    print("pool_combined, MCMC, new process (warm PyTensor cache):")
+    print(
+        f"  import hccmeta {r['import']:.2f} s; first fit (import of pymc/nutpie, compile, "
+        f"sample; {r['retries']} retries) {r['first_fit']:.2f} s; whole process {wall:.2f} s"
+    )
+    print(
+        f"  refit, new data, designs and bias priors (4 chains x 1000 draws, "
+        f"{r['compile_count']} compile in the process): median "
+        f"{statistics.median(r['refits']):.3f} s, max {max(r['refits']):.3f} s"
+    )
+
+
 def bench_mcmc(cold: bool, stock: bool) -> None:
     env = dict(os.environ)
     label = []
@@ -158,7 +248,9 @@ def main() -> None:
         f"{load[2]:.2f} (figures are wall-clock times)"
     )
     bench_exact(args.repeat)
+    bench_bias_exact(args.repeat)
     bench_mcmc(cold=False, stock=False)
+    bench_combined_mcmc()
     if args.stock:
         bench_mcmc(cold=False, stock=True)
     if args.cold:

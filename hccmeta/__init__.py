@@ -15,6 +15,7 @@ from hccmeta.analyses import run_analysis
 from hccmeta.data import Evidence, load_studies
 from hccmeta.effects import derive_effects
 from hccmeta.errors import HccmetaError, InputError, Problem, StudyDataError
+from hccmeta.models.bias import pool_combined
 from hccmeta.models.normal import pool
 from hccmeta.sensitivity import sensitivity_all
 
@@ -31,6 +32,7 @@ __all__ = [
     "derive_effects",
     "load_studies",
     "pool",
+    "pool_combined",
     "priors",
     "run_analysis",
     "sensitivity",

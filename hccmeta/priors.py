@@ -13,7 +13,10 @@ Each prior serves both engines of :func:`hccmeta.pool`:
 Defaults for log hazard ratios and log odds ratios (SPEC section 4): ``mu ~ Normal(0, 1)``
 (95% of HRs in 0.14-7.1) and ``tau ~ HalfNormal(0.5)`` (Friede et al. 2017; Röver et al.
 2021). Named alternatives: :data:`PRESETS`, :func:`get`. Command-line strings such as
-``halfnormal:0.5``: :func:`parse`.
+``halfnormal:0.5``: :func:`parse`. Bias distributions for non-randomised or flawed
+evidence from a risk-of-bias judgement: :func:`bias_prior` (defaults
+:data:`BIAS_DEFAULTS`, alternatives :data:`BIAS_VARIANTS`), and the priors of the
+combined model's mean and SD of bias, :data:`DEFAULT_BIAS_MEAN`, :data:`DEFAULT_BIAS_SD`.
 
 Examples
 --------
@@ -40,9 +43,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from scipy.stats._distn_infrastructure import rv_continuous_frozen
 
 __all__ = [
+    "BIAS_DEFAULTS",
+    "BIAS_VARIANTS",
+    "DEFAULT_BIAS_MEAN",
+    "DEFAULT_BIAS_SD",
     "DEFAULT_MU",
     "DEFAULT_TAU",
     "PRESETS",
+    "BiasDefault",
     "HalfCauchy",
     "HalfNormal",
     "HalfStudentT",
@@ -52,6 +60,7 @@ __all__ = [
     "Prior",
     "Uniform",
     "bartos2023_log_hr",
+    "bias_prior",
     "check_mu_prior",
     "check_tau_prior",
     "get",
@@ -494,3 +503,223 @@ def check_tau_prior(prior: object, *, argument: str = "prior_tau") -> Prior:
         hint = " (use HalfNormal)" if isinstance(prior, Normal) else ""
         raise InputError(f"{argument}: {prior!r} puts mass on negative values, but tau >= 0{hint}")
     return prior
+
+
+# --------------------------------------------------------------------------------------
+# bias distributions from a risk-of-bias judgement
+
+
+@dataclass(frozen=True)
+class BiasDefault:
+    """The default additive bias for one overall risk-of-bias judgement, on the
+    log-ratio scale (log HR, log OR, log RR).
+
+    Attributes
+    ----------
+    tool : str
+        ``"RoB 2"``, ``"ROBINS-I"``, or ``"either"``.
+    judgement : str
+        The overall judgement, as :func:`bias_prior` spells it.
+    magnitude : float
+        ``|mean|`` of the bias when its direction is predicted (``sign`` = +1 or -1).
+    sd : float
+        Its standard deviation then.
+    source : str
+        Where the numbers come from (see ``validation/bias/README.md``).
+    """
+
+    tool: str
+    judgement: str
+    magnitude: float
+    sd: float
+    source: str
+
+    @property
+    def rms(self) -> float:
+        """Root-mean-square bias ``sqrt(magnitude^2 + sd^2)``: the sd of the bias when its
+        direction is not predicted (``sign`` = 0)."""
+        return math.hypot(self.magnitude, self.sd)
+
+
+#: Default bias per overall judgement (log-ratio scale); ``None``: no bias term. The
+#: table with its sources and reasoning is ``validation/bias/README.md``.
+BIAS_DEFAULTS: dict[str, BiasDefault | None] = {
+    "low": None,
+    "some_concerns": BiasDefault(
+        "RoB 2",
+        "some_concerns",
+        0.10,
+        0.10,
+        "Savovic et al. 2012 (Ann Intern Med 157:429): ROR 0.89 for inadequate/unclear "
+        "sequence generation, 0.93 for allocation concealment (|ln ROR| 0.12, 0.07); "
+        "sd = magnitude is our judgement",
+    ),
+    "high": BiasDefault(
+        "RoB 2",
+        "high",
+        0.15,
+        0.15,
+        "Savovic et al. 2012: ROR 0.87 for lack of/unclear double blinding (|ln| 0.14) and "
+        "an increase of 0.14 in the between-trial SD",
+    ),
+    "moderate": BiasDefault(
+        "ROBINS-I",
+        "moderate",
+        0.20,
+        0.20,
+        "Hemkens et al. 2016 (BMJ 352:i493): propensity-score studies of routinely "
+        "collected data judged at moderate risk of confounding, mortality, summary "
+        "ROR 1.31 (|ln| 0.27; 0.98 with another direction rule, Franklin et al. 2017); "
+        "root-mean-square bias 0.28 is our judgement",
+    ),
+    "serious": BiasDefault(
+        "ROBINS-I",
+        "serious",
+        0.30,
+        0.30,
+        "Deeks et al. 2003 (HTA 7(27)), Table 18: historically controlled vs randomised "
+        "results in 8 regions of the ECST, ln ratio of average ORs: mean -0.15, SD 0.41, "
+        "root-mean-square 0.44; ours: root-mean-square 0.42",
+    ),
+    "critical": BiasDefault(
+        "ROBINS-I",
+        "critical",
+        0.50,
+        0.50,
+        "our judgement: ROBINS-I (Sterne et al. 2016) says such a study should not be "
+        "included in a synthesis; this prior (root-mean-square 0.71) is for sensitivity "
+        "analyses that keep it",
+    ),
+    "no_information": BiasDefault(
+        "ROBINS-I",
+        "no_information",
+        0.30,
+        0.30,
+        "our judgement: treated as 'serious' (a study whose risk of bias cannot be judged "
+        "is not given the benefit of the doubt)",
+    ),
+    "not_assessed": BiasDefault(
+        "either",
+        "not_assessed",
+        0.30,
+        0.30,
+        "our judgement: as 'serious'",
+    ),
+}
+
+#: Named alternatives of :func:`bias_prior` for the sensitivity grid.
+BIAS_VARIANTS: dict[str, str] = {
+    "none": "no bias adjustment (every study's bias term is None)",
+    "default": "the documented default (BIAS_DEFAULTS)",
+    "mean_0": "direction not predicted: mean 0, sd the root-mean-square bias",
+    "doubled_sd": "the default with its sd doubled",
+    "halved": "the default with mean and sd halved",
+    "doubled": "the default with mean and sd doubled",
+}
+
+
+def _judgement_key(judgement: str) -> str:
+    if not isinstance(judgement, str):
+        raise InputError(f"judgement must be a string, got {judgement!r}")
+    key = judgement.strip().lower().replace("-", "_").replace(" ", "_")
+    if key not in BIAS_DEFAULTS:
+        raise InputError(
+            f"unknown risk-of-bias judgement {judgement!r}; expected one of "
+            f"{', '.join(BIAS_DEFAULTS)}"
+        )
+    return key
+
+
+def bias_prior(judgement: str, sign: int, *, variant: str = "default") -> Normal | None:
+    """The default distribution of a study's additive bias for an overall risk-of-bias
+    judgement, on the log-ratio scale (log HR, log OR, log RR).
+
+    The model is ``y_i ~ N(theta_i + b_i, s_i^2)`` with ``b_i`` drawn from the returned
+    distribution (:func:`hccmeta.pool`'s ``bias`` argument). The defaults (log scale):
+
+    ===============  =========  =========  ====  =====  ==========================
+    judgement        tool       |mean| m   sd s  RMS    anchor
+    ===============  =========  =========  ====  =====  ==========================
+    low              both       no bias term (None)     Sterne 2016, 2019
+    some_concerns    RoB 2      0.10       0.10  0.14   Savovic 2012 (ROR 0.89, 0.93)
+    high             RoB 2      0.15       0.15  0.21   Savovic 2012 (ROR 0.87; +0.14)
+    moderate         ROBINS-I   0.20       0.20  0.28   Hemkens 2016 (ROR 1.31)
+    serious          ROBINS-I   0.30       0.30  0.42   Deeks 2003 (RMS 0.44)
+    critical         ROBINS-I   0.50       0.50  0.71   judgement
+    no_information   ROBINS-I   0.30       0.30  0.42   judgement (as serious)
+    not_assessed     either     0.30       0.30  0.42   judgement (as serious)
+    ===============  =========  =========  ====  =====  ==========================
+
+    With a predicted direction the bias is ``Normal(sign * m, s)``; with ``sign = 0``
+    (direction unpredictable, as Deeks et al. 2003 found for concurrently controlled
+    non-randomised studies) it is ``Normal(0, sqrt(m^2 + s^2))``: the normal with the
+    mean and variance of an equal mixture of ``N(+m, s^2)`` and ``N(-m, s^2)``. The
+    choice ``s = m`` (a bias against the predicted direction has probability 0.16) and
+    every number without a source in the table are our judgements; the sources and the
+    arithmetic are in ``validation/bias/README.md``. Turner et al. 2009 (JRSS A 172:21)
+    elicit such distributions study by study, which is better than any default when
+    assessors are available.
+
+    Parameters
+    ----------
+    judgement : str
+        ROBINS-I ``low, moderate, serious, critical, no_information``; RoB 2 ``low,
+        some_concerns, high``; or ``not_assessed`` (spaces and hyphens are read as
+        underscores, case is ignored).
+    sign : {-1, 0, 1}
+        Predicted direction of the bias on the analysis scale: +1 pushes the estimate
+        up (towards harm for a log HR of death), -1 down, 0 unpredictable.
+    variant : str, keyword-only
+        One of :data:`BIAS_VARIANTS`: ``"default"``, ``"none"``, ``"mean_0"``,
+        ``"doubled_sd"``, ``"halved"``, ``"doubled"``.
+
+    Returns
+    -------
+    Normal or None
+        ``None`` for ``low`` (and for ``variant="none"``): no bias term.
+
+    Examples
+    --------
+    >>> from hccmeta.priors import bias_prior
+    >>> bias_prior("serious", -1)
+    Normal(mean=-0.3, sd=0.3)
+    >>> bias_prior("moderate", 0)
+    Normal(mean=0.0, sd=0.282842712474619)
+    """
+    key = _judgement_key(judgement)
+    if isinstance(sign, bool) or sign not in (-1, 0, 1):
+        raise InputError(f"sign must be -1, 0 or +1, got {sign!r}")
+    if variant not in BIAS_VARIANTS:
+        raise InputError(
+            f"unknown bias variant {variant!r}; expected one of {', '.join(BIAS_VARIANTS)}"
+        )
+    default = BIAS_DEFAULTS[key]
+    if default is None or variant == "none":
+        return None
+    if sign == 0 or variant == "mean_0":
+        mean, sd = 0.0, default.rms
+    else:
+        mean, sd = sign * default.magnitude, default.sd
+    factor_mean, factor_sd = {
+        "default": (1.0, 1.0),
+        "mean_0": (1.0, 1.0),
+        "doubled_sd": (1.0, 2.0),
+        "halved": (0.5, 0.5),
+        "doubled": (2.0, 2.0),
+    }[variant]
+    return Normal(mean * factor_mean + 0.0, sd * factor_sd)
+
+
+#: Default prior of the mean bias ``mu_b`` of non-randomised studies in
+#: :func:`hccmeta.models.pool_combined` (log-ratio scale): centred at 0 (the direction
+#: is not predictable in general: Deeks et al. 2003; Hemkens et al. 2016 vs Franklin et
+#: al. 2017) with 95% of its mass within +-0.98 (ratio of ratios 0.38-2.7), which holds
+#: the largest regional bias of historically controlled studies in Deeks et al. 2003
+#: (ln 2.12 = 0.75). The scale is our judgement.
+DEFAULT_BIAS_MEAN = Normal(0.0, 0.5)
+#: Default prior of the between-study SD ``sigma_b`` of the bias of non-randomised
+#: studies: median 0.20, 95th percentile 0.59; it holds the increase of 0.14 in the
+#: between-trial SD found for unblinded trials (Savovic et al. 2012) and the SD 0.41 of
+#: the bias of historically controlled studies across regions (Deeks et al. 2003). The
+#: scale is our judgement.
+DEFAULT_BIAS_SD = HalfNormal(0.3)

@@ -21,6 +21,12 @@ one ``mu``/``tau`` per regimen ``a`` (the regimens are not linked; comparisons a
                        sigma_alpha ~ HalfNormal(1)
     baseline="fixed":  alpha_i ~ Normal(0, 2) independently
 
+With ``bias=`` a study's contrast carries an additive bias, as in :func:`hccmeta.pool`:
+``logit p_ij = alpha_i + (delta_i + b_i) treat_ij``, ``b_i = m_i + v_i w_i``, ``w_i ~
+Normal(0, 1)`` (explicit and non-centred; ``m``, ``v`` are ``pm.Data``, ``v_i = 0`` is no
+bias term), so that ``d`` and the ``delta_i`` are bias-adjusted (the study's observed
+contrast estimates ``delta_i + b_i``).
+
 A study with both arms informs its own ``alpha_i`` and ``delta_i``. A single-arm study
 informs ``alpha`` only: a single arm of the reference regimen informs its ``alpha_i`` (and,
 under ``baseline="random"``, ``mu_alpha``); a single arm of the experimental regimen is by
@@ -47,6 +53,7 @@ Dimensions: ``study``, ``arm`` (the regimens; the reference first in :func:`fit_
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -141,6 +148,46 @@ def _counts(data: pd.DataFrame, required: tuple[str, ...]) -> pd.DataFrame:
         rows = list(np.flatnonzero(dup.to_numpy()))
         raise InputError(f"data: rows {rows} repeat the same {' and '.join(keys)}")
     return df
+
+
+def _study_bias(
+    bias: Any, studies: list[str], has_contrast: np.ndarray
+) -> list[pr.Normal | None] | None:
+    """The ``bias`` argument of :func:`fit_contrast` as one entry per study (None: no bias
+    term); an InputError for a bias on a study without a contrast."""
+    if bias is None:
+        return None
+    if isinstance(bias, Mapping):
+        unknown = [str(s) for s in bias if str(s) not in studies]
+        if unknown:
+            raise InputError(f"bias: unknown study {unknown[0]!r}; the studies are {studies}")
+        raw = [bias.get(s) for s in studies]
+        names = [f"bias[{s!r}]" for s in studies]
+    else:
+        if isinstance(bias, str | bytes) or not isinstance(bias, Sequence):
+            raise InputError(
+                f"bias must be a mapping from study to Normal/None or a sequence, got {bias!r}"
+            )
+        raw = list(bias)
+        if len(raw) != len(studies):
+            raise InputError(
+                f"bias has {len(raw)} entries for {len(studies)} studies (in the order in "
+                f"which they first appear in data: {studies})"
+            )
+        names = [f"bias[{i}]" for i in range(len(studies))]
+    out: list[pr.Normal | None] = []
+    for name, entry, study, contrast in zip(names, raw, studies, has_contrast, strict=True):
+        if isinstance(entry, str):
+            entry = pr.parse(entry, argument=name)
+        if entry is not None and not isinstance(entry, pr.Normal):
+            raise InputError(f"{name} = {entry!r}: a bias distribution must be a Normal or None")
+        if entry is not None and not contrast:
+            raise InputError(
+                f"{name}: study {study!r} has no contrast (a single arm), so it cannot carry "
+                "a bias on the log odds ratio"
+            )
+        out.append(entry)
+    return out
 
 
 def _prob_mean(mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -315,6 +362,7 @@ def fit_contrast(
     prior_sigma_alpha: pr.Prior = DEFAULT_SIGMA_LOGIT,
     seed: int = 0,
     settings: mcmc.SamplerSettings | None = None,
+    bias: Mapping[str, pr.Normal | None] | Sequence[pr.Normal | None] | None = None,
 ) -> PosteriorResult:
     """Log odds ratio of two regimens with arm-level study baselines.
 
@@ -343,6 +391,14 @@ def fit_contrast(
         Seed of the sampler and of the predictive draws.
     settings : SamplerSettings, keyword-only
         Sampler settings (default 4 chains x 1000 draws, target acceptance 0.9).
+    bias : mapping or sequence, keyword-only, optional
+        An additive bias on each study's log odds ratio, on the log-OR scale: a
+        :class:`~hccmeta.priors.Normal` or None (no bias term) per study, as a mapping
+        from study label (studies left out have none) or a sequence in the order in which
+        the studies first appear in ``data``. Only a study with a contrast may have one.
+        :func:`hccmeta.priors.bias_prior` gives defaults for a risk-of-bias judgement.
+        ``d`` and ``delta`` are then bias-adjusted, and the estimand ``bias`` is each
+        study's bias.
 
     Returns
     -------
@@ -402,6 +458,7 @@ def fit_contrast(
             "arms are excluded unless single_arm_experimental='arm_based')"
         )
 
+    bias_entries = _study_bias(bias, studies, has_exp)
     values: dict[str, Any] = {
         "events": df["events"].to_numpy(),
         "n": df["n"].to_numpy(),
@@ -412,6 +469,10 @@ def fit_contrast(
         **prior_d.data("d"),
         **prior_tau.data("tau"),
     }
+    if bias_entries is not None:
+        biased = [bias_entries[i] for i in np.flatnonzero(has_exp)]
+        values["bias_mean"] = np.array([0.0 if b is None else b.mean for b in biased])
+        values["bias_sd"] = np.array([0.0 if b is None else b.sd for b in biased])
     if baseline == "random":
         values["excluded"] = excluded.astype(float)
         values.update(prior_mu_alpha.data("mu_alpha"))
@@ -433,6 +494,12 @@ def fit_contrast(
             tau = prior_tau.to_pymc("tau")
             z = pm.Normal("z_delta", 0.0, 1.0, dims="delta_study")
             delta = d + tau * z
+            if bias_entries is not None:
+                bm = pm.Data("bias_mean", values["bias_mean"], dims="delta_study")
+                bs = pm.Data("bias_sd", values["bias_sd"], dims="delta_study")
+                w = pm.Normal("w_bias", 0.0, 1.0, dims="delta_study")
+                # the observed contrast is the bias-adjusted delta plus the bias
+                delta = delta + pm.Deterministic("bias_delta", bm + bs * w, dims="delta_study")
             if baseline == "random":
                 mu_alpha = prior_mu_alpha.to_pymc("mu_alpha")
                 sigma_alpha = prior_sigma_alpha.to_pymc("sigma_alpha")
@@ -458,6 +525,7 @@ def fit_contrast(
         prior_sigma_alpha.family,
         n_study,
         n_delta,
+        "bias" if bias_entries is not None else "no bias",
     )
     trace, diagnostics = mcmc.sample(
         key,
@@ -475,8 +543,16 @@ def fit_contrast(
     delta_new = d + tau * rng.standard_normal(d.shape)
     delta = np.full((*zd.shape[:2], n_study), np.nan)
     delta[..., has_exp] = d.to_numpy()[..., None] + tau.to_numpy()[..., None] * zd
+    observed_contrast = delta.copy()
+    bias_draws = None
+    if bias_entries is not None:
+        bias_draws = np.full((*zd.shape[:2], n_study), np.nan)
+        bias_draws[..., has_exp] = (
+            post["bias_delta"].transpose("chain", "draw", "delta_study").to_numpy()
+        )
+        observed_contrast = delta + bias_draws
     alpha = post["alpha"].to_numpy()
-    eta = alpha[..., s_idx] + treat * np.nan_to_num(delta[..., s_idx])
+    eta = alpha[..., s_idx] + treat * np.nan_to_num(observed_contrast[..., s_idx])
     p_study = np.full((*zd.shape[:2], n_study, 2), np.nan)
     p_study[..., s_idx, a_idx] = expit(eta)
     derived: dict[str, xr.DataArray] = {
@@ -517,13 +593,25 @@ def fit_contrast(
             Estimand("sigma_alpha", "sd", "between-study SD of the baseline logit"),
         ]
     estimands += [
-        Estimand("delta", "log", "each study's shrunken log odds ratio"),
+        Estimand("delta", "log", "each study's shrunken log odds ratio (bias-adjusted)"),
         Estimand("p_study", "probability", "each study arm's fitted proportion"),
     ]
+    if bias_draws is not None:
+        derived["bias"] = xr.DataArray(
+            bias_draws, dims=("chain", "draw", "study"), coords={"study": studies}
+        )
+        estimands.append(Estimand("bias", "log", "each study's additive bias on its log OR"))
     prior_text = {
         "d": f"d ~ {prior_d}",
         "tau": f"tau ~ {prior_tau}",
     }
+    if bias_entries is not None:
+        prior_text["bias"] = (
+            "; ".join(
+                f"b[{s}] ~ {b}" for s, b in zip(studies, bias_entries, strict=True) if b is not None
+            )
+            or "no study has a bias term"
+        )
     if baseline == "random":
         prior_text["alpha"] = (
             f"alpha_i ~ Normal(mu_alpha, sigma_alpha^2); mu_alpha ~ {prior_mu_alpha}; "
@@ -544,13 +632,18 @@ def fit_contrast(
         "single_arm_experimental": single_arm_experimental,
         **settings_attrs(settings, diagnostics),
     }
+    if bias_entries is not None:
+        attrs["bias"] = {
+            s: (repr(b) if b is not None else "none")
+            for s, b in zip(studies, bias_entries, strict=True)
+        }
     observed = _observed(df, studies, arms, s_idx, a_idx)
     tree = make_tree(
         trace,
         derived=derived,
         observed=observed,
         attrs=attrs,
-        drop=("z_delta", "z_alpha"),
+        drop=("z_delta", "z_alpha", "w_bias", "bias_delta"),
     )
     return PosteriorResult(
         model="binomial.contrast",

@@ -1,7 +1,9 @@
 """``hccmeta.pool``: random-effects (and fixed-effect) meta-analysis of (yi, sei).
 
 The normal-normal hierarchical model ``y_i ~ N(theta_i, s_i^2)``,
-``theta_i ~ N(mu, tau^2)``, with two engines that agree:
+``theta_i ~ N(mu, tau^2)``, optionally with an additive bias per study, ``y_i ~
+N(theta_i + b_i, s_i^2)``, ``b_i ~ N(m_i, v_i^2)`` (``bias=``, e.g. from
+:func:`hccmeta.priors.bias_prior`), with two engines that agree:
 
 - ``method="exact"`` (default): numerical integration over tau with mu integrated
   analytically, as R's bayesmeta does (:mod:`hccmeta.models.normal_exact`); milliseconds;
@@ -26,9 +28,17 @@ from numpy.typing import ArrayLike, NDArray
 
 from hccmeta.errors import InputError
 from hccmeta.models.result import PoolResult, _check_ci_prob
-from hccmeta.priors import DEFAULT_MU, DEFAULT_TAU, Prior, check_mu_prior, check_tau_prior
+from hccmeta.priors import (
+    DEFAULT_MU,
+    DEFAULT_TAU,
+    Normal,
+    Prior,
+    check_mu_prior,
+    check_tau_prior,
+    parse,
+)
 
-__all__ = ["MEASURES", "pool"]
+__all__ = ["MEASURES", "check_bias", "check_estimates", "pool"]
 
 FloatArray = NDArray[np.float64]
 
@@ -155,6 +165,54 @@ def _labels(study: Sequence[Any] | None, k: int) -> list[str]:
     return labels
 
 
+def check_estimates(
+    yi: ArrayLike, sei: ArrayLike, study: Sequence[Any] | None
+) -> tuple[FloatArray, FloatArray, list[str]]:
+    """Check estimates, standard errors and study labels as :func:`pool` does: 1-D, finite,
+    SE > 0, equal lengths, at least one study, unique labels (default ``"1", "2", ...``).
+    Every problem is an :class:`InputError` naming the argument and the index."""
+    y = _as_vector("yi", yi)
+    s = _positive("sei", _as_vector("sei", sei), "a standard error")
+    if s.size != y.size:
+        raise InputError(f"yi has {y.size} values but sei has {s.size}")
+    if y.size == 0:
+        raise InputError("yi is empty: pooling needs at least one study")
+    return y, s, _labels(study, y.size)
+
+
+def check_bias(
+    bias: Any, k: int, *, argument: str = "bias"
+) -> tuple[tuple[Normal | None, ...], FloatArray, FloatArray]:
+    """Check a per-study bias argument: a sequence of ``k`` entries, each a
+    :class:`~hccmeta.priors.Normal` (or a SPEC string such as ``"normal:0.3:0.3"``) or
+    None (no bias term). Returns the entries and the arrays of means and sds (0 and 0 for
+    None); every problem is an :class:`InputError` naming ``argument`` and the index."""
+    if isinstance(bias, str | bytes | Normal) or not isinstance(bias, Sequence | np.ndarray):
+        raise InputError(
+            f"{argument} must be a sequence with one bias distribution (Normal) or None per "
+            f"study, got {bias!r}"
+        )
+    entries = list(bias)
+    if len(entries) != k:
+        raise InputError(f"{argument} has {len(entries)} entries for {k} studies")
+    out: list[Normal | None] = []
+    for i, entry in enumerate(entries):
+        if entry is None:
+            out.append(None)
+            continue
+        if isinstance(entry, str):
+            entry = parse(entry, argument=f"{argument}[{i}]")
+        if not isinstance(entry, Normal):
+            raise InputError(
+                f"{argument}[{i}] = {entry!r}: a bias distribution must be a Normal(mean, sd) "
+                "on the analysis scale (or None for no bias term)"
+            )
+        out.append(entry)
+    mean = np.array([0.0 if b is None else b.mean for b in out])
+    sd = np.array([0.0 if b is None else b.sd for b in out])
+    return tuple(out), mean, sd
+
+
 def pool(
     yi: ArrayLike | pd.DataFrame,
     sei: ArrayLike | None = None,
@@ -169,6 +227,7 @@ def pool(
     ci_prob: float = 0.95,
     seed: int = 0,
     settings: Any = None,
+    bias: Sequence[Normal | None] | None = None,
 ) -> PoolResult:
     """Random-effects meta-analysis: the normal-normal hierarchical model.
 
@@ -205,6 +264,16 @@ def pool(
         Seed of the sampler (mcmc) and of the exact posterior draws (exact).
     settings : hccmeta.models.mcmc.SamplerSettings, optional
         MCMC settings (draws, tune, chains, target_accept, retries, thresholds).
+    bias : sequence of (Normal or None), keyword-only, optional
+        One additive bias distribution per study on the analysis scale (None: no bias
+        term, e.g. a randomised study at low risk of bias): ``y_i ~ N(theta_i + b_i,
+        s_i^2)``, ``b_i ~ Normal(m_i, v_i^2)``; :func:`hccmeta.priors.bias_prior` gives
+        the documented defaults for a risk-of-bias judgement. The exact engine integrates
+        the bias out (``y_i - m_i``, ``s_i^2 + v_i^2``: still exact); the MCMC engine
+        samples an explicit ``b_i``. The ``theta[<study>]`` rows are then bias-corrected
+        study effects, each biased study gets a row ``bias[<study>]``, and the result
+        records the distributions (:attr:`PoolResult.bias`, DataTree attribute
+        ``bias``). Every entry None gives exactly the unadjusted model.
 
     Returns
     -------
@@ -250,6 +319,8 @@ def pool(
     if y.size == 0:
         raise InputError("yi is empty: pooling needs at least one study")
     labels = _labels(study, y.size)
+    if bias is not None:
+        bias_entries, bias_mean, bias_sd = check_bias(bias, y.size)
 
     mu_prior = check_mu_prior(prior_mu if prior_mu is not None else DEFAULT_MU)
     if model == "fixed":
@@ -282,10 +353,16 @@ def pool(
         "seed": int(seed),
         "ci_prob": ci,
     }
+    arrays: dict[str, FloatArray] = {}
+    if bias is not None:
+        common["bias"] = bias_entries
+        arrays = {"bias_mean": bias_mean, "bias_sd": bias_sd}
     if method == "exact":
         from hccmeta.models.normal_exact import fit_exact
 
-        return PoolResult(method="exact", exact=fit_exact(y, s, mu_prior, tau_prior), **common)
+        return PoolResult(
+            method="exact", exact=fit_exact(y, s, mu_prior, tau_prior, **arrays), **common
+        )
 
     from hccmeta.models.mcmc import SamplerSettings
     from hccmeta.models.normal_mcmc import fit_mcmc
@@ -293,7 +370,7 @@ def pool(
     if settings is not None and not isinstance(settings, SamplerSettings):
         raise InputError(f"settings must be a SamplerSettings, got {settings!r}")
     draws, stats, diagnostics = fit_mcmc(
-        y, s, labels, mu_prior, tau_prior, seed=int(seed), settings=settings
+        y, s, labels, mu_prior, tau_prior, seed=int(seed), settings=settings, **arrays
     )
     return PoolResult(
         method="mcmc", draws=draws, sample_stats=stats, diagnostics=diagnostics, **common

@@ -34,7 +34,7 @@ from scipy import special
 
 from hccmeta.priors import Normal, Prior, Uniform
 
-__all__ = ["ExactPosterior", "fit_exact"]
+__all__ = ["ExactPosterior", "NormalMixture", "fit_exact"]
 
 FloatArray = NDArray[np.float64]
 
@@ -133,7 +133,88 @@ def _conditional(y: FloatArray, s2: FloatArray, tau: FloatArray, prior_mu: Prior
     raise TypeError(f"no exact conditional for a {prior_mu!r} prior on mu")  # pragma: no cover
 
 
-class _Mixture:
+class NormalMixture:
+    """Rows of quantities, each a mixture over quadrature nodes (columns, weights ``p``)
+    of normal distributions with means ``mean_c`` and sds ``sd_c`` (rows x nodes):
+    exact moments, CDF, density and quantiles. The posterior of every quantity of the
+    normal-normal models that is normal given the variance parameters has this form.
+    """
+
+    def __init__(self, p: FloatArray, mean_c: FloatArray, sd_c: FloatArray) -> None:
+        self.p = np.asarray(p, dtype=float)
+        self.mean_c = np.asarray(mean_c, dtype=float)
+        self.sd_c = np.asarray(sd_c, dtype=float)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows (quantities)."""
+        return int(self.mean_c.shape[0])
+
+    # moments ----------------------------------------------------------------------------
+
+    def mean(self) -> FloatArray:
+        return np.asarray(self.mean_c @ self.p, dtype=float)
+
+    def sd(self) -> FloatArray:
+        m = self.mean()
+        second = (self.sd_c**2 + self.mean_c**2) @ self.p
+        return np.sqrt(np.maximum(second - m * m, 0.0))
+
+    def exp_moments(self) -> tuple[FloatArray, FloatArray]:
+        """``E[exp(X)]`` and ``sd(exp(X))`` of each row (ratio scale)."""
+        m1 = np.exp(self.mean_c + 0.5 * self.sd_c**2) @ self.p
+        m2 = np.exp(2.0 * self.mean_c + 2.0 * self.sd_c**2) @ self.p
+        return m1, np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
+
+    # distribution -----------------------------------------------------------------------
+
+    def cdf(self, x: FloatArray) -> FloatArray:
+        """CDF of each row at ``x`` of shape (rows, P)."""
+        x = np.asarray(x, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (x[:, :, None] - self.mean_c[:, None, :]) / self.sd_c[:, None, :]
+        # a component with sd 0 is a point mass: its CDF steps at its mean
+        z = np.where(np.isnan(z), 0.0, z)
+        return np.asarray(special.ndtr(z) @ self.p, dtype=float)
+
+    def pdf(self, x: FloatArray) -> FloatArray:
+        """Density of each row at ``x`` of shape (rows, P)."""
+        x = np.asarray(x, dtype=float)
+        z = (x[:, :, None] - self.mean_c[:, None, :]) / self.sd_c[:, None, :]
+        dens = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI) / self.sd_c[:, None, :]
+        return np.asarray(dens @ self.p, dtype=float)
+
+    def quantile(self, probs: FloatArray) -> FloatArray:
+        """Quantiles (rows, len(probs)) by safeguarded Newton on the mixture CDF."""
+        probs = np.asarray(probs, dtype=float)
+        target = np.broadcast_to(probs[None, :], (self.n_rows, probs.size))
+        mean, sd = self.mean(), self.sd()
+        lo_c = self.mean_c - 40.0 * self.sd_c
+        hi_c = self.mean_c + 40.0 * self.sd_c
+        lo = np.broadcast_to(lo_c.min(axis=1)[:, None], target.shape).copy()
+        hi = np.broadcast_to(hi_c.max(axis=1)[:, None], target.shape).copy()
+        zq = special.ndtri(np.clip(target, 1e-300, 1 - 1e-16))
+        x = np.clip(mean[:, None] + sd[:, None] * zq, lo, hi)
+        scale = np.maximum(sd[:, None], 1e-300)
+        for _ in range(100):
+            f = self.cdf(x) - target
+            lo = np.where(f < 0, x, lo)
+            hi = np.where(f > 0, x, hi)
+            dens = self.pdf(x)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                step = f / dens
+            newton = x - step
+            converged = np.abs(f) <= 1e-14
+            bad = ~np.isfinite(newton) | (newton < lo) | (newton > hi)
+            x_new = np.where(converged, x, np.where(bad, 0.5 * (lo + hi), newton))
+            done = converged | (np.abs(x_new - x) <= 1e-12 * scale)
+            x = x_new
+            if np.all(done):
+                break
+        return x
+
+
+class _Mixture(NormalMixture):
     """Quantities ``A + c mu + d Z`` (rows) mixed over tau nodes (columns) with weights
     ``p``, where ``mu | tau`` is the (possibly truncated) normal :class:`_Conditional`."""
 
@@ -166,21 +247,12 @@ class _Mixture:
             self._logz = logz
             self._sv = sv
 
-    # moments ----------------------------------------------------------------------------
-
-    def mean(self) -> FloatArray:
-        return np.asarray(self.mean_c @ self.p, dtype=float)
-
-    def sd(self) -> FloatArray:
-        m = self.mean()
-        second = (self.sd_c**2 + self.mean_c**2) @ self.p
-        return np.sqrt(np.maximum(second - m * m, 0.0))
+    # moments (mean and sd: the base class's) ----------------------------------------------
 
     def exp_moments(self) -> tuple[FloatArray, FloatArray]:
         """``E[exp(X)]`` and ``sd(exp(X))`` of each row (ratio scale)."""
         if not self.truncated:
-            m1 = np.exp(self.mean_c + 0.5 * self.sd_c**2) @ self.p
-            m2 = np.exp(2.0 * self.mean_c + 2.0 * self.sd_c**2) @ self.p
+            return super().exp_moments()
         else:
             cond = self.cond
             assert cond.alpha is not None and cond.beta is not None
@@ -207,8 +279,7 @@ class _Mixture:
         """CDF of each row at ``x`` of shape (rows, P)."""
         x = np.asarray(x, dtype=float)
         if not self.truncated:
-            z = (x[:, :, None] - self.mean_c[:, None, :]) / self.sd_c[:, None, :]
-            return np.asarray(special.ndtr(z) @ self.p, dtype=float)
+            return super().cdf(x)
         cond = self.cond
         assert cond.alpha is not None and cond.beta is not None
         A, c, d = self.A[:, None, :], self.c[:, None, :], self.d[:, None, :]
@@ -235,9 +306,7 @@ class _Mixture:
         """Density of each row at ``x`` of shape (rows, P)."""
         x = np.asarray(x, dtype=float)
         if not self.truncated:
-            z = (x[:, :, None] - self.mean_c[:, None, :]) / self.sd_c[:, None, :]
-            dens = np.exp(-0.5 * z * z - 0.5 * _LOG_2PI) / self.sd_c[:, None, :]
-            return np.asarray(dens @ self.p, dtype=float)
+            return super().pdf(x)
         cond = self.cond
         assert cond.alpha is not None and cond.beta is not None
         A, c, d = self.A[:, None, :], self.c[:, None, :], self.d[:, None, :]
@@ -258,38 +327,16 @@ class _Mixture:
         comp = np.where(d <= 0.0, tn, joint)
         return np.asarray(np.nan_to_num(comp) @ self.p, dtype=float)
 
-    def quantile(self, probs: FloatArray) -> FloatArray:
-        """Quantiles (rows, len(probs)) by safeguarded Newton on the mixture CDF."""
-        probs = np.asarray(probs, dtype=float)
-        target = np.broadcast_to(probs[None, :], (self.A.shape[0], probs.size))
-        mean, sd = self.mean(), self.sd()
-        lo_c = self.mean_c - 40.0 * self.sd_c
-        hi_c = self.mean_c + 40.0 * self.sd_c
-        lo = np.broadcast_to(lo_c.min(axis=1)[:, None], target.shape).copy()
-        hi = np.broadcast_to(hi_c.max(axis=1)[:, None], target.shape).copy()
-        zq = special.ndtri(np.clip(target, 1e-300, 1 - 1e-16))
-        x = np.clip(mean[:, None] + sd[:, None] * zq, lo, hi)
-        scale = np.maximum(sd[:, None], 1e-300)
-        for _ in range(100):
-            f = self.cdf(x) - target
-            lo = np.where(f < 0, x, lo)
-            hi = np.where(f > 0, x, hi)
-            dens = self.pdf(x)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                step = f / dens
-            newton = x - step
-            converged = np.abs(f) <= 1e-14
-            bad = ~np.isfinite(newton) | (newton < lo) | (newton > hi)
-            x_new = np.where(converged, x, np.where(bad, 0.5 * (lo + hi), newton))
-            done = converged | (np.abs(x_new - x) <= 1e-12 * scale)
-            x = x_new
-            if np.all(done):
-                break
-        return x
-
 
 class ExactPosterior:
     """The posterior of the normal-normal model by numerical integration over tau.
+
+    With an additive bias ``y_i ~ N(theta_i + b_i, s_i^2)``, ``b_i ~ N(m_i, v_i^2)``, the
+    bias integrates out analytically: ``y_i - m_i ~ N(theta_i, s_i^2 + v_i^2)``, so the
+    engine runs on the shifted estimates and inflated variances and stays exact. The
+    posterior of each ``b_i`` given (mu, tau) is normal as well, ``b_i | mu, tau, y ~
+    N(m_i + v_i^2 (y_i - m_i - mu) / T_i, v_i^2 (tau^2 + s_i^2) / T_i)`` with ``T_i =
+    tau^2 + s_i^2 + v_i^2``: one more row of the mixture per study with a bias term.
 
     Parameters
     ----------
@@ -297,11 +344,38 @@ class ExactPosterior:
         Estimates and standard errors (k >= 1).
     prior_mu : Normal or Uniform
     prior_tau : Prior on [0, inf), or ``None`` for the fixed-effect model (tau = 0).
+    bias_mean, bias_sd : array, keyword-only, optional
+        ``m_i`` and ``v_i >= 0`` of each study's bias (``v_i = 0``, ``m_i = 0``: no bias
+        term); default none.
     """
 
-    def __init__(self, y: FloatArray, s: FloatArray, prior_mu: Prior, prior_tau: Prior | None):
-        self.y = np.asarray(y, dtype=float)
-        self.s = np.asarray(s, dtype=float)
+    #: Variance parameters with a quadrature-based marginal (see :meth:`scale_cdf`).
+    scale_names: tuple[str, ...] = ("tau",)
+
+    def __init__(
+        self,
+        y: FloatArray,
+        s: FloatArray,
+        prior_mu: Prior,
+        prior_tau: Prior | None,
+        *,
+        bias_mean: FloatArray | None = None,
+        bias_sd: FloatArray | None = None,
+    ):
+        self.y_obs = np.asarray(y, dtype=float)
+        self.s_obs = np.asarray(s, dtype=float)
+        k = self.y_obs.size
+        self.bias_mean = np.zeros(k) if bias_mean is None else np.asarray(bias_mean, float)
+        self.bias_sd = np.zeros(k) if bias_sd is None else np.asarray(bias_sd, float)
+        #: Studies with a bias term (a row ``b_i`` in the mixture, after the theta_i).
+        self.bias_index = np.flatnonzero(self.bias_sd > 0)
+        #: Whether the model has bias terms (draws then include ``bias``).
+        self.has_bias = bias_mean is not None or bias_sd is not None
+        if not self.has_bias:
+            self.y, self.s = self.y_obs, self.s_obs
+        else:
+            self.y = self.y_obs - self.bias_mean
+            self.s = np.sqrt(self.s_obs**2 + self.bias_sd**2)
         self.s2 = self.s**2
         self.prior_mu = prior_mu
         self.prior_tau = prior_tau
@@ -434,11 +508,29 @@ class ExactPosterior:
         v = float((self.tau**2) @ self.p) - m * m
         return m, math.sqrt(max(v, 0.0))
 
+    # the generic interface of the exact engines (PoolResult): scale parameters by name
+
+    def scale_cdf(self, name: str, t: FloatArray) -> FloatArray:
+        """Posterior CDF of the variance parameter ``name`` (here only ``"tau"``)."""
+        assert name == "tau", name
+        return self.tau_cdf(t)
+
+    def scale_quantile(self, name: str, probs: FloatArray) -> FloatArray:
+        """Posterior quantiles of the variance parameter ``name``."""
+        assert name == "tau", name
+        return self.tau_quantile(probs)
+
+    def scale_mean_sd(self, name: str) -> tuple[float, float]:
+        """Posterior mean and sd of the variance parameter ``name``."""
+        assert name == "tau", name
+        return self.tau_mean_sd()
+
     # -- mixtures for mu, theta_new, theta_i ----------------------------------------------
 
     @cached_property
     def mixture(self) -> _Mixture:
-        """Rows: mu, theta_new, theta_1..theta_k."""
+        """Rows: mu, theta_new, theta_1..theta_k, then b_i for the studies with a bias
+        term (:attr:`bias_index`)."""
         tau = self.tau
         t2 = tau * tau
         k, n = self.y.size, tau.size
@@ -448,6 +540,13 @@ class ExactPosterior:
         c = np.vstack([np.ones((2, n)), c_i])
         d = np.vstack([np.zeros((1, n)), tau[None, :], d_i])
         assert A.shape == (k + 2, n)
+        if self.bias_index.size:
+            j = self.bias_index
+            v2 = self.bias_sd[j, None] ** 2
+            total = t2[None, :] + self.s2[j, None]  # tau^2 + s_i^2 + v_i^2
+            A = np.vstack([A, self.bias_mean[j, None] + v2 * self.y[j, None] / total])
+            c = np.vstack([c, -v2 / total])
+            d = np.vstack([d, np.sqrt(v2 * (t2[None, :] + self.s_obs[j, None] ** 2) / total)])
         return _Mixture(self.p, A, c, d, self.cond)
 
     # -- exact draws ----------------------------------------------------------------------
@@ -489,11 +588,30 @@ class ExactPosterior:
             sd = np.where(t2[:, None] > 0, np.sqrt(1.0 / prec), 0.0)
         theta = mean + sd * rng.standard_normal((n, self.y.size))
         theta_new = mu + tau * rng.standard_normal(n)
-        return {"mu": mu, "tau": tau, "theta": theta, "theta_new": theta_new}
+        out = {"mu": mu, "tau": tau, "theta": theta, "theta_new": theta_new}
+        if self.has_bias:
+            # b_i | theta_i, y_i: prior N(m_i, v_i^2), observation y_i - theta_i ~
+            # N(b_i, s_i^2); b_i = m_i = 0 exactly for studies without a bias term
+            v2, so2, m = self.bias_sd**2, self.s_obs**2, self.bias_mean
+            gain = v2 / (v2 + so2)
+            resid = self.y_obs[None, :] - theta - m[None, :]
+            out["bias"] = (
+                m[None, :]
+                + gain[None, :] * resid
+                + np.sqrt(gain * so2)[None, :] * rng.standard_normal((n, self.y.size))
+            )
+        return out
 
 
 def fit_exact(
-    y: FloatArray, s: FloatArray, prior_mu: Prior, prior_tau: Prior | None
+    y: FloatArray,
+    s: FloatArray,
+    prior_mu: Prior,
+    prior_tau: Prior | None,
+    *,
+    bias_mean: FloatArray | None = None,
+    bias_sd: FloatArray | None = None,
 ) -> ExactPosterior:
-    """Compute the exact posterior (``prior_tau=None``: the fixed-effect model)."""
-    return ExactPosterior(y, s, prior_mu, prior_tau)
+    """Compute the exact posterior (``prior_tau=None``: the fixed-effect model; with
+    ``bias_mean``/``bias_sd``: the additive-bias model)."""
+    return ExactPosterior(y, s, prior_mu, prior_tau, bias_mean=bias_mean, bias_sd=bias_sd)

@@ -4,6 +4,12 @@ Both engines return a :class:`PoolResult`. Numbers come from the exact posterior
 engine is ``exact`` (exact means, sds, quantiles and tail probabilities; posterior draws
 are exact samples from it, made when the DataTree is first asked for), and from the
 posterior draws when it is ``mcmc``.
+
+With an additive bias per study (``hccmeta.pool(..., bias=...)``) the result records the
+bias distributions (:attr:`PoolResult.bias`, the ``bias`` attribute of the DataTree) and
+reports each biased study's bias as a row ``bias[<study>]``; the ``theta[<study>]`` rows
+are then the bias-corrected study effects. :class:`hccmeta.models.bias.CombinedResult`
+extends the class with the learnt bias of the combined model.
 """
 
 from __future__ import annotations
@@ -27,9 +33,17 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
     from hccmeta.models.mcmc import Diagnostics
-    from hccmeta.models.normal_exact import ExactPosterior
+    from hccmeta.priors import Normal
 
-__all__ = ["RATIO_MEASURES", "SUMMARY_COLUMNS", "PoolResult", "data_hash", "package_versions"]
+__all__ = [
+    "RATIO_MEASURES",
+    "SCALE_VARIABLES",
+    "SUMMARY_COLUMNS",
+    "PoolResult",
+    "check_ci_prob",
+    "data_hash",
+    "package_versions",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -39,6 +53,9 @@ SUMMARY_COLUMNS = ("mean", "median", "sd", "ci_lower", "ci_upper")
 RATIO_MEASURES = frozenset({"hr", "or", "rr"})
 #: Draws of the exact engine's DataTree: the same shape as the MCMC default.
 EXACT_CHAINS, EXACT_DRAWS = 4, 1000
+#: Variance parameters: no ratio scale, and their exact marginals come from the
+#: quadrature rather than from the mixture of normals.
+SCALE_VARIABLES = frozenset({"tau", "sigma_b"})
 
 
 def data_hash(study: Sequence[str], yi: FloatArray, sei: FloatArray) -> str:
@@ -70,6 +87,12 @@ def package_versions(method: str) -> dict[str, str]:
     return out
 
 
+def check_ci_prob(ci_prob: float, argument: str = "ci_prob") -> float:
+    """``ci_prob`` as a float in (0, 1); an :class:`InputError` for anything else (a
+    percentage such as 95 gets a hint)."""
+    return _check_ci_prob(ci_prob, argument)
+
+
 def _check_ci_prob(ci_prob: float, argument: str = "ci_prob") -> float:
     try:
         value = float(ci_prob)
@@ -91,7 +114,9 @@ class PoolResult:
     Attributes
     ----------
     method : {"exact", "mcmc"}
-    model : {"random", "fixed"}
+    model : {"random", "fixed", "combined"}
+        ``"combined"``: :func:`hccmeta.models.pool_combined` (a
+        :class:`~hccmeta.models.bias.CombinedResult`).
     measure : {"hr", "or", "rr", "rd", "generic"}
         The effect measure; ratio measures are analysed on the log scale.
     study : tuple of str
@@ -106,13 +131,16 @@ class PoolResult:
         Default probability of the central intervals.
     diagnostics : Diagnostics or None
         MCMC diagnostics; None for the exact engine (no sampling to diagnose).
+    bias : tuple of (Normal or None), or None
+        The additive bias distribution of each study (None: no bias term), or None for
+        the unadjusted model.
     """
 
     def __init__(
         self,
         *,
         method: Literal["exact", "mcmc"],
-        model: Literal["random", "fixed"],
+        model: str,
         measure: str,
         study: Sequence[str],
         yi: FloatArray,
@@ -121,10 +149,11 @@ class PoolResult:
         prior_tau: Prior | None,
         seed: int,
         ci_prob: float,
-        exact: ExactPosterior | None = None,
+        exact: Any = None,
         draws: Mapping[str, FloatArray] | None = None,
         sample_stats: xr.Dataset | None = None,
         diagnostics: Diagnostics | None = None,
+        bias: Sequence[Normal | None] | None = None,
     ) -> None:
         self.method = method
         self.model = model
@@ -137,6 +166,7 @@ class PoolResult:
         self.seed = int(seed)
         self.ci_prob = _check_ci_prob(ci_prob)
         self.diagnostics = diagnostics
+        self.bias: tuple[Normal | None, ...] | None = tuple(bias) if bias is not None else None
         self._exact = exact
         self._draws = dict(draws) if draws is not None else None
         self._sample_stats = sample_stats
@@ -164,50 +194,66 @@ class PoolResult:
         """Whether the measure is a ratio analysed on the log scale."""
         return self.measure in RATIO_MEASURES
 
+    def _extra_repr(self) -> str:
+        if self.bias is None:
+            return ""
+        n = sum(b is not None for b in self.bias)
+        return f", bias-adjusted ({n} of {self.k} studies with a bias term)"
+
     def __repr__(self) -> str:
         tau = repr(self.prior_tau) if self.prior_tau is not None else "0 (fixed effect)"
         flag = "" if self.ok else ", diagnostics FAILED"
         return (
-            f"PoolResult(method={self.method!r}, model={self.model!r}, "
+            f"{type(self).__name__}(method={self.method!r}, model={self.model!r}, "
             f"measure={self.measure!r}, k={self.k}, prior_mu={self.prior_mu!r}, "
-            f"prior_tau={tau}{flag})"
+            f"prior_tau={tau}{self._extra_repr()}{flag})"
         )
 
     # -- variables ------------------------------------------------------------------------
 
+    def _extra_variables(self) -> list[tuple[str, int | str, tuple[str, int | None]]]:
+        """The variables after the theta rows: ``(label, exact location, (draws key,
+        study index or None))``; the exact location is a mixture row (int) or the name
+        of a scale parameter (str). Here: ``bias[<study>]`` of each study with a bias
+        term (the mixture rows after theta_1..k, in study order)."""
+        out: list[tuple[str, int | str, tuple[str, int | None]]] = []
+        if self.bias is not None:
+            biased = [i for i, b in enumerate(self.bias) if b is not None]
+            for pos, i in enumerate(biased):
+                out.append((f"bias[{self.study[i]}]", 2 + self.k + pos, ("bias", i)))
+        return out
+
     @property
     def variables(self) -> list[str]:
-        """Row labels of :meth:`summary`: mu, tau, theta_new, theta[<study>]..."""
-        return ["mu", "tau", "theta_new", *(f"theta[{s}]" for s in self.study)]
+        """Row labels of :meth:`summary`: mu, tau, theta_new, theta[<study>]..., then
+        bias[<study>] for each study with a bias term (and the combined model's
+        mu_b, sigma_b)."""
+        base = ["mu", "tau", "theta_new", *(f"theta[{s}]" for s in self.study)]
+        return base + [label for label, _, _ in self._extra_variables()]
 
-    def _row(self, var: str) -> int:
-        """Row of ``var`` in the exact mixture (mu, theta_new, theta_1..k); -1 for tau."""
+    def _locate(self, var: str) -> tuple[int | str, tuple[str, int | None]]:
+        """Where ``var`` lives: (exact mixture row or scale name, (draws key, index))."""
         if var == "tau":
-            return -1
+            return "tau", ("tau", None)
         if var == "mu":
-            return 0
+            return 0, ("mu", None)
         if var == "theta_new":
-            return 1
-        if var.startswith("theta[") and var.endswith("]"):
-            label = var[6:-1]
-            if label in self.study:
-                return 2 + self.study.index(label)
-        if var in self.study:
-            return 2 + self.study.index(var)
+            return 1, ("theta_new", None)
+        label = var[6:-1] if var.startswith("theta[") and var.endswith("]") else var
+        if label in self.study:
+            i = self.study.index(label)
+            return 2 + i, ("theta", i)
+        for name, loc, draw in self._extra_variables():
+            if var == name:
+                return loc, draw
         raise InputError(
             f"var = {var!r}: unknown variable; expected one of {', '.join(self.variables)}"
         )
 
     def _flat_draws(self, var: str) -> FloatArray:
-        draws = self.posterior_draws()
-        row = self._row(var)
-        if row == -1:
-            return draws["tau"].ravel()
-        if row == 0:
-            return draws["mu"].ravel()
-        if row == 1:
-            return draws["theta_new"].ravel()
-        return draws["theta"][..., row - 2].ravel()
+        _, (key, index) = self._locate(var)
+        values = self.posterior_draws()[key]
+        return (values if index is None else values[..., index]).ravel()
 
     # -- summaries ------------------------------------------------------------------------
 
@@ -228,13 +274,15 @@ class PoolResult:
         scale : {"analysis", "ratio"}
             ``"ratio"`` back-transforms a ratio measure (HR, OR, RR) with exp: medians
             and interval bounds are exp of those on the log scale, mean and sd are those
-            of exp(X). The row ``tau`` (a standard deviation on the log scale) is left
-            out on the ratio scale.
+            of exp(X). The rows ``tau`` and ``sigma_b`` (standard deviations on the log
+            scale) are left out on the ratio scale.
 
         Returns
         -------
         pandas.DataFrame
-            Index ``mu, tau, theta_new, theta[<study>]...`` (named ``variable``).
+            Index :attr:`variables` (named ``variable``): ``mu, tau, theta_new,
+            theta[<study>]...``, then ``bias[<study>]`` rows of a bias-adjusted fit
+            (and ``mu_b``, ``sigma_b`` of the combined model).
         """
         prob = self.ci_prob if ci_prob is None else _check_ci_prob(ci_prob)
         if scale not in ("analysis", "ratio"):
@@ -248,29 +296,31 @@ class PoolResult:
         names = self.variables
         table = np.empty((len(names), 5))
         if self._exact is not None:
-            mix = self._exact.mixture  # rows mu, theta_new, theta_1..k
+            mix = self._exact.mixture
             q = mix.quantile(probs)
             if scale == "analysis":
                 mean, sd = mix.mean(), mix.sd()
             else:
                 mean, sd = mix.exp_moments()
                 q = np.exp(q)
-            t_mean, t_sd = self._exact.tau_mean_sd()
-            t_q = self._exact.tau_quantile(probs)
-            table[1] = [t_mean, t_q[0], t_sd, t_q[1], t_q[2]]
-            # summary rows 0, 2, 3.. <- mixture rows 0, 1, 2..
-            for out_row, r in zip([0, *range(2, 3 + self.k)], range(2 + self.k), strict=True):
-                table[out_row] = [mean[r], q[r, 0], sd[r], q[r, 1], q[r, 2]]
+            for i, name in enumerate(names):
+                loc, _ = self._locate(name)
+                if isinstance(loc, str):
+                    s_mean, s_sd = self._exact.scale_mean_sd(loc)
+                    s_q = self._exact.scale_quantile(loc, probs)
+                    table[i] = [s_mean, s_q[0], s_sd, s_q[1], s_q[2]]
+                else:
+                    table[i] = [mean[loc], q[loc, 0], sd[loc], q[loc, 1], q[loc, 2]]
         else:
             for i, name in enumerate(names):
                 x = self._flat_draws(name)
-                if scale == "ratio" and name != "tau":
+                if scale == "ratio" and name not in SCALE_VARIABLES:
                     x = np.exp(x)
                 qs = np.quantile(x, probs)
                 table[i] = [x.mean(), qs[0], x.std(ddof=1), qs[1], qs[2]]
         df = pd.DataFrame(table, index=pd.Index(names, name="variable"), columns=SUMMARY_COLUMNS)
         if scale == "ratio":
-            df = df.drop(index="tau")
+            df = df.drop(index=[n for n in names if n in SCALE_VARIABLES])
         return df
 
     def ratio_summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
@@ -289,12 +339,11 @@ class PoolResult:
         """
         t = self._threshold(threshold, scale, var)
         if self._exact is not None:
-            row = self._row(var)
-            if row == -1:
-                return float(self._exact.tau_cdf(np.array([t]))[0])
-            return float(
-                self._exact.mixture.cdf(np.full((self._exact.mixture.A.shape[0], 1), t))[row, 0]
-            )
+            loc, _ = self._locate(var)
+            if isinstance(loc, str):
+                return float(self._exact.scale_cdf(loc, np.array([t]))[0])
+            mix = self._exact.mixture
+            return float(mix.cdf(np.full((mix.n_rows, 1), t))[loc, 0])
         return float(np.mean(self._flat_draws(var) < t))
 
     def prob_above(
@@ -316,8 +365,8 @@ class PoolResult:
             raise InputError(f"scale must be 'analysis' or 'ratio', got {scale!r}")
         if not self.is_ratio:
             raise InputError(f"scale='ratio' needs a ratio measure, not {self.measure!r}")
-        if var == "tau":
-            raise InputError("tau has no ratio scale; give its threshold on the log scale")
+        if var in SCALE_VARIABLES:
+            raise InputError(f"{var} has no ratio scale; give its threshold on the log scale")
         if t <= 0:
             raise InputError(f"threshold {t:g} on the ratio scale must be > 0")
         return math.log(t)
@@ -360,7 +409,43 @@ class PoolResult:
         mu = self.prior_mu.rvs(rng, shape)
         tau = self.prior_tau.rvs(rng, shape) if self.prior_tau is not None else np.zeros(shape)
         theta_new = mu + tau * rng.standard_normal(shape)
-        return {"mu": mu, "tau": tau, "theta_new": theta_new}
+        out = {"mu": mu, "tau": tau, "theta_new": theta_new}
+        for name, prior in self._extra_priors().items():
+            out[name] = prior.rvs(rng, shape)
+        return out
+
+    def _extra_priors(self) -> dict[str, Prior]:
+        """Priors of scalar parameters beyond mu and tau (the combined model's mu_b and
+        sigma_b), by the name of their posterior variable."""
+        return {}
+
+    def bias_moments(self) -> tuple[FloatArray, FloatArray]:
+        """Mean and variance of each study's bias given the hyperparameters, as arrays
+        (chain, draw, study) or (study,): here the fixed bias distributions (zeros for
+        studies without a bias term)."""
+        m = np.zeros(self.k)
+        v2 = np.zeros(self.k)
+        if self.bias is not None:
+            for i, b in enumerate(self.bias):
+                if b is not None:
+                    m[i], v2[i] = b.mean, b.sd**2
+        return m, v2
+
+    def pointwise_log_likelihood(self) -> FloatArray:
+        """Log-likelihood of each study's estimate at each posterior draw (chain, draw,
+        study): ``log N(y_i; theta_i + E[b_i], s_i^2 + Var[b_i])``, the likelihood given
+        the bias-corrected study effect with the study's bias integrated out (just
+        ``log N(y_i; theta_i, s_i^2)`` without a bias term)."""
+        from scipy import stats
+
+        draws = self.posterior_draws()
+        m, v2 = self.bias_moments()
+        if not np.any(v2) and not np.any(m):
+            return np.asarray(stats.norm.logpdf(self.yi, draws["theta"], self.sei), dtype=float)
+        return np.asarray(
+            stats.norm.logpdf(self.yi, draws["theta"] + m, np.sqrt(self.sei**2 + v2)),
+            dtype=float,
+        )
 
     @property
     def datatree(self) -> xr.DataTree:
@@ -378,7 +463,6 @@ class PoolResult:
 
     def _build_tree(self) -> xr.DataTree:
         import xarray as xr
-        from scipy import stats
 
         post = self.posterior_draws()
         chains, draws = post["mu"].shape
@@ -388,15 +472,17 @@ class PoolResult:
             "study": np.array(self.study, dtype=object).astype(str),
         }
         cd = ("chain", "draw")
-        posterior = xr.Dataset(
-            {
-                "mu": (cd, post["mu"]),
-                "tau": (cd, post["tau"]),
-                "theta": ((*cd, "study"), post["theta"]),
-                "theta_new": (cd, post["theta_new"]),
-            },
-            coords=coords,
-        )
+        variables = {
+            "mu": (cd, post["mu"]),
+            "tau": (cd, post["tau"]),
+            "theta": ((*cd, "study"), post["theta"]),
+            "theta_new": (cd, post["theta_new"]),
+        }
+        if "bias" in post:
+            variables["bias"] = ((*cd, "study"), post["bias"])
+        for name in self._extra_priors():
+            variables[name] = (cd, post[name])
+        posterior = xr.Dataset(variables, coords=coords)
         prior_draws = self._prior_draws((chains, draws))
         prior = xr.Dataset(
             {name: (cd, value) for name, value in prior_draws.items()},
@@ -404,17 +490,17 @@ class PoolResult:
         )
         observed = xr.Dataset({"y": (("study",), self.yi)}, coords={"study": coords["study"]})
         constant = xr.Dataset({"sei": (("study",), self.sei)}, coords={"study": coords["study"]})
-        loglik = stats.norm.logpdf(self.yi, post["theta"], self.sei)
+        loglik = self.pointwise_log_likelihood()
         log_likelihood = xr.Dataset({"y": ((*cd, "study"), loglik)}, coords=coords)
         lp_tau = (
             self.prior_tau.logpdf(post["tau"])
             if self.prior_tau is not None
             else np.zeros((chains, draws))
         )
-        log_prior = xr.Dataset(
-            {"mu": (cd, self.prior_mu.logpdf(post["mu"])), "tau": (cd, lp_tau)},
-            coords={"chain": coords["chain"], "draw": coords["draw"]},
-        )
+        lp = {"mu": (cd, self.prior_mu.logpdf(post["mu"])), "tau": (cd, lp_tau)}
+        for name, extra_prior in self._extra_priors().items():
+            lp[name] = (cd, extra_prior.logpdf(post[name]))
+        log_prior = xr.Dataset(lp, coords={"chain": coords["chain"], "draw": coords["draw"]})
         groups: dict[str, xr.Dataset] = {
             "posterior": posterior,
             "prior": prior,
@@ -444,6 +530,10 @@ class PoolResult:
             "ci_prob": self.ci_prob,
             "package_versions": json.dumps(package_versions(self.method), sort_keys=True),
         }
+        if self.bias is not None:
+            out["bias"] = json.dumps(self.bias_text(), sort_keys=False)
+        for name, prior in self._extra_priors().items():
+            out[f"prior_{name}"] = repr(prior)
         if self.method == "exact":
             out["posterior_draws"] = (
                 "independent exact draws from the numerically integrated posterior"
@@ -477,14 +567,26 @@ class PoolResult:
         _flatten(self.datatree).to_netcdf(os.fspath(path), engine="scipy", format="NETCDF3_64BIT")
         return "netcdf3-flat"
 
+    def bias_text(self) -> dict[str, str]:
+        """Each study's bias distribution as a readable string (``"none"``: no bias
+        term); empty for the unadjusted model."""
+        if self.bias is None:
+            return {}
+        return {
+            s: (repr(b) if b is not None else "none")
+            for s, b in zip(self.study, self.bias, strict=True)
+        }
+
     # -- comparison ------------------------------------------------------------------------
 
     def frequentist(self, method: Literal["REML", "DL", "FE"] = "REML") -> Any:
         """The frequentist estimate on the same data (:func:`hccmeta.models.frequentist.rma`,
-        validated against metafor), for comparison."""
+        validated against metafor), for comparison; with fixed bias distributions, on the
+        bias-adjusted data ``y_i - m_i`` with variances ``s_i^2 + v_i^2``."""
         from hccmeta.models.frequentist import rma
 
-        return rma(self.yi, sei=self.sei, method=method, level=self.ci_prob)
+        m, v2 = self.bias_moments()
+        return rma(self.yi - m, sei=np.sqrt(self.sei**2 + v2), method=method, level=self.ci_prob)
 
     # -- plain-Python form ----------------------------------------------------------------
 
@@ -498,4 +600,6 @@ class PoolResult:
             row = values[table.index.get_loc(name)]
             out[name] = {col: float(v) for col, v in zip(SUMMARY_COLUMNS, row, strict=True)}
         out["p_mu_below_0"] = self.p_mu_below_0
+        if self.bias is not None:
+            out["bias"] = self.bias_text()
         return out
