@@ -110,13 +110,19 @@ def _log_odds_ratio(part: pd.DataFrame, is_exp: pd.Series) -> float:
 
 
 def describe_bias(bias: Mapping[str, Normal | None], rows: pd.DataFrame) -> str:
-    """'tace_resistant_n34 (serious): b ~ Normal(mean=-0.3, sd=0.3); ...' in words."""
+    """The bias distributions in words (analysis scale), studies with the same one
+    together: 'serious risk of bias in tace_resistant_n34 and terashima2016: bias ~
+    N(-0.30, 0.30²)'."""
     judged = {
         str(s): _judgement(r)
         for s, r in rows.drop_duplicates("study").set_index("study").iterrows()
     }
-    parts = []
+    groups: dict[tuple[str, str], list[str]] = {}
     for study, dist in bias.items():
         what = judged.get(study, "not_assessed").replace("_", " ")
-        parts.append(f"{study} ({what}): " + ("no bias term" if dist is None else f"b ~ {dist}"))
-    return "; ".join(parts)
+        text = "no bias term" if dist is None else f"bias ~ N({dist.mean:.2f}, {dist.sd:.2f}²)"
+        groups.setdefault((what, text), []).append(study)
+    return "; ".join(
+        f"{what} risk of bias in {' and '.join(studies)}: {text}"
+        for (what, text), studies in groups.items()
+    )

@@ -72,12 +72,16 @@ def variant_range(variants: pd.DataFrame) -> str:
 def p_text(p: float, scale: str, side: str) -> str:
     """``P(HR < 1) = 0.99``: a posterior probability to two digits (never 0 or 1: a
     probability that rounds to them is shown as < 0.01 or > 0.99)."""
-    what = f"P({scale} {'<' if side == 'below' else '>'} 1)"
+    return f"P({scale} {'<' if side == 'below' else '>'} 1) {_p_number(p)}"
+
+
+def _p_number(p: float) -> str:
+    """'= 0.95', '> 0.99' or '< 0.01'."""
     if p > 0.995:
-        return f"{what} > 0.99"
+        return "> 0.99"
     if p < 0.005:
-        return f"{what} < 0.01"
-    return f"{what} = {p:.2f}"
+        return "< 0.01"
+    return f"= {p:.2f}"
 
 
 def certainty_text(row: pd.Series | dict[str, Any], rating: pd.Series | None = None) -> str:
@@ -166,9 +170,9 @@ def _estimate_sentence(
     text += f"; {design + ', ' if design else ''}{certainty_text(row, rating)}."
     adjusted = row.get("bias_adjusted_natural_median")
     if isinstance(adjusted, float) and math.isfinite(adjusted) and scale in _RATIO:
-        prior = f" ({bias_prior})" if bias_prior else ""
+        prior = f" ({bias_prior}, on the log scale)" if bias_prior else ""
         text += (
-            f" Allowing for the risk of bias{prior}: {scale} {fmt_number(adjusted)} "
+            f" Allowing for bias{prior}: {scale} {fmt_number(adjusted)} "
             f"(95% CrI {_ratio_ci(row, 'bias_adjusted_natural_')})."
         )
     p = row.get("p_benefit")
@@ -177,7 +181,7 @@ def _estimate_sentence(
         text += f" {p_text(float(p), str(scale), str(side))}"
         p_adj = row.get("bias_adjusted_p_benefit")
         if isinstance(p_adj, float) and math.isfinite(p_adj):
-            text += f" ({p_text(float(p_adj), str(scale), str(side))} allowing for bias)"
+            text += f", or {_p_number(float(p_adj)).removeprefix('= ')} allowing for bias,"
         if kind == "intervention" and row.get("design") == "randomised":
             lowers = "lowers" if side == "below" else "raises"
             what = "hazard" if scale == "HR" else "odds" if scale == "OR" else "risk"

@@ -36,6 +36,7 @@ from hccmeta.analyses.run import AnalysisResult, Variation
 from hccmeta.data import Evidence
 from hccmeta.errors import InputError
 from hccmeta.sensitivity.alternatives import alternative_variants
+from hccmeta.sensitivity.bias import bias_variants
 from hccmeta.sensitivity.conversions import conversion_candidates
 from hccmeta.sensitivity.draws import FitView, fit_views
 from hccmeta.sensitivity.executor import (
@@ -134,6 +135,8 @@ def plan_variants(ctx: PlanContext, groups: Iterable[str] | None = None) -> list
         out += subset_candidates(ctx)
     if "alternative" in wanted:
         out += alternative_variants(ctx)
+    if "bias" in wanted:
+        out += bias_variants(ctx)
     unique_names(out)
     return out
 

@@ -105,6 +105,7 @@ GROUPS: tuple[str, ...] = (
     "conversion",
     "subset",
     "alternative",
+    "bias",
     "power_scaling",
 )
 

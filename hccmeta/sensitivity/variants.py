@@ -209,6 +209,7 @@ def model_settings(variation: Variation) -> tuple[str, ...]:
         variation.survival_shape,
         variation.method,
         repr(variation.settings),
+        str(variation.bias),
     )
 
 
