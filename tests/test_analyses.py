@@ -283,8 +283,20 @@ def test_run_json(capsys: pytest.CaptureFixture[str]) -> None:
         "estimand", "label", "scale", "mean", "median", "sd", "ci_lower", "ci_upper",
         "natural_scale", "natural_median", "natural_ci_lower", "natural_ci_upper",
         "benefit", "p_benefit", "k", "n_patients", "studies",
+        "design", "certainty", "certainty_reasons", "bias_adjusted",
     }  # fmt: skip
-    assert out["estimates"][0]["benefit"] == "below"  # p_benefit is P(HR < 1)
+    est = out["estimates"][0]
+    assert est["benefit"] == "below"  # p_benefit is P(HR < 1)
+    # two retrospective cohorts: non-randomised, rated, and adjusted for bias
+    assert est["design"] == "non_randomised"
+    assert est["certainty"] in ("high", "moderate", "low", "very_low")
+    assert isinstance(est["certainty_reasons"], list) and est["certainty_reasons"]
+    assert set(est["bias_adjusted"]) == {
+        "median", "ci_lower", "ci_upper", "natural_median", "natural_ci_lower",
+        "natural_ci_upper", "p_benefit",
+    }  # fmt: skip
+    # both studies' bias favours the intrahepatic therapy: the adjusted HR is larger
+    assert est["bias_adjusted"]["natural_median"] > est["natural_median"]
     assert "hazard ratio" in out["statement"]
 
 
@@ -296,7 +308,8 @@ def test_unknown_analysis_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_estimate_columns(evidence: hm.Evidence, derived: object) -> None:
     res = run_analysis("median_ttp_per_regimen", evidence, derived=derived)
-    assert list(res.estimates.columns) == list(hm.analyses.run.ESTIMATE_COLUMNS)
+    cols = [*hm.analyses.run.ESTIMATE_COLUMNS, *hm.analyses.run.CREDIBILITY_COLUMNS]
+    assert list(res.estimates.columns) == cols
     row = res.estimates.set_index("estimand").loc["sorafenib_tace"]
     # months on the natural scale, no probability of benefit for a per-regimen median
     assert row["natural_scale"] == "months" and pd.isna(row["p_benefit"])

@@ -165,6 +165,67 @@ def test_response_rates_borrowing_a_first_line_arm(evidence: hm.Evidence) -> Non
     )
 
 
+def _absolute_imprecision(row: pd.Series) -> int:
+    """GRADE imprecision of a median (bounds' ratio >= 2: -1, >= 4: -2) or a probability
+    (interval width >= 0.30: -1, >= 0.50: -2), the thresholds named in the module."""
+    lo, hi = row["natural_ci_lower"], row["natural_ci_upper"]
+    if row["natural_scale"] == "months":
+        return 2 if hi / lo >= 4 else 1 if hi / lo >= 2 else 0
+    return 2 if hi - lo >= 0.5 else 1 if hi - lo >= 0.3 else 0
+
+
+# (analysis, estimand): (start, risk of bias, inconsistency, indirectness), by hand from
+# the studies' assessments (study_data/*.yaml, risk_of_bias) and the registry's
+# directness; imprecision follows from each estimate's interval (worked in the test).
+BY_HAND = {
+    # n=34 TTP: ROBINS-I serious (confounding, selection, unblinded imaging): starts low, -1
+    ("ttp_tace_plus_sorafenib_vs_sorafenib", "effect"): ("low", -1, 0, 0),
+    # the n=34 arms for absolute survival: QUIPS high (selected on three months of
+    # sorafenib): starts high, -2; its HR between the arms: ROBINS-I serious
+    ("median_os_per_regimen", "median_sorafenib"): ("high", -2, 0, 0),
+    ("median_os_per_regimen", "median_sorafenib_tace"): ("high", -2, 0, 0),
+    ("median_os_per_regimen", "log_hr"): ("low", -1, 0, 0),
+    ("survival_6_12_24_per_regimen", "survival_12m_sorafenib_tace"): ("high", -2, 0, 0),
+    ("survival_6_12_24_per_regimen", "survival_24m_sorafenib"): ("high", -2, 0, 0),
+    # park2012 (phase II, abstract): QUIPS moderate: -1
+    ("median_ttp_per_regimen", "sorafenib_tace"): ("high", -1, 0, 0),
+    ("pfs_6m_per_regimen", "sorafenib_tace"): ("high", -1, 0, 0),
+    # disease control, sorafenib alone: n=34 arm (QUIPS high) and Terashima's first-line
+    # rate (QUIPS moderate, indirect outcome); the larger Terashima arm carries most of
+    # the weight: -1 and -1. The n=34 combination arm: QUIPS high, -2. The OR: ROBINS-I
+    # serious, -1.
+    ("disease_control", "sorafenib"): ("high", -1, 0, -1),
+    ("disease_control", "sorafenib_tace"): ("high", -2, 0, 0),
+    ("disease_control", "log_or"): ("low", -1, 0, 0),
+    # adverse events: the n=34 arms (QUIPS high) and their OR (ROBINS-I serious)
+    ("ae_hand_foot_skin_reaction", "log_or"): ("low", -1, 0, 0),
+    ("ae_diarrhoea", "sorafenib"): ("high", -2, 0, 0),
+    ("ae_fatigue", "log_or"): ("low", -1, 0, 0),
+    ("ae_grade_3_4", "sorafenib_tace"): ("high", -2, 0, 0),
+}
+
+
+@pytest.mark.parametrize(("analysis", "estimand"), list(BY_HAND), ids=lambda x: str(x))
+def test_default_analyses_domain_by_domain(
+    evidence: hm.Evidence, analysis: str, estimand: str
+) -> None:
+    res = hm.run_analysis(analysis, evidence)
+    row = res.estimates.set_index("estimand").loc[estimand]
+    c = _rating(res, estimand)
+    start, rob, inc, ind = BY_HAND[(analysis, estimand)]
+    assert (c["start"], c["risk_of_bias"], c["inconsistency"], c["indirectness"]) == (
+        start,
+        rob,
+        inc,
+        ind,
+    )
+    imp = _absolute_imprecision(row) if c["type"] == "absolute" else _imprecision_by_hand(row)
+    assert c["imprecision"] == -imp
+    assert c["publication_bias"] == 0 and c["rated_up"] == 0
+    level = LEVELS.index(start) + rob + inc + ind - imp
+    assert c["certainty"] == LEVELS[max(0, level)]
+
+
 def test_every_default_estimate_is_rated(evidence: hm.Evidence) -> None:
     from hccmeta.analyses.registry import load_registry
 
@@ -271,3 +332,81 @@ def test_a_new_randomised_trial_is_rated_and_worded_as_randomised(
     nrs = hm.run_analysis("os_tace_plus_sorafenib_vs_sorafenib", ev).interpret()
     assert "non-randomised" in nrs and "associated with" in nrs
     assert "lowers the hazard" not in nrs
+
+
+RCT_ADDED_TO_SORAFENIB = """\
+id: rct2031
+citation: A made-up randomised trial of TACE added to sorafenib vs sorafenib alone (test data).
+source_kind: full_text
+design: randomised
+setting: sorafenib_after_tace_failure
+population_size: 400
+arms_partition_population: true
+provenance:
+  - {location: Abstract, snippet: 400 patients were randomised}
+arms:
+  - id: combo
+    label: Sorafenib plus TACE
+    regimen: sorafenib_tace
+    n: 200
+    provenance: [{location: Abstract, snippet: sorafenib plus TACE (n = 200)}]
+  - id: sor
+    label: Sorafenib alone
+    regimen: sorafenib
+    n: 200
+    provenance: [{location: Abstract, snippet: sorafenib alone (n = 200)}]
+records:
+  - id: rct2031.os
+    type: survival
+    endpoint: os
+    time_origin: sorafenib_start
+    analysis: univariate
+    groups:
+      - {id: combo, arm: combo}
+      - {id: sor, arm: sor}
+    contrasts:
+      - exposed: combo
+        reference: sor
+        hr: {value: 0.8, ci: {lower: 0.65, upper: 0.98, level: 0.95}}
+    provenance:
+      - {location: Abstract, snippet: "overall survival HR 0.8 (95% CI 0.65-0.98)"}
+"""
+
+
+def test_randomised_and_non_randomised_evidence_together(tmp_path: Path) -> None:
+    """A large trial joins the two cohorts of os_tace_plus_sorafenib_vs_sorafenib. Its SE
+    (ln 0.98 - ln 0.65) / 3.92 = 0.105 gives it 1/0.105^2 = 91 of the ~106 units of
+    weight (86%): the body starts high. Risk of bias: the trial is not assessed (1); each
+    cohort is ROBINS-I serious (1) plus two levels for being non-randomised in a body
+    rated from randomised evidence (3); studies at level >= 1 carry all the weight, at
+    level 3 only 14%: -1. Terashima's indirectness (7% of the weight): no rating down."""
+    data = tmp_path / "study_data"
+    shutil.copytree(STUDY_DATA, data)
+    (data / "rct2031.yaml").write_text(RCT_ADDED_TO_SORAFENIB)
+    ev = hm.load_studies(data)
+    res = hm.run_analysis("os_tace_plus_sorafenib_vs_sorafenib", ev)
+    assert set(res.effects["study"]) == {"rct2031", "tace_resistant_n34", "terashima2016"}
+    se = (math.log(0.98) - math.log(0.65)) / (2 * 1.959963984540054)
+    w = res.effects.set_index("study")["sei"].astype(float) ** -2
+    assert w["rct2031"] == pytest.approx(se**-2)
+    assert w["rct2031"] / w.sum() == pytest.approx(0.86, abs=0.01)
+    c = _rating(res, "effect")
+    row = res.estimates.set_index("estimand").loc["effect"]
+    assert (c["design"], c["start"], c["risk_of_bias"], c["indirectness"]) == (
+        "mixed",
+        "high",
+        -1,
+        0,
+    )
+    imp = _imprecision_by_hand(row)
+    inc = int(c["inconsistency"])
+    assert c["certainty"] == LEVELS[max(0, 3 - 1 + inc - imp)]
+    # the comparison has non-randomised evidence: a bias-adjusted estimate, and the
+    # statement names both designs without calling the result a treatment effect
+    assert math.isfinite(row["bias_adjusted_natural_median"])
+    statement = res.interpret()
+    assert "randomised and non-randomised" in statement
+    assert "lowers the hazard" not in statement
+    # the combined model (bias learnt from the randomised trial) is a sensitivity variant
+    table = hm.sensitivity(res, ev, groups=["bias"], progress=False)
+    assert "bias_combined" in set(table["variant"])

@@ -16,6 +16,7 @@ import pandas as pd
 from hccmeta.analyses.registry import Registry
 from hccmeta.analyses.run import AnalysisResult
 from hccmeta.data import Evidence
+from hccmeta.data.bias import TOOLS
 from hccmeta.effects.table import DerivedEffects
 
 __all__ = ["ACCOUNT_COLUMNS", "evidence_account"]
@@ -27,6 +28,8 @@ ACCOUNT_COLUMNS = (
     "status",
     "analyses",
     "reason",
+    "risk_of_bias",
+    "directness",
     "file",
     "line",
     "location",
@@ -38,6 +41,21 @@ def _matches(effects: pd.DataFrame, match: dict[str, list[str]]) -> set[str]:
     for col, values in match.items():
         sel &= effects[col].astype(str).isin([str(v) for v in values])
     return set(effects.loc[sel, "record"])
+
+
+def _judgements(evidence: Evidence) -> dict[str, str]:
+    """Per record: every risk-of-bias assessment that covers it, as 'assessment (tool
+    judgement)'."""
+    out: dict[str, list[str]] = {}
+    for study, rec in evidence.records():
+        if study.risk_of_bias is None:
+            continue
+        for a in study.risk_of_bias.assessments:
+            if a.covers(rec.id):
+                out.setdefault(rec.id, []).append(
+                    f"{a.id} ({TOOLS[a.tool]} {a.overall.replace('_', ' ')})"
+                )
+    return {rid: "; ".join(v) for rid, v in out.items()}
 
 
 def evidence_account(
@@ -60,6 +78,27 @@ def evidence_account(
         The registry (its ``not_analysed`` entries give reasons).
     """
     used: dict[str, list[str]] = {}
+    directness: dict[str, list[str]] = {}
+    results = list(results)
+    for res in results:
+        if res.effects.empty:
+            continue
+        for sid in dict.fromkeys(res.effects["study"].astype(str)):
+            declared = [x for x in res.analysis.directness if x.study == sid]
+            if not declared:
+                words = "not declared (taken as direct)"
+            else:
+                words = "; ".join(
+                    ("indirect in " + ", ".join(e.replace("_", " ") for e in x.indirect))
+                    if x.indirect
+                    else "direct"
+                    for x in declared
+                )
+            for recs in res.effects.loc[res.effects["study"] == sid, "records"].astype(str):
+                for rid in filter(None, recs.split(";")):
+                    text = f"{res.name}: {words}"
+                    if text not in directness.setdefault(rid, []):
+                        directness[rid].append(text)
     for res in results:
         if res.effects.empty:
             continue
@@ -76,6 +115,7 @@ def evidence_account(
         for rid in _matches(derived.effects, entry.match):
             stated.setdefault(rid, entry.reason)
     derived_records = set(derived.effects["record"])
+    judged = _judgements(evidence)
     rows = []
 
     def add(study: str, rid: str, kind: str, location: str) -> None:
@@ -102,6 +142,8 @@ def evidence_account(
                 "status": status,
                 "analyses": analyses,
                 "reason": reason,
+                "risk_of_bias": judged.get(rid, "not assessed" if status == "used" else ""),
+                "directness": " | ".join(directness.get(rid, [])),
                 "file": loc.file if loc else None,
                 "line": loc.line if loc else None,
                 "location": location,

@@ -550,11 +550,13 @@ def _account(data: ReportData) -> tuple[Table, str]:
     from hccmeta.report.outputs import account_table
 
     acc = account_table(data)
-    t = Table(["Study", "Record", "Kind", "Status", "Analyses, or why not", "Study file"])
+    t = Table(["Study", "Record", "Kind", "Status", "Analyses, or why not", "Risk of bias",
+               "Directness", "Study file"])  # fmt: skip
     for _, r in acc.iterrows():
         used = r["status"] == "used"
         t.rows.append([str(r["study"]), str(r["record"]), str(r["kind"]), str(r["status"]),
-                       str(r["analyses"] if used else r["reason"]),
+                       str(r["analyses"] if used else r["reason"]), str(r["risk_of_bias"] or ""),
+                       str(r["directness"] or ""),
                        f"{r['file']}:{r['line']}" if r["file"] else ""])  # fmt: skip
         t.classes.append("" if used else "muted")
     n_used = int((acc["status"] == "used").sum())
