@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hccmeta.data.checks import check_study, format_field
+from hccmeta.data.checks import DataWarning, check_study, consistency_findings, format_field
 from hccmeta.data.evidence import Evidence, Located
 from hccmeta.data.provenance import SourceText, verify_study
 from hccmeta.data.schema import Study
@@ -148,6 +148,8 @@ def load_studies(
     studies: list[Study] = []
     located: dict[str, Located] = {}
     linemaps: dict[str, tuple[str, LineMap, object]] = {}
+    warnings: list[DataWarning] = []
+    field_lines: dict[str, int] = {}
     if not files:
         raise StudyDataError([Problem(_display(data_dir), None, None, None, "no study files")])
     for file in files:
@@ -164,6 +166,16 @@ def load_studies(
             continue
         for f in check_study(study):
             problems.append(_problem(display, lines, data, f.loc, f.message))
+        for i, rec in enumerate(study.records):
+            for k, _ in enumerate(getattr(rec, "contrasts", [])):
+                line = lines.line(("records", i, "contrasts", k, "p"))
+                if line is not None:
+                    field_lines[f"{rec.id}:contrasts[{k}].p"] = line
+        for w in consistency_findings(study):
+            where = _problem(display, lines, data, w.loc, w.message)
+            warnings.append(
+                DataWarning(display, where.line, where.record, w.message, w.check, study.id)
+            )
         # ids unique across files
         owners: list[tuple[str, str, tuple[str | int, ...]]] = [("study", study.id, ())]
         owners += [("record", r.id, ("records", i)) for i, r in enumerate(study.records)]
@@ -216,4 +228,6 @@ def load_studies(
         data_hash=_hash_files(all_files),
         locations={k: v for k, v in located.items() if not k.startswith("study:")},
         verified_values=verified,
+        warnings=tuple(warnings),
+        field_lines=field_lines,
     )
