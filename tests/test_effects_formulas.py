@@ -181,12 +181,20 @@ def test_medians_p_weibull_shape_scales_both() -> None:
 
 
 def test_medians_events() -> None:
-    # 25 vs 9 months with 18 and 12 deaths: ln HR = ln(9/25) = -1.021651,
-    # SE = sqrt(1/18 + 1/12) = sqrt(0.055556 + 0.083333) = 0.372678
+    # 25 vs 9 months with 18 and 12 deaths: ln HR = ln(9/25) = -1.021651. Default: the
+    # Kaplan-Meier variances of the two log medians, SE = sqrt(2.081369 x (1/18 + 1/12))
+    # = sqrt(2.081369 x 0.138889) = 0.537661
     d = log_hr_from_medians_events(25, 9, 18, 12)
     assert float(d.yi) == pytest.approx(-1.021651, abs=HAND_TOL)
-    assert float(d.sei) == pytest.approx(0.372678, abs=HAND_TOL)
-    assert d.assumptions() == ("exponential",)
+    assert float(d.sei) == pytest.approx(0.537661, abs=HAND_TOL)
+    assert d.assumptions() == ("exponential", "km_median_variance")
+    # exponential-MLE variant: SE = sqrt(1/18 + 1/12) = 0.372678
+    v = log_hr_from_medians_events(25, 9, 18, 12, variance="exponential_mle")
+    assert float(v.sei) == pytest.approx(0.372678, abs=HAND_TOL)
+    # a Weibull shape scales ln HR, and the SE of k ln(M_ref / M_exp) does not change
+    w = log_hr_from_medians_events(25, 9, 18, 12, shape=1.5)
+    assert float(w.yi) == pytest.approx(1.5 * -1.021651, abs=HAND_TOL)
+    assert float(w.sei) == pytest.approx(0.537661, abs=HAND_TOL)
 
 
 # ---- log-rank p, total events and group sizes (Peto) ------------------------------------

@@ -512,7 +512,15 @@ class _Deriver:
             "events_reference": ev_r.count if ev_r else None,
         }
         if ev_e and ev_r and ev_e.count > 0 and ev_r.count > 0:
-            d = log_hr_from_medians_events(me, mr, ev_e.count, ev_r.count, shape=shape)
+            d = log_hr_from_medians_events(
+                me,
+                mr,
+                ev_e.count,
+                ev_r.count,
+                shape=shape,
+                variance=self.opt.median_variance,
+                km_factor=self.opt.km_median_factor,
+            )
             self.add(
                 study,
                 rec,

@@ -82,6 +82,9 @@ __all__ = [
 #: 1 / (n (ln 2)^2), against Var[ln M_MLE] = 1 / d = 1 / n: a factor 1 / (ln 2)^2 = 2.08.
 KM_MEDIAN_VARIANCE_FACTOR = 1.0 / math.log(2.0) ** 2
 
+#: The variance of a log median from events: Kaplan-Meier (default) or exponential MLE.
+MedianVariance = Literal["km", "exponential_mle"]
+
 
 def _check_shape(shape: float) -> float:
     if not (isinstance(shape, int | float) and math.isfinite(shape) and shape > 0):
@@ -152,25 +155,41 @@ def log_hr_from_medians_events(
     events_ref: ArrayLike,
     *,
     shape: float = 1.0,
+    variance: MedianVariance = "km",
+    km_factor: float = KM_MEDIAN_VARIANCE_FACTOR,
 ) -> Derived:
-    """Log HR from two medians and the events in each group.
+    """Log HR from two Kaplan-Meier medians and the events in each group.
 
-    ``ln HR = k ln(M_ref / M_exp)`` and ``SE = sqrt(1/d_exp + 1/d_ref)``: the variance
-    of the difference of two log rates estimated from d events each (the exponential
-    MLE; with a known Weibull shape the variance of ln rate is the same).
+    ``ln HR = k ln(M_ref / M_exp)``. Its variance is that of the difference of the two
+    log medians times k^2: with ``variance="km"`` (default) the Kaplan-Meier variance of
+    each (:func:`log_median_from_events`), ``SE = sqrt((1/d_exp + 1/d_ref) / (ln 2)^2)``
+    whatever k (flagged ``km_median_variance``); with ``"exponential_mle"``
+    ``SE = sqrt(1/d_exp + 1/d_ref)``, the variance of the ratio of two exponential-MLE
+    rates, too small for medians read off Kaplan-Meier curves (a sensitivity variant;
+    the coverage study in validation/conversions/ finds 85-87% for 95% intervals under
+    exponential survival).
     """
     k = _check_shape(shape)
     y = k * _log_median_ratio(median_exp, median_ref)
     d1 = check_count("events_exp", events_exp, positive=True)
     d0 = check_count("events_ref", events_ref, positive=True)
     y, d1, d0 = broadcast(y, d1, d0)
-    sei = np.sqrt(1.0 / d1 + 1.0 / d0)
+    if variance not in ("km", "exponential_mle"):
+        raise InputError(f"variance = {variance!r}: must be 'km' or 'exponential_mle'")
+    if not (isinstance(km_factor, int | float) and math.isfinite(km_factor) and km_factor >= 1.0):
+        raise InputError(f"km_factor = {km_factor!r}: a variance factor must be >= 1")
+    factor = float(km_factor) if variance == "km" else 1.0
+    sei = np.sqrt(factor * (1.0 / d1 + 1.0 / d0))
     return Derived(
         measure="log_hr",
         method="medians_events",
         yi=y,
         sei=np.asarray(sei, dtype=float),
-        flags=_model_flags(k, y.shape),
+        flags={
+            **_model_flags(k, y.shape),
+            "km_median_variance": mask(variance == "km", y.shape),
+            "exponential_mle_median_variance": mask(variance != "km", y.shape),
+        },
     )
 
 
@@ -296,9 +315,6 @@ def log_median_from_ci(
     """
     d = from_ci(median, lower, upper, level=level, log=True, measure="log_median")
     return Derived("log_median", "median_ci", d.yi, d.sei, d.flags)
-
-
-MedianVariance = Literal["km", "exponential_mle"]
 
 
 def log_median_from_events(

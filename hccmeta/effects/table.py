@@ -85,7 +85,7 @@ METHODS: dict[str, tuple[int, str]] = {
     "ratio_ci": (0, "reported ratio with its CI"),
     "ratio_p": (1, "reported ratio with its two-sided p-value"),
     "logrank_peto": (2, "log-rank p, total events and group sizes (Peto O - E, V)"),
-    "medians_events": (3, "two medians (exponential) and events per group"),
+    "medians_events": (3, "two medians (exponential) and events per group (KM variances)"),
     "medians_logrank_p": (4, "two medians (exponential) and the two-sided test p"),
     "median_ci": (0, "median with its CI"),
     "median_events": (1, "median and events (Kaplan-Meier variance 1 / (d (ln 2)^2))"),
@@ -111,7 +111,8 @@ class DeriveOptions:
     Attributes
     ----------
     median_variance : {"km", "exponential_mle"}
-        Variance of ln(median) from a median and its events: ``"km"`` (default), the
+        Variance of ln(median) from a median and its events (and of a log HR from two
+        medians and their events): ``"km"`` (default), the
         asymptotic variance of a Kaplan-Meier median, ``km_median_factor / d``
         (flagged ``km_median_variance``); ``"exponential_mle"``, ``1 / d``, the variance
         of a parametric median, too small for a Kaplan-Meier one (a sensitivity variant;
