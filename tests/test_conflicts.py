@@ -112,3 +112,38 @@ def test_single_study_analysis_reports_null(capsys: pytest.CaptureFixture[str]) 
     out = json.loads(capsys.readouterr().out)
     assert out["conflicts"] and all(c["p"] is None for c in out["conflicts"])
     assert all(c["method"] == "no_other_study" for c in out["conflicts"])
+
+
+def test_mcmc_models_use_the_normal_approximation_per_estimand() -> None:
+    """The proportions model's statistics: the n = 34 study's sorafenib arm (0 of 12
+    responses at 3 months) and Terashima et al.'s 2.5% of 79 stand for one regimen and
+    are compared with each other (their assessment times differ, which the model pools),
+    with the default priors of a logit proportion; the combination arm (one study) has
+    no other study."""
+    import pandas as pd
+
+    from hccmeta.analyses.registry import load_registry
+    from hccmeta.analyses.run import (
+        AnalysisResult,
+        Variation,
+        _selectors,
+        _take_roles,
+        default_priors,
+    )
+    from hccmeta.effects import derive_effects
+
+    ev = hm.load_studies()
+    definition = load_registry(ev.data_dir).get("objective_response")
+    assert definition.regimens is not None
+    roles = [(r, _selectors(g.select)) for r, g in definition.regimens.items()]
+    rows = _take_roles(derive_effects(ev).effects, roles, Variation())
+    res = AnalysisResult(definition, "ok", "", rows, pd.DataFrame())
+    table = res.conflicts.set_index("study")
+    sor = rows[rows["role"] == "sorafenib"]
+    mu, tau = default_priors("logit_p")
+    expect = loo_conflict_p(sor["yi"], sor["sei"], prior_mu=mu, prior_tau=tau)
+    got = res.conflicts[res.conflicts["method"] == "loo_predictive_normal_approx"]["p"]
+    assert got.to_numpy() == pytest.approx(expect)
+    assert len(got) == 2 and table.loc["terashima2016", "p"] == pytest.approx(expect[1])
+    combo = res.conflicts[res.conflicts["statistic"].str.startswith("sorafenib_tace/")]
+    assert combo["method"].tolist() == ["no_other_study"] and combo["p"].isna().all()

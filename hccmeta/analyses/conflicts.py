@@ -58,7 +58,8 @@ def conflict_table(result: AnalysisResult) -> pd.DataFrame:
     keys = ["role", "measure", "time"] if not exact else ["role"]
     frame = rows.assign(
         role=rows["role"].astype(str) if "role" in rows.columns else "",
-        time=rows["time"].astype(float).fillna(-1.0),
+        # landmark times are separate estimands; an assessment time of counts is not
+        time=rows["time"].astype(float).where(rows["measure"] == "cloglog_survival").fillna(-1.0),
     )
     out: list[dict[str, Any]] = []
     for key, part in frame.groupby(keys, sort=False, dropna=False):
