@@ -20,6 +20,7 @@ import pandas as pd
 from hccmeta import priors as pr
 from hccmeta.analyses.bias import describe_bias, study_bias
 from hccmeta.analyses.certainty import CERTAINTY_COLUMNS, estimate_type, rate_estimates
+from hccmeta.analyses.levels import check_levels
 from hccmeta.analyses.registry import Analysis, Registry, Selector, load_registry
 from hccmeta.analyses.select import check_mixing, select_effects
 from hccmeta.data import Evidence
@@ -236,6 +237,8 @@ class AnalysisResult:
         (:data:`hccmeta.analyses.certainty.CERTAINTY_COLUMNS`).
     basis : dict
         ``{estimand: [effect ids]}``: the effect rows behind each estimate.
+    conflicts : DataFrame
+        (property) the conflict p-value of every statistic (Presanis et al. 2013).
     """
 
     analysis: Analysis
@@ -252,6 +255,18 @@ class AnalysisResult:
     priors: dict[str, str] = field(default_factory=dict)
     certainty: pd.DataFrame = field(default_factory=pd.DataFrame)
     basis: dict[str, list[str]] = field(default_factory=dict)
+    _conflicts: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def conflicts(self) -> pd.DataFrame:
+        """Cross-validated predictive conflict p-value of every statistic that enters the
+        model (columns study, record, statistic, p, method; computed on first access):
+        see :mod:`hccmeta.analyses.conflicts`."""
+        if self._conflicts is None:
+            from hccmeta.analyses.conflicts import conflict_table
+
+            self._conflicts = conflict_table(self)
+        return self._conflicts
 
     @property
     def name(self) -> str:
@@ -370,7 +385,12 @@ def _subset(rows: pd.DataFrame, subset: str | None) -> pd.DataFrame:
 
 
 def _take(
-    effects: pd.DataFrame, selects: list[Selector], variation: Variation, *, subset: bool = True
+    effects: pd.DataFrame,
+    selects: list[Selector],
+    variation: Variation,
+    *,
+    subset: bool = True,
+    what: str = "",
 ) -> pd.DataFrame:
     if variation.prefer_univariate:
         order = ["univariate", "adjusted", "descriptive"]
@@ -390,6 +410,7 @@ def _take(
         raise InputError(
             "more than one effect of a study matches: " + ", ".join(dup["effect"].astype(str))
         )
+    check_levels(rows, [m for s in selects for m in s.levels], what=what)
     rows = rows[~rows["study"].isin(variation.exclude_studies)]
     if subset:
         rows = _subset(rows, variation.subset)
@@ -403,7 +424,7 @@ def _take_roles(
     column; a subset is taken over all of them at once, so that "the most common endpoint
     and time origin" is that of the whole analysis, not of each role."""
     parts = [
-        _take(effects, selects, variation, subset=False).assign(role=role)
+        _take(effects, selects, variation, subset=False, what=role).assign(role=role)
         for role, selects in roles
     ]
     parts = [p for p in parts if not p.empty]
@@ -560,7 +581,7 @@ def _run_random_effects(
     if variation.alternative is not None:
         alt = _alternative(analysis, variation.alternative)
         selects = _selectors(alt.select) or selects
-    rows = _take(derived.effects, selects, variation)
+    rows = _take(derived.effects, selects, variation, what=analysis.name)
     if rows.empty:
         return rows, [], {}, None
     check_mixing(rows, analysis.mixes, analysis.name)
