@@ -27,7 +27,8 @@ standard error), the mean interval width, the mean error and root-mean-square er
 the posterior median, and for the combined model the coverage of mu_b. The issue asks
 for coverage >= 0.93 for the combined model.
 
-Run from the repository root (about 20 minutes on 2 cores)::
+Run from the repository root (29.5 minutes on 2 shared cores at a load average of about
+10; less on a quiet machine)::
 
     python validation/bias/simulate_bias.py [--reps-exact 500] [--reps-mcmc 200] [--quick]
 
