@@ -237,6 +237,9 @@ class AnalysisResult:
         (:data:`hccmeta.analyses.certainty.CERTAINTY_COLUMNS`).
     basis : dict
         ``{estimand: [effect ids]}``: the effect rows behind each estimate.
+    conditions : dict
+        ``{study: [conditions of entry]}``: what the statistics of each contributing
+        study are conditional on (``inclusion_conditions`` of its study file).
     conflicts : DataFrame
         (property) the conflict p-value of every statistic (Presanis et al. 2013).
     """
@@ -255,6 +258,7 @@ class AnalysisResult:
     priors: dict[str, str] = field(default_factory=dict)
     certainty: pd.DataFrame = field(default_factory=pd.DataFrame)
     basis: dict[str, list[str]] = field(default_factory=dict)
+    conditions: dict[str, list[str]] = field(default_factory=dict)
     _conflicts: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -759,6 +763,11 @@ def run_analysis(
         priors=priors,
         certainty=certainty,
         basis=basis,
+        conditions={
+            str(sid): [c.condition for c in evidence.study(str(sid)).inclusion_conditions]
+            for sid in dict.fromkeys(rows["study"].astype(str) if not rows.empty else [])
+            if evidence.study(str(sid)).inclusion_conditions
+        },
     )
 
 

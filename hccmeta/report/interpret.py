@@ -226,6 +226,11 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
     note = _design_note(result)
     if note:
         parts.append(note)
+    for study, conditions in result.conditions.items():
+        parts.append(
+            f"{study} enrolled only patients who {'; '.join(conditions)}: its statistics "
+            "are conditional on that."
+        )
     warnings = []
     k_min = int(result.estimates["k"].min())
     if k_min <= 2:
