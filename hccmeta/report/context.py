@@ -501,7 +501,8 @@ def _overview(data: ReportData) -> Table:
         rating = r.certainty.set_index("estimand")
         rated: Any = rating.loc[r.primary_estimand] if r.primary_estimand in rating.index else None
         t.rows.append([f"{r.analysis.title}: {est['label']}", natural_text(est),
-                       str(est["design"]).replace("_", "-"), certainty_text(est, rated),
+                       str(est["design"]).replace("_", "-"),
+                       certainty_text(est, rated, short=True),
                        bias_adjusted_text(est), p_benefit_text(est, r.analysis.benefit),
                        _int(est["k"]), _int(est["n_patients"]), _robustness(s)])  # fmt: skip
     return t
