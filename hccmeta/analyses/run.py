@@ -259,10 +259,8 @@ def _selectors(select: Selector | list[Selector] | None) -> list[Selector]:
 def _subset(rows: pd.DataFrame, subset: str | None) -> pd.DataFrame:
     if subset is None or rows.empty:
         return rows
-    if subset == "prospective_only":
-        return rows[
-            rows["design"].isin(["randomised", "prospective_single_arm", "prospective_cohort"])
-        ]
+    if subset == "prospective_only":  # the vocabulary's flag of the design
+        return rows[rows["prospective"].astype(bool)]
     if subset == "adjusted_only":
         return rows[rows["analysis"] == "adjusted"]
     if subset == "full_text_only":

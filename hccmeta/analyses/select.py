@@ -77,7 +77,8 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
     df = effects
     base = np.array(df["primary"].astype(bool), dtype=bool)  # a writable copy
     base &= np.asarray(df["kind"] == sel.kind) & np.asarray(df["measure"] == sel.measure)
-    for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "study"):
+    for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "design",
+                "setting", "study"):  # fmt: skip
         base &= _isin(df[col], getattr(sel, col if col != "study" else "studies"))
     if sel.time is not None:
         base &= _isin(df["time"], sel.time)

@@ -64,8 +64,10 @@ EFFECT_COLUMNS: dict[str, str] = {
     "p": "the p-value used, if any",
     "p_relation": "its relation as printed ('=', '<', ...)",
     "p_test": "the test behind it",
-    "design": "study design",
-    "setting": "clinical setting",
+    "design": "study design (a vocabulary term)",
+    "randomised": "True if the design is randomised (the vocabulary's flag)",
+    "prospective": "True if the design is prospective (the vocabulary's flag)",
+    "setting": "clinical setting (a vocabulary term)",
     "source_kind": "full_text, abstract or news_summary",
 }
 
