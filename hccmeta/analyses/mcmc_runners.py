@@ -18,6 +18,7 @@ import pandas as pd
 
 from hccmeta.analyses.registry import Analysis, Selector
 from hccmeta.analyses.run import (
+    JOINT_FIT,
     Variation,
     _n_patients,
     _row,
@@ -134,7 +135,7 @@ def run_prognostic(
                 benefit=analysis.benefit,
             )
         )
-    return rows, estimates, {"": fit}, None
+    return rows, estimates, {JOINT_FIT: fit}, None
 
 
 # ------------------------------------------------------------------------ proportions
@@ -179,7 +180,7 @@ def run_proportions(
         fit = fit_contrast(
             data, reference=contrast[1], seed=seed, settings=variation.settings, **kwargs
         )
-        fits[""] = fit
+        fits[JOINT_FIT] = fit
         post = fit.posterior
         for role in present:
             sub = rows[rows["role"] == role]
@@ -203,7 +204,7 @@ def run_proportions(
         if variation.prior_tau is not None:
             kwargs["prior_tau"] = variation.prior_tau
         fit = fit_proportion(data, seed=seed, settings=variation.settings, **kwargs)
-        fits[""] = fit
+        fits[JOINT_FIT] = fit
         for role in present:
             sub = rows[rows["role"] == role]
             x = _logit(fit.posterior["p"].sel(arm=role).to_numpy())
@@ -346,7 +347,7 @@ def run_survival(
              k=int(comparative["study"].nunique()),
              n_patients=float(comparative.drop_duplicates(["study", "role"])["n_exposed"].sum()))
     )  # fmt: skip
-    return rows, estimates, {"": fit}, None
+    return rows, estimates, {JOINT_FIT: fit}, None
 
 
 def select_effects_variation(

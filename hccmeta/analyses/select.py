@@ -18,7 +18,7 @@ import pandas as pd
 from hccmeta.analyses.registry import MIXABLE, Selector
 from hccmeta.errors import InputError
 
-__all__ = ["check_mixing", "select_effects"]
+__all__ = ["AS_DERIVED", "REVERSED", "check_mixing", "select_effects"]
 
 #: Columns swapped when a contrast is reversed.
 _SWAP = [
@@ -30,6 +30,10 @@ _SWAP = [
     ("n_exposed", "n_reference"),
     ("events_exposed", "events_reference"),
 ]
+
+#: Values of the ``orientation`` column of selected effects.
+AS_DERIVED = "as derived"
+REVERSED = "reversed"
 
 #: Measures whose contrasts change sign when exposed and reference are swapped.
 _ANTISYMMETRIC = {"log_hr", "log_or", "log_rr", "rd", "log_ratio", "generic"}
@@ -49,6 +53,7 @@ def _reverse(rows: pd.DataFrame) -> pd.DataFrame:
             out[a], out[b] = rows[b].to_numpy(), rows[a].to_numpy()
     out["yi"] = -rows["yi"]
     out["reversed"] = True
+    out["orientation"] = REVERSED
     return out
 
 
@@ -65,7 +70,10 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        The matching rows, with a boolean column ``reversed``.
+        The matching rows, oriented the way the selector asks, with a boolean column
+        ``reversed`` and a column ``orientation``: ``"as derived"`` (exposed, reference
+        and the sign of ``yi`` as in the effects table) or ``"reversed"`` (exposed and
+        reference swapped, ``yi`` negated on the log scale).
 
     Notes
     -----
@@ -100,7 +108,7 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
         return m
 
     forward = base & side("exposed", "reference")
-    parts = [df[forward].assign(reversed=False)]
+    parts = [df[forward].assign(reversed=False, orientation=AS_DERIVED)]
     if sel.kind == "contrast" and sel.measure in _ANTISYMMETRIC:
         backward = base & side("reference", "exposed") & ~forward
         if backward.any():

@@ -20,11 +20,13 @@ from hccmeta.data.provenance import SourceText, ignored, squash
 __all__ = ["SnippetLocation", "locate"]
 
 _SECTION = re.compile(
-    r"^(abstract|background|introduction|methods?|materials and methods|patients and "
-    r"methods|results|discussion|conclusions?|references|acknowledge?ments?|statistical "
-    r"analysis|case report)\b",
+    r"(\d+(\.\d+)*\.?\s*)?(abstract|background|introduction|methods?|materials and methods|"
+    r"patients and methods|results|discussion|conclusions?|references|acknowledge?ments?|"
+    r"statistical analysis|case report)[.:]?",
     re.IGNORECASE,
 )
+#: Characters of context shown on each side of a match in a long line.
+_CONTEXT = 60
 _CAPTION = re.compile(r"^\s*(table|fig\.?|figure)\s*\d+", re.IGNORECASE)
 _GRAM = 5
 _CANDIDATES = 8
@@ -97,9 +99,13 @@ class _Index:
         for line in self.lines[:-1]:
             self._starts.append(self._starts[-1] + len(line) + 1)
 
+    def original(self, squashed_pos: int) -> int:
+        """Position in the (normalised) source text of a position in the squashed text."""
+        return self.kept[min(max(squashed_pos, 0), len(self.kept) - 1)]
+
     def line_of(self, squashed_pos: int) -> int:
         """1-based line of a position in the squashed text."""
-        pos = self.kept[min(max(squashed_pos, 0), len(self.kept) - 1)]
+        pos = self.original(squashed_pos)
         lo, hi = 0, len(self._starts) - 1
         while lo < hi:
             mid = (lo + hi + 1) // 2
@@ -109,6 +115,20 @@ class _Index:
                 hi = mid - 1
         return lo + 1
 
+    def excerpt(self, start: int, end: int) -> tuple[int, int, tuple[str, ...]]:
+        """(first line, last line, the lines) of squashed positions ``start..end``
+        (inclusive); long lines are cut to the passage and some context ('…')."""
+        first, last = self.line_of(start), self.line_of(end)
+        lo, hi = self.original(start) - _CONTEXT, self.original(end) + 1 + _CONTEXT
+        out = []
+        for n in range(first, last + 1):
+            a = self._starts[n - 1]
+            line = self.lines[n - 1]
+            cut_a, cut_b = max(0, lo - a), min(len(line), hi - a)
+            text = line[cut_a:cut_b]
+            out.append(("…" if cut_a > 0 else "") + text + ("…" if cut_b < len(line) else ""))
+        return first, last, tuple(out)
+
 
 def _heading_like(lines: list[str], i: int) -> bool:
     raw = lines[i]
@@ -116,6 +136,9 @@ def _heading_like(lines: list[str], i: int) -> bool:
     if not 3 <= len(line) <= 60 or raw != raw.rstrip() or len(line.split()) > 6:
         return False
     if not line[0].isupper() or line[-1] in ".,;:" or any(c.isdigit() for c in line):
+        return False
+    after = next((x.lstrip() for x in lines[i + 1 : i + 4] if x.strip()), "")
+    if after[:1].islower():  # a sentence that goes on: not a heading
         return False
     return i == 0 or not lines[i - 1].strip() or lines[i - 1].rstrip().endswith(".")
 
@@ -125,7 +148,7 @@ def _context(lines: list[str], line: int) -> tuple[str | None, str | None, str |
     section_at = -1
     for i in range(line - 1, -1, -1):
         text = lines[i].strip()
-        if section is None and _SECTION.match(text) and len(text) <= 40:
+        if section is None and _SECTION.fullmatch(text):
             section, section_at = text, i
         if heading is None and _heading_like(lines, i):
             heading = text
@@ -139,16 +162,14 @@ def _context(lines: list[str], line: int) -> tuple[str | None, str | None, str |
 
 
 def _difference(needle: str, window: str) -> str | None:
+    """The first difference, as the two texts around it (spaces and hyphens removed)."""
     ops = SequenceMatcher(None, needle, window, autojunk=False).get_opcodes()
-    for tag, i1, i2, j1, j2 in ops:
+    for tag, i1, _i2, j1, _j2 in ops:
         if tag == "equal":
             continue
-        a = needle[max(0, i1 - 12) : i2 + 12]
-        b = window[max(0, j1 - 12) : j2 + 12]
-        return (
-            f"the snippet has '{needle[i1:i2]}' where the source has '{window[j1:j2]}' "
-            f"(spaces and hyphens removed: '…{a}…' vs '…{b}…')"
-        )
+        a = needle[max(0, i1 - 15) : i1 + 15]
+        b = window[max(0, j1 - 15) : j1 + 15]
+        return f"snippet '…{a}…' vs source '…{b}…' (spaces and hyphens removed)"
     return None
 
 
@@ -174,29 +195,26 @@ def locate(source: SourceText, snippet: str) -> SnippetLocation:
         return SnippetLocation(name, False, 0, 0, 0.0)
     pos = idx.squashed.find(needle)
     if pos >= 0:
-        first, last = idx.line_of(pos), idx.line_of(pos + len(needle) - 1)
+        first, last, lines = idx.excerpt(pos, pos + len(needle) - 1)
         section, heading, caption = _context(idx.lines, first)
-        return SnippetLocation(
-            name, True, first, last, 1.0, tuple(idx.lines[first - 1 : last]),
-            section, heading, caption,
-        )  # fmt: skip
-    start, score = _closest(idx.squashed, needle)
+        return SnippetLocation(name, True, first, last, 1.0, lines, section, heading, caption)
+    start, end, score = _closest(idx.squashed, needle)
     if start < 0:
         return SnippetLocation(name, False, 0, 0, 0.0)
-    end = min(start + len(needle), len(idx.squashed)) - 1
-    first, last = idx.line_of(start), idx.line_of(end)
+    first, last, lines = idx.excerpt(start, end)
     section, heading, caption = _context(idx.lines, first)
     window = idx.squashed[start : end + 1]
     return SnippetLocation(
-        name, False, first, last, score, tuple(idx.lines[first - 1 : last]),
-        section, heading, caption, _difference(needle, window),
+        name, False, first, last, score, lines, section, heading, caption,
+        _difference(needle, window),
     )  # fmt: skip
 
 
-def _closest(hay: str, needle: str) -> tuple[int, float]:
-    """Start (in ``hay``) and similarity of the passage of ``len(needle)`` characters
-    most like ``needle``: candidate starts get a vote from every common 5-gram
-    (case-insensitive), the best candidates are scored with SequenceMatcher."""
+def _closest(hay: str, needle: str) -> tuple[int, int, float]:
+    """Start, end (inclusive, in ``hay``) and similarity of the passage most like
+    ``needle``: candidate starts get a vote from every common 5-gram (case-insensitive);
+    the best candidates are scored with SequenceMatcher, and the passage is trimmed to
+    the span that matches."""
     low_hay, low_needle = hay.lower(), needle.lower()
     n = min(_GRAM, len(needle))
     where: dict[str, list[int]] = defaultdict(list)
@@ -207,13 +225,18 @@ def _closest(hay: str, needle: str) -> tuple[int, float]:
         for i in where.get(low_needle[j : j + n], ()):
             votes[i - j] += 1
     if not votes:
-        return -1, 0.0
-    best_start, best_score = -1, -1.0
+        return -1, -1, 0.0
+    slack = max(2, len(needle) // 4)
+    best = (-1, -1, -1.0)
     for cand, _ in votes.most_common(_CANDIDATES):
-        for shift in (-2, -1, 0, 1, 2):
-            start = max(0, cand + shift)
-            window = hay[start : start + len(needle)]
-            score = SequenceMatcher(None, needle, window, autojunk=False).ratio()
-            if score > best_score:
-                best_start, best_score = start, score
-    return best_start, best_score
+        lo = max(0, cand - slack)
+        window = hay[lo : cand + len(needle) + slack]
+        sm = SequenceMatcher(None, needle, window, autojunk=False)
+        blocks = [b for b in sm.get_matching_blocks() if b.size]
+        if not blocks:
+            continue
+        a, b = lo + blocks[0].b, lo + blocks[-1].b + blocks[-1].size
+        score = SequenceMatcher(None, needle, hay[a:b], autojunk=False).ratio()
+        if score > best[2]:
+            best = (a, b - 1, score)
+    return best

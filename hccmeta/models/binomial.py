@@ -55,6 +55,7 @@ import xarray as xr
 from scipy.special import expit, gammaln
 
 from hccmeta import priors as pr
+from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.errors import InputError
 from hccmeta.models import mcmc
 from hccmeta.models._results import (
@@ -177,7 +178,7 @@ def fit_proportion(
     *,
     prior_mu: pr.Prior = DEFAULT_MU_LOGIT,
     prior_tau: pr.Prior = DEFAULT_SIGMA_LOGIT,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     settings: mcmc.SamplerSettings | None = None,
 ) -> PosteriorResult:
     """Pooled proportion per regimen: ``logit p_i ~ Normal(mu_a, tau_a^2)``.
@@ -313,7 +314,7 @@ def fit_contrast(
     prior_tau: pr.Prior = pr.DEFAULT_TAU,
     prior_mu_alpha: pr.Prior = DEFAULT_MU_LOGIT,
     prior_sigma_alpha: pr.Prior = DEFAULT_SIGMA_LOGIT,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     settings: mcmc.SamplerSettings | None = None,
 ) -> PosteriorResult:
     """Log odds ratio of two regimens with arm-level study baselines.

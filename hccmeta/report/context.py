@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hccmeta.analyses.run import JOINT_FIT, SINGLE_FIT
 from hccmeta.report.interpret import LEAN, conclusion_changes, has_null, variant_range
 from hccmeta.report.render import Table, slug
 from hccmeta.report.tables import fmt_interval, fmt_number
@@ -153,7 +154,7 @@ def _natural_name(measure: str) -> str | None:
 
 def _role_labels(result: AnalysisResult) -> dict[str, str]:
     a = result.analysis
-    out = {"": a.estimand}
+    out = {"": a.estimand, SINGLE_FIT: "model", JOINT_FIT: "model"}
     if a.regimens:
         out.update({k: v.label for k, v in a.regimens.items()})
     if a.factors:
@@ -215,7 +216,7 @@ def _diagnostics(result: AnalysisResult) -> Table:
     labels = _role_labels(result)
     diag = result.diagnostics.set_index("role") if not result.diagnostics.empty else None
     for role, fit in result.fits.items():
-        name = labels.get(role, role) if role else "model"
+        name = labels.get(role, role)
         if getattr(fit, "method", "mcmc") == "exact":
             t.rows.append([name, "exact (numerical integration)", "–", "–", "–", "–", "–",
                            "no sampling to diagnose"])  # fmt: skip
@@ -420,7 +421,11 @@ _FILES = (
     ("index.md", "the same report in Markdown (figures linked from figures/)"),
     ("pooled_estimates.csv", "one row per analysis and estimand"),
     ("sensitivity.csv", "every variant of every analysis and estimand"),
-    ("effects.csv", "every derived effect, with the analyses that use it"),
+    (
+        "effects.csv",
+        "every derived effect: one row per analysis that uses it, oriented as "
+        "that analysis pools it (column orientation), and one row per unused effect",
+    ),
     ("evidence_account.csv", "every record: used by which analyses, or why not"),
     ("posteriors/<analysis>.nc", "the posterior draws of each analysis (netCDF)"),
     ("figures/<analysis>_<kind>.png", "forest plots, tau prior vs posterior, sensitivity plots"),
