@@ -240,7 +240,8 @@ def run_survival(
     analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
 ) -> Runner:
     """The multi-format Weibull synthesis (:func:`hccmeta.models.survival.fit_survival`):
-    every arm's median, its landmark survival and the arms' contrast enter at once."""
+    every arm's median, its landmark survival and the arms' contrast enter at once. A
+    contrast of a study without arm-level statistics of both arms is left out."""
     from hccmeta.models.survival import fit_survival
 
     assert analysis.regimens is not None and analysis.contrast is not None
@@ -255,6 +256,16 @@ def run_survival(
     ref_sel = _selectors(analysis.regimens[ref_role].select)[0]
     roles.append(("contrast", [_contrast_selector(exp_sel, ref_sel)]))
     rows = _take_roles(derived.effects, roles, variation)
+    if rows.empty:
+        return pd.DataFrame(), [], {}, None
+    # a contrast enters the latent curves of its study's two arms: a study that reports
+    # a hazard ratio but no arm-level statistic of both arms (medians, landmarks) has no
+    # curves for it to act on, and is left out (its HR enters the random-effects
+    # analyses of hazard ratios)
+    arm_level = rows[rows["kind"] == "group"].groupby("study")["role"].agg(set)
+    with_arms = {s for s, r in arm_level.items() if {exp_role, ref_role} <= r}
+    rows = rows[(rows["role"] != "contrast") | rows["study"].isin(with_arms)]
+    rows = rows.reset_index(drop=True)
     if rows.empty:
         return pd.DataFrame(), [], {}, None
     contrast_rows = rows[rows["role"] == "contrast"]

@@ -142,11 +142,19 @@ def _one_per_study(rows: pd.DataFrame, sel: Selector) -> pd.DataFrame:
 
 
 def check_mixing(rows: pd.DataFrame, mixes: Sequence[str], analysis: str) -> None:
-    """Raise if the rows differ in a property the analysis does not declare it mixes."""
+    """Raise if the rows differ in a property the analysis does not declare it mixes.
+
+    ``analysis`` (univariate, adjusted, descriptive) is compared among effects of
+    survival records only: counts are counts whatever their record calls them (as
+    :func:`hccmeta.effects.table.mark_primary` treats them).
+    """
     for prop in MIXABLE:
         if prop in mixes or prop not in rows.columns:
             continue
-        values = sorted({str(v) for v in rows[prop].dropna().unique()})
+        col = rows[prop]
+        if prop == "analysis" and "type" in rows.columns:
+            col = col[rows["type"] == "survival"]
+        values = sorted({str(v) for v in col.dropna().unique()})
         if len(values) > 1:
             raise InputError(
                 f"analysis {analysis!r} would pool effects that differ in {prop} "

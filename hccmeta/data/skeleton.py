@@ -59,7 +59,7 @@ def study_skeleton(study_id: str, vocabulary: Vocabulary, *, sources: Sequence[s
 # Not reported: <what the source does not print: it stays null, never guessed>.
 #
 # Written by `hccmeta new-study`. Replace every TODO (study_data/README.md, section 3,
-# documents every field; section 8 walks through a whole study). `hccmeta validate
+# documents every field; section 7 walks through a whole study). `hccmeta validate
 # --sources DIR` lists the TODOs left, with their lines; `hccmeta locate SOURCE TEXT`
 # finds a snippet in a source text. Terms (design, setting, regimen, endpoint,
 # time_origin, subgroups) come from {VOCABULARY_FILE}: a new one is added there first.

@@ -133,8 +133,8 @@ def pooled_table(data: ReportData) -> pd.DataFrame:
 
 #: The columns ``effects.csv`` puts before those of the effects table.
 EFFECT_USE_COLUMNS: dict[str, str] = {
-    "analysis": "the analysis that pools the effect in this row (empty: no default "
-    "analysis uses it)",
+    "used_by": "the analysis that pools the effect in this row (empty: no default analysis "
+    "uses it)",
     "role": "the regimen or factor it stands for in that analysis (empty for a single estimand)",
     "orientation": "'as derived', or 'reversed': the analysis swapped exposed and reference "
     "of the derived contrast, so yi is negated (log scale) and exposed/reference are "
@@ -144,11 +144,11 @@ EFFECT_USE_COLUMNS: dict[str, str] = {
 
 def effects_table(data: ReportData) -> pd.DataFrame:
     """``effects.csv``: one row per derived effect and analysis that uses it, oriented as
-    that analysis pools it, plus one row (``analysis`` empty, as derived) per effect no
+    that analysis pools it, plus one row (``used_by`` empty, as derived) per effect no
     analysis uses. Columns :data:`EFFECT_USE_COLUMNS`, then those of
     :data:`hccmeta.effects.EFFECT_COLUMNS`.
 
-    Re-pooling an analysis from the file: take the rows with its name in ``analysis``
+    Re-pooling an analysis from the file: take the rows with its name in ``used_by``
     (and a ``role``, where it has several); their ``yi`` and ``sei`` are on the analysis
     scale with the sign the analysis uses (``orientation`` says whether it is reversed
     relative to the record's contrast).
@@ -162,7 +162,7 @@ def effects_table(data: ReportData) -> pd.DataFrame:
         eff = section.result.effects
         if eff.empty:
             continue
-        rows = eff.assign(analysis=section.name)
+        rows = eff.assign(used_by=section.name)
         if "orientation" not in rows:
             rows = rows.assign(orientation="as derived")
         if "role" not in rows:
@@ -171,7 +171,7 @@ def effects_table(data: ReportData) -> pd.DataFrame:
         used |= set(eff["effect"].astype(str))
     derived = data.derived.effects
     unused = derived[~derived["effect"].astype(str).isin(used)]
-    parts.append(unused.assign(analysis="", role="", orientation="as derived")[columns])
+    parts.append(unused.assign(used_by="", role="", orientation="as derived")[columns])
     table = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     return table.reset_index(drop=True)
 
