@@ -380,12 +380,22 @@ def _overview(data: ReportData) -> Table:
 
 
 def _studies(data: ReportData) -> Table:
-    t = Table(["Study", "Citation", "Design", "Setting", "Patients", "Source"], numeric={4})
+    t = Table(["Study", "Citation", "Design", "Setting", "Patients", "Source", "Provenance"],
+              numeric={4})  # fmt: skip
     for _, s in data.evidence.studies_table.iterrows():
-        t.rows.append([str(s["study"]), str(s["citation"]), str(s["design"]).replace("_", " "),
-                       str(s["setting"]).replace("_", " "), _int(s["population_size"]),
-                       str(s["source_kind"]).replace("_", " ")])  # fmt: skip
+        t.rows.append([str(s["study"]), str(s["citation"]), str(s["design_label"]),
+                       str(s["setting_label"]), _int(s["population_size"]),
+                       str(s["source_kind"]).replace("_", " "),
+                       _PROVENANCE.get(str(s["provenance"]), str(s["provenance"]))])  # fmt: skip
     return t
+
+
+#: The provenance column of the studies table (Evidence.studies_table["provenance"]).
+_PROVENANCE = {
+    "verified": "snippets verified against the source text",
+    "unverified": "UNVERIFIED: source text not available",
+    "not checked": "not checked in this run (no source texts given)",
+}
 
 
 def _account(data: ReportData) -> tuple[Table, str]:
