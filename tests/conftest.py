@@ -38,11 +38,24 @@ def _five_studies() -> Path:
 STUDY_DATA = _five_studies()
 
 
+#: $HCCMETA_SOURCES as the test session found it (each test runs without it: see
+#: :func:`_no_sources_from_the_environment`).
+_SOURCES_ENV = os.environ.get("HCCMETA_SOURCES")
+
+
 def sources_dir() -> Path | None:
-    """The source texts: $HCCMETA_SOURCES, else ../shared/sources beside the repository."""
-    env = os.environ.get("HCCMETA_SOURCES")
+    """The source texts: the first directory of $HCCMETA_SOURCES, else ../shared/sources
+    beside the repository."""
+    env = (_SOURCES_ENV or "").split(os.pathsep)[0]
     path = Path(env) if env else REPO.parent / "shared" / "sources"
     return path if path.is_dir() and any(path.iterdir()) else None
+
+
+@pytest.fixture(autouse=True)
+def _no_sources_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands in tests check provenance only where a test passes --sources: the
+    outputs they expect must not depend on $HCCMETA_SOURCES of the shell."""
+    monkeypatch.delenv("HCCMETA_SOURCES", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,7 @@ def test_bad_file_is_rejected_with_its_message(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     shutil.copy(path, tmp_path / path.name)
+    shutil.copy(DEMO / "vocabulary.yaml", tmp_path / "vocabulary.yaml")
     monkeypatch.chdir(tmp_path)
     before = _digest(tmp_path)
     status = main(["validate", "--data", "."])
