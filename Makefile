@@ -31,8 +31,12 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# The source texts, if beside the repository: the report then says that every snippet
+# was verified against them (HCCMETA_SOURCES, if set, is used otherwise).
+SOURCES ?= $(wildcard ../shared/sources)
+
 report: $(STAMP)
-	$(BIN)/hccmeta report
+	$(BIN)/hccmeta report $(if $(SOURCES),--sources $(SOURCES))
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

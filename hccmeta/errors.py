@@ -14,6 +14,11 @@ class HccmetaError(Exception):
     """Base class of the errors that bad input provokes (exit status 2 on the CLI)."""
 
 
+class HccmetaWarning(UserWarning):
+    """Something the user should know about a result that is not an error (e.g. priors
+    chosen by a rule). The command line prints each one as one line on stderr."""
+
+
 class InputError(HccmetaError, ValueError):
     """An argument or an input file has an invalid value.
 

@@ -2,22 +2,60 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import integrate, stats
 
 import hccmeta as hm
 
 REPO = Path(__file__).resolve().parents[1]
-STUDY_DATA = REPO / "study_data"
+#: The repository's study data, whatever studies it holds (a user may have added some).
+REPO_STUDY_DATA = REPO / "study_data"
+#: The five studies the tests state facts about (SPEC section 1), by id and file.
+FIVE_STUDIES = ("lee2017", "park2012", "tace_resistant_n34", "tamai2017", "terashima2016")
+
+
+def _five_studies() -> Path:
+    """A copy of study_data/ with the five named studies only (and the vocabulary and the
+    registry), so that tests stating facts about them keep holding when a user adds a
+    study (one copy per test process, removed at exit)."""
+    root = Path(tempfile.mkdtemp(prefix="hccmeta-five-studies-"))
+    atexit.register(shutil.rmtree, root, True)
+    data = root / "study_data"
+    data.mkdir()
+    for name in (*(f"{s}.yaml" for s in FIVE_STUDIES), "vocabulary.yaml", "analyses.yaml"):
+        shutil.copy2(REPO_STUDY_DATA / name, data / name)
+    return data
+
+
+#: The data directory of the tests: the five studies (see :func:`_five_studies`).
+STUDY_DATA = _five_studies()
+
+
+#: $HCCMETA_SOURCES as the test session found it (each test runs without it: see
+#: :func:`_no_sources_from_the_environment`).
+_SOURCES_ENV = os.environ.get("HCCMETA_SOURCES")
 
 
 def sources_dir() -> Path | None:
-    """The source texts: $HCCMETA_SOURCES, else ../shared/sources beside the repository."""
-    env = os.environ.get("HCCMETA_SOURCES")
+    """The source texts: the first directory of $HCCMETA_SOURCES, else ../shared/sources
+    beside the repository."""
+    env = (_SOURCES_ENV or "").split(os.pathsep)[0]
     path = Path(env) if env else REPO.parent / "shared" / "sources"
     return path if path.is_dir() and any(path.iterdir()) else None
+
+
+@pytest.fixture(autouse=True)
+def _no_sources_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands in tests check provenance only where a test passes --sources: the
+    outputs they expect must not depend on $HCCMETA_SOURCES of the shell."""
+    monkeypatch.delenv("HCCMETA_SOURCES", raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -38,5 +76,28 @@ def sources() -> Path:
 
 @pytest.fixture(scope="session")
 def evidence() -> hm.Evidence:
-    """The validated study data of the repository."""
+    """The validated study data of the five studies (a copy of study_data/ holding them)."""
     return hm.load_studies(STUDY_DATA)
+
+
+#: Exact engine vs a brute-force quadrature of the same posterior: both are numerical
+#: integrations of a smooth 1-D density, so they agree to ~1e-4 on the log-HR scale.
+TOL_EXACT = 2e-3
+
+
+def posterior_mu_k1(y: float, s: float, mu_sd: float, tau_scale: float) -> tuple[float, float]:
+    """Posterior median and 97.5% quantile of mu for one study, mu ~ N(0, mu_sd^2),
+    tau ~ HalfNormal(tau_scale): a brute-force trapezoid rule on a 2-D grid of (mu, tau),
+    independent of the engine's quadrature."""
+    mu = np.linspace(-6.0, 6.0, 2401)[:, None]
+    tau = np.linspace(0.0, 8.0 * tau_scale, 1601)[None, :]
+    joint = (
+        stats.norm.pdf(y, mu, np.sqrt(s**2 + tau**2))
+        * stats.norm.pdf(mu, 0.0, mu_sd)
+        * stats.halfnorm.pdf(tau, scale=tau_scale)
+    )
+    dens = integrate.trapezoid(joint, tau.ravel(), axis=1)
+    cdf = integrate.cumulative_trapezoid(dens, mu.ravel(), initial=0.0)
+    cdf /= cdf[-1]
+    grid = mu.ravel()
+    return float(np.interp(0.5, cdf, grid)), float(np.interp(0.975, cdf, grid))

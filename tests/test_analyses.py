@@ -11,44 +11,21 @@ import math
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, stats
+from scipy import stats
 
 import hccmeta as hm
 from hccmeta.analyses import Variation, load_registry, run_analysis
 from hccmeta.analyses.account import evidence_account
 from hccmeta.cli import main
 
-from .conftest import STUDY_DATA
-
-#: Exact engine vs a brute-force quadrature of the same posterior: both are numerical
-#: integrations of a smooth 1-D density, so they agree to ~1e-4 on the log-HR scale.
-TOL_EXACT = 2e-3
+from .conftest import STUDY_DATA, TOL_EXACT, posterior_mu_k1
 
 
 @pytest.fixture(scope="module")
 def derived(evidence: hm.Evidence) -> object:
     return hm.derive_effects(evidence)
-
-
-def _posterior_mu_k1(y: float, s: float, mu_sd: float, tau_scale: float) -> tuple[float, float]:
-    """Posterior median and 97.5% quantile of mu for one study, mu ~ N(0, mu_sd^2),
-    tau ~ HalfNormal(tau_scale): a brute-force trapezoid rule on a 2-D grid of (mu, tau),
-    independent of the engine's quadrature."""
-    mu = np.linspace(-6.0, 6.0, 2401)[:, None]
-    tau = np.linspace(0.0, 8.0 * tau_scale, 1601)[None, :]
-    joint = (
-        stats.norm.pdf(y, mu, np.sqrt(s**2 + tau**2))
-        * stats.norm.pdf(mu, 0.0, mu_sd)
-        * stats.halfnorm.pdf(tau, scale=tau_scale)
-    )
-    dens = integrate.trapezoid(joint, tau.ravel(), axis=1)
-    cdf = integrate.cumulative_trapezoid(dens, mu.ravel(), initial=0.0)
-    cdf /= cdf[-1]
-    grid = mu.ravel()
-    return float(np.interp(0.5, cdf, grid)), float(np.interp(0.975, cdf, grid))
 
 
 def test_registry_lists_every_spec_question(evidence: hm.Evidence) -> None:
@@ -110,7 +87,7 @@ def test_k1_analysis_is_the_study_effect_shrunk_by_the_prior(
     assert abs(y) / stats.norm.isf(0.058 / 2) == pytest.approx(0.2479, abs=1e-4)
     assert row.sei == pytest.approx(math.sqrt(34 / (12 * 22)), rel=1e-9)
     assert "se_floor" in row.assumptions
-    median, upper = _posterior_mu_k1(row.yi, row.sei, 1.0, 0.5)
+    median, upper = posterior_mu_k1(row.yi, row.sei, 1.0, 0.5)
     est = res.estimates.iloc[0]
     assert est["median"] == pytest.approx(median, abs=TOL_EXACT)
     assert est["ci_upper"] == pytest.approx(upper, abs=TOL_EXACT)
@@ -176,7 +153,7 @@ def test_empty_analysis_fills_in_when_a_study_is_added(tmp_path: Path) -> None:
     (row,) = res.effects.itertuples()
     assert row.study == "newtrial2026"
     assert row.yi == pytest.approx(math.log(0.8))
-    median, _ = _posterior_mu_k1(row.yi, row.sei, 1.0, 0.5)
+    median, _ = posterior_mu_k1(row.yi, row.sei, 1.0, 0.5)
     assert res.estimates.iloc[0]["median"] == pytest.approx(median, abs=TOL_EXACT)
 
 

@@ -96,7 +96,7 @@ def test_analysis_conflicts_table_and_json(capsys: pytest.CaptureFixture[str]) -
     assert set(table["study"]) == set(res.effects["study"])
     assert (table["method"] == "loo_predictive_exact").all()
     # the same numbers as the model function with the analysis's priors
-    fit = res.fits[""]
+    fit = res.fits["effect"]
     expect = loo_conflict_p(
         res.effects["yi"], res.effects["sei"], prior_mu=fit.prior_mu, prior_tau=fit.prior_tau
     )

@@ -43,7 +43,10 @@ def test_the_base_study_is_valid(
     monkeypatch.chdir(DEMO)
     assert main(["validate", "--data", "."]) == 0
     out = capsys.readouterr().out.strip()
-    assert out == "valid: 1 studies, 4 records, 1 baseline characteristics"
+    assert out == (
+        "valid: 1 studies, 4 records, 1 baseline characteristics; "
+        "provenance NOT checked: no --sources given (nor HCCMETA_SOURCES)"
+    )
 
 
 def test_the_corpus_covers_every_kind_of_error() -> None:
@@ -62,6 +65,7 @@ def test_the_corpus_covers_every_kind_of_error() -> None:
         "rob_unknown_domain", "rob_judgement_off_scale", "rob_overall_milder",
         "rob_domain_missing", "rob2_for_non_randomised", "rob_unknown_record",
         "rob_unknown_favoured_group", "rob_favours_missing",
+        "unknown_setting", "unknown_regimen", "unknown_time_origin", "unknown_subgroup_level",
     }  # fmt: skip
     assert required <= kinds
     for path in BAD_FILES:
@@ -77,6 +81,7 @@ def test_bad_file_is_rejected_with_its_message(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     shutil.copy(path, tmp_path / path.name)
+    shutil.copy(DEMO / "vocabulary.yaml", tmp_path / "vocabulary.yaml")
     monkeypatch.chdir(tmp_path)
     before = _digest(tmp_path)
     status = main(["validate", "--data", "."])
@@ -151,6 +156,7 @@ def test_snippet_not_in_sources_and_number_not_in_snippet(
     text = (DEMO / "demo2020.yaml").read_text()
     # the HR snippet now claims 0.45, which its source does not print
     text = text.replace("HR 0.4 (0.2-0.8)", "HR 0.45 (0.2-0.8)")
+    text = text.replace("source_kind: full_text", "source_kind: full_text\nsources: [demo.txt]")
     (data / "demo2020.yaml").write_text(text)
     sources = tmp_path / "sources"
     sources.mkdir()
@@ -164,17 +170,17 @@ def test_snippet_not_in_sources_and_number_not_in_snippet(
     assert main(["validate", "--data", "data", "--sources", "sources"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "data/demo2020.yaml:63: record demo2020.os: field provenance[0].snippet: snippet not "
-        "found in any source text: 'median OS 9 vs 25 months (95% CI 12-30), HR 0.45 (0.2-0.8), "
-        "P = 0.001'",
+        "data/demo2020.yaml:64: record demo2020.os: field provenance[0].snippet: snippet not "
+        "found in demo.txt: 'median OS 9 vs 25 months (95% CI 12-30), HR 0.45 (0.2-0.8), "
+        "P = 0.001' (`hccmeta locate` shows the closest text)",
         # 9, 25 and 12 do occur in the snippet; 6, 0.58, 0.32 and the HR 0.4 do not
-        "data/demo2020.yaml:51: record demo2020.os: field groups[0].landmarks[0].time: value 6 "
+        "data/demo2020.yaml:52: record demo2020.os: field groups[0].landmarks[0].time: value 6 "
         "does not occur in the record's snippets",
-        "data/demo2020.yaml:51: record demo2020.os: field groups[0].landmarks[0].survival: value "
+        "data/demo2020.yaml:52: record demo2020.os: field groups[0].landmarks[0].survival: value "
         "0.58 (or 58%) does not occur in the record's snippets",
-        "data/demo2020.yaml:52: record demo2020.os: field groups[0].landmarks[1].survival: value "
+        "data/demo2020.yaml:53: record demo2020.os: field groups[0].landmarks[1].survival: value "
         "0.32 (or 32%) does not occur in the record's snippets",
-        "data/demo2020.yaml:59: record demo2020.os: field contrasts[0].hr.value: value 0.4 "
+        "data/demo2020.yaml:60: record demo2020.os: field contrasts[0].hr.value: value 0.4 "
         "does not occur in the record's snippets",
     ]
 

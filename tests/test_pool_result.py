@@ -147,7 +147,7 @@ def test_datatree_layout_and_attributes(res) -> None:
     assert attrs["method"] == "exact"
     assert attrs["prior_mu"] == "Normal(mean=0.0, sd=1.0)"
     assert attrs["prior_tau"] == "HalfNormal(scale=0.5)"
-    assert attrs["seed"] == 0
+    assert attrs["seed"] == 20261122  # the one default seed (hccmeta.defaults)
     versions = json.loads(attrs["package_versions"])
     assert versions["hccmeta"] == hm.__version__ and "numpy" in versions
     # the data hash is the sha256 of the inputs (labels and exact float values)
@@ -185,11 +185,11 @@ def test_to_netcdf_round_trip(res, tmp_path) -> None:
 
 
 def test_dataframe_input_shapes() -> None:
-    base = hm.pool(Y, SE, study=STUDIES).summary()
+    base = hm.pool(Y, SE, study=STUDIES, measure="hr").summary()
     df = pd.DataFrame({"study": STUDIES, "yi": Y, "sei": SE})
-    pd.testing.assert_frame_equal(hm.pool(df).summary(), base)
+    pd.testing.assert_frame_equal(hm.pool(df, measure="hr").summary(), base)
     dv = pd.DataFrame({"study": STUDIES, "yi": Y, "vi": np.square(SE)})
-    pd.testing.assert_frame_equal(hm.pool(dv).summary(), base, rtol=1e-12)
+    pd.testing.assert_frame_equal(hm.pool(dv, measure="hr").summary(), base, rtol=1e-12)
     # HR with 95% CI on the natural scale: SE = (ln U - ln L) / (2 z_0.975)
     z = stats.norm.ppf(0.975)
     ci = pd.DataFrame(
@@ -211,9 +211,26 @@ def test_dataframe_input_shapes() -> None:
     assert r.study == ("1", "2")
 
 
-def test_default_priors_warn_on_another_scale() -> None:
-    with pytest.warns(UserWarning, match="default priors .* are meant for log ratios"):
-        hm.pool([12.0, 7.5], [2.0, 3.0])
+def test_generic_measure_gets_priors_scaled_to_the_data() -> None:
+    """Medians in months (12 and 7.5, SEs 2 and 3): s = max|yi| + max sei = 12 + 3 = 15,
+    mu ~ Normal(0, 2.5 s = 37.5 -> 38 at two significant digits), tau ~ HalfNormal(7.5);
+    said in a warning, and recorded in the result."""
+    with pytest.warns(hm.errors.HccmetaWarning, match=r"s = max\|yi\| \+ max sei = 15"):
+        r = hm.pool([12.0, 7.5], [2.0, 3.0])
+    assert r.prior_mu == priors.Normal(0.0, 38.0)
+    assert r.prior_tau == priors.HalfNormal(7.5)
+    assert r.prior_note is not None and "Normal(0, 38), tau ~ HalfNormal(7.5)" in r.prior_note
+    # the posterior mean of mu lies between the two studies, not pulled to 0 (with the
+    # log-ratio default N(0, 1) it would be about 1)
+    assert 7.5 < r.summary().loc["mu", "mean"] < 12.0
+    # explicit priors (or a ratio measure) are used as given, without a warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given = hm.pool([12.0, 7.5], [2.0, 3.0], prior_mu="normal:0:100", prior_tau="halfnormal:5")
+        hr = hm.pool([-0.3, -0.1], [0.2, 0.3], measure="hr")
+    assert given.prior_note is None and hr.prior_mu == priors.Normal(0.0, 1.0)
 
 
 def test_frequentist_comparison(res) -> None:

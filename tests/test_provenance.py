@@ -43,8 +43,10 @@ def test_validate_command_counts_verified_values(
     line = capsys.readouterr().out.strip()
     ev = hm.load_studies(STUDY_DATA, sources=sources)
     assert line == (
-        f"valid: 5 studies, {ev.n_records} records, {ev.n_characteristics} baseline "
-        f"characteristics, {ev.verified_values} values verified against the sources"
+        f"valid: {len(ev.studies)} studies, {ev.n_records} records, {ev.n_characteristics} "
+        f"baseline characteristics; provenance verified against "
+        f"{len(ev.provenance.source_files)} source "
+        f"files ({ev.verified_values} values)"
     )
 
 

@@ -9,6 +9,7 @@ that they take seconds; the test marked ``sampling`` adds an MCMC analysis.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -24,8 +25,7 @@ from hccmeta.report import write_report
 from hccmeta.report import writer as report_writer
 from hccmeta.report.outputs import FLOAT_FORMAT
 
-REPO = Path(__file__).resolve().parents[1]
-STUDY_DATA = REPO / "study_data"
+from .conftest import STUDY_DATA  # the five studies
 
 #: Analyses of the exact engine (milliseconds per fit) and the empty one.
 FAST = (
@@ -98,6 +98,27 @@ def test_pooled_estimates_csv(fast_report: Path) -> None:
     assert os_row["natural_median"] == pytest.approx(2.718281828 ** os_row["median"], rel=1e-5)
     assert 0.0 <= os_row["p_benefit"] <= 1.0
     assert {"reml_estimate", "dl_estimate"} <= set(pooled.columns)
+
+
+def test_effects_csv_repools_with_the_sign_each_analysis_uses(fast_report: Path) -> None:
+    """effects.csv has one row per effect and analysis that uses it, oriented as that
+    analysis pools it: re-pooling the rows of an analysis gives its pooled estimate
+    (Terashima's B vs A HR 2.628 is used reversed, -ln 2.628)."""
+    effects = pd.read_csv(fast_report / "effects.csv")
+    name = "os_tace_plus_sorafenib_vs_sorafenib"
+    rows = effects[effects["used_by"] == name].set_index("study")
+    ter = rows.loc["terashima2016"]
+    assert (ter["orientation"], ter["exposed"], ter["reference"]) == (
+        "reversed", "group_a", "group_b",
+    )  # fmt: skip
+    assert ter["yi"] == pytest.approx(-math.log(2.628), rel=1e-5)  # 6 significant digits
+    unused = effects[effects["used_by"].isna()]
+    assert (unused["orientation"] == "as derived").all()
+    # every derived effect is in the file, used or not
+    assert set(effects["effect"]) >= set(rows["effect"])
+    pooled = pd.read_csv(fast_report / "pooled_estimates.csv").set_index("analysis").loc[name]
+    again = hm.pool(rows["yi"].to_numpy(), rows["sei"].to_numpy(), measure="hr")
+    assert again.summary().loc["mu", "median"] == pytest.approx(pooled["median"], rel=1e-4)
 
 
 def test_markdown_sections(fast_report: Path) -> None:
@@ -313,7 +334,8 @@ def test_cli_report(fast_data: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert status == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.match(
-        rf"report: 5 analyses \(4 with eligible records\), \d+ sensitivity variants, \d+ "
+        rf"report: {len(FAST)} analyses \({len(FAST) - 1} with eligible records\), \d+ "
+        rf"sensitivity variants, \d+ "
         rf"figures in [\d.]+ s -> {re.escape(str(out.absolute() / 'index.html'))}$",
         line,
     ), line

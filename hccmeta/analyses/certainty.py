@@ -199,7 +199,9 @@ def study_ratings(
     for study, w in per_study.items():
         rows = basis[basis["study"].astype(str) == study]
         a = _assessments(evidence, str(study), rows, kind)
-        randomised = design_class(evidence.study(str(study)).design) == "randomised"
+        randomised = (
+            design_class(evidence.study(str(study)).design, evidence.vocabulary) == "randomised"
+        )
         deficit = ROB_DEFICIT[(a.tool, a.overall)] if a is not None else NOT_ASSESSED_DEFICIT
         d = analysis.directness_of(str(study), estimand)
         out.append(

@@ -19,6 +19,7 @@ import pandas as pd
 from hccmeta.analyses.bias import study_bias
 from hccmeta.analyses.registry import Analysis, Selector
 from hccmeta.analyses.run import (
+    JOINT_FIT,
     Variation,
     _n_patients,
     _row,
@@ -136,7 +137,7 @@ def run_prognostic(
                 basis=sub,
             )
         )
-    return rows, estimates, {"": fit}, None
+    return rows, estimates, {JOINT_FIT: fit}, None
 
 
 # ------------------------------------------------------------------------ proportions
@@ -190,7 +191,7 @@ def run_proportions(
         fit = fit_contrast(
             data, reference=contrast[1], seed=seed, settings=variation.settings, **kwargs
         )
-        fits[""] = fit
+        fits[JOINT_FIT] = fit
         post = fit.posterior
         for role in present:
             sub = rows[rows["role"] == role]
@@ -216,7 +217,7 @@ def run_proportions(
         if variation.prior_tau is not None:
             kwargs["prior_tau"] = variation.prior_tau
         fit = fit_proportion(data, seed=seed, settings=variation.settings, **kwargs)
-        fits[""] = fit
+        fits[JOINT_FIT] = fit
         for role in present:
             sub = rows[rows["role"] == role]
             x = _logit(fit.posterior["p"].sel(arm=role).to_numpy())
@@ -252,7 +253,8 @@ def run_survival(
     analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
 ) -> Runner:
     """The multi-format Weibull synthesis (:func:`hccmeta.models.survival.fit_survival`):
-    every arm's median, its landmark survival and the arms' contrast enter at once."""
+    every arm's median, its landmark survival and the arms' contrast enter at once. A
+    contrast of a study without arm-level statistics of both arms is left out."""
     from hccmeta.models.survival import fit_survival
 
     assert analysis.regimens is not None and analysis.contrast is not None
@@ -267,6 +269,16 @@ def run_survival(
     ref_sel = _selectors(analysis.regimens[ref_role].select)[0]
     roles.append(("contrast", [_contrast_selector(exp_sel, ref_sel)]))
     rows = _take_roles(derived.effects, roles, variation)
+    if rows.empty:
+        return pd.DataFrame(), [], {}, None
+    # a contrast enters the latent curves of its study's two arms: a study that reports
+    # a hazard ratio but no arm-level statistic of both arms (medians, landmarks) has no
+    # curves for it to act on, and is left out (its HR enters the random-effects
+    # analyses of hazard ratios)
+    arm_level = rows[rows["kind"] == "group"].groupby("study")["role"].agg(set)
+    with_arms = {s for s, r in arm_level.items() if {exp_role, ref_role} <= r}
+    rows = rows[(rows["role"] != "contrast") | rows["study"].isin(with_arms)]
+    rows = rows.reset_index(drop=True)
     if rows.empty:
         return pd.DataFrame(), [], {}, None
     contrast_rows = rows[rows["role"] == "contrast"]
@@ -361,7 +373,7 @@ def run_survival(
              basis=pd.concat([comparative, contrast_rows[
                  contrast_rows["study"].isin(comparative["study"])]]))
     )  # fmt: skip
-    return rows, estimates, {"": fit}, None
+    return rows, estimates, {JOINT_FIT: fit}, None
 
 
 def select_effects_variation(

@@ -10,13 +10,15 @@ in ``mixes``; otherwise running it is an error.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hccmeta.data.checks import format_field
-from hccmeta.data.yamlio import read_yaml
+from hccmeta.data.vocabulary import Vocabulary, load_vocabulary, unknown_term
+from hccmeta.data.yamlio import LineMap, read_yaml
 from hccmeta.errors import InputError, Problem, StudyDataError
 
 __all__ = [
@@ -118,6 +120,8 @@ class Selector(_Model):
     time_origin: Strs = None
     time: list[float] | None = None
     analysis: Strs = None
+    design: Strs = Field(default=None, description="Study designs (vocabulary terms).")
+    setting: Strs = Field(default=None, description="Clinical settings (vocabulary terms).")
     exposed_regimen: Strs = None
     reference_regimen: Strs = None
     exposed_arm: Strs = Field(
@@ -394,7 +398,7 @@ def load_registry(data_dir: str | Path) -> Registry:
         raise StudyDataError([parsed])
     data, lines = parsed
     try:
-        return Registry.model_validate(data)
+        registry = Registry.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors(include_url=False):
@@ -420,3 +424,97 @@ def load_registry(data_dir: str | Path) -> Registry:
                 )
             )
         raise StudyDataError(problems) from None
+    problems = check_registry_terms(registry, load_vocabulary(data_dir), lines, display)
+    if problems:
+        raise StudyDataError(problems)
+    return registry
+
+
+#: Selector fields that name vocabulary terms, and their vocabulary section.
+_TERM_FIELDS = {
+    "endpoint": "endpoint",
+    "time_origin": "time_origin",
+    "design": "design",
+    "setting": "setting",
+    "exposed_regimen": "regimen",
+    "reference_regimen": "regimen",
+    "subgroup_variable": "subgroup_variable",
+}
+
+
+def _selections(registry: Registry) -> Iterator[tuple[str, tuple[str | int, ...], Selector]]:
+    """Every selector of the registry: (analysis name, location path, selector)."""
+
+    def each(sel: Selection | None, loc: tuple[str | int, ...]) -> Iterator[Any]:
+        if isinstance(sel, Selector):
+            yield loc, sel
+        elif isinstance(sel, list):
+            for j, s in enumerate(sel):
+                yield (*loc, j), s
+
+    for i, a in enumerate(registry.analyses):
+        base: tuple[str | int, ...] = ("analyses", i)
+        found = list(each(a.select, (*base, "select")))
+        for role, reg in (a.regimens or {}).items():
+            found += each(reg.select, (*base, "regimens", role, "select"))
+        for name, factor in (a.factors or {}).items():
+            found += each(factor.select, (*base, "factors", name, "select"))
+        for k, alt in enumerate(a.alternatives):
+            found += each(alt.select, (*base, "alternatives", k, "select"))
+            for role, reg in (alt.regimens or {}).items():
+                found += each(reg.select, (*base, "alternatives", k, "regimens", role, "select"))
+        for loc, sel in found:
+            yield a.name, loc, sel
+
+
+def _unknown(
+    values: list[str] | None, section: str, vocab: Vocabulary, *, levels: set[str] | None = None
+) -> list[tuple[int, str]]:
+    known = sorted(levels) if levels is not None else list(vocab.terms(section))
+    return [(j, v) for j, v in enumerate(values or []) if v not in known]
+
+
+def check_registry_terms(
+    registry: Registry, vocabulary: Vocabulary, lines: LineMap, display: str
+) -> list[Problem]:
+    """A problem for every vocabulary term a selector (or a ``not_analysed`` match)
+    names that the vocabulary does not define, located in ``analyses.yaml``."""
+    problems = []
+
+    def add(name: str | None, loc: tuple[str | int, ...], message: str) -> None:
+        inner = loc[2:] if name is not None else loc
+        problems.append(
+            Problem(display, lines.line(loc), name, format_field(inner), message, "analysis")
+        )
+
+    for name, loc, sel in _selections(registry):
+        for fld, section in _TERM_FIELDS.items():
+            for j, v in _unknown(getattr(sel, fld), section, vocabulary):
+                add(name, (*loc, fld, j), unknown_term(section, v, list(vocabulary.terms(section))))
+        levels = vocabulary.levels(sel.subgroup_variable)
+        for fld in ("exposed_level", "reference_level"):
+            for j, v in _unknown(getattr(sel, fld), "", vocabulary, levels=levels):
+                which = ", ".join(sel.subgroup_variable or ["any subgroup variable"])
+                add(
+                    name,
+                    (*loc, fld, j),
+                    f"unknown level '{v}' of {which} (known: "
+                    f"{', '.join(sorted(levels))}); levels are defined in vocabulary.yaml",
+                )
+    columns = {**_TERM_FIELDS, "exposed_level": "", "reference_level": ""}
+    for m, entry in enumerate(registry.not_analysed):
+        for col, values in entry.match.items():
+            part = columns.get(col)
+            if part is None:
+                continue
+            all_levels = vocabulary.levels() if not part else None
+            for j, v in _unknown(values, part, vocabulary, levels=all_levels):
+                known = (
+                    sorted(all_levels) if all_levels is not None else list(vocabulary.terms(part))
+                )
+                add(
+                    None,
+                    ("not_analysed", m, "match", col, j),
+                    unknown_term(part or "subgroup level", v, known),
+                )
+    return problems

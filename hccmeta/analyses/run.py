@@ -10,6 +10,7 @@ with fixed columns (see :data:`ESTIMATE_COLUMNS`).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,20 +25,26 @@ from hccmeta.analyses.levels import check_levels
 from hccmeta.analyses.registry import Analysis, Registry, Selector, load_registry
 from hccmeta.analyses.select import check_mixing, select_effects
 from hccmeta.data import Evidence
+from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.effects.table import DerivedEffects, DeriveOptions
 from hccmeta.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
     from hccmeta.models.mcmc import SamplerSettings
 
 __all__ = [
     "BIAS_ADJUSTED_KEYS",
     "CREDIBILITY_COLUMNS",
     "ESTIMATE_COLUMNS",
+    "JOINT_FIT",
+    "SINGLE_FIT",
     "SUBSETS",
     "AnalysisResult",
     "Variation",
     "default_priors",
+    "natural_columns",
     "resolve_variation",
     "run_analysis",
 ]
@@ -84,6 +91,13 @@ CREDIBILITY_COLUMNS = (
     "certainty_reasons",
     *(f"bias_adjusted_{key}" for key in BIAS_ADJUSTED_KEYS),
 )
+
+#: Key in ``AnalysisResult.fits`` of the one fit of a random-effects analysis (its
+#: estimand is ``effect``) and of the one fit of a joint model (prognostic factors,
+#: proportions, multi-format survival) that answers every estimand at once. Analyses
+#: with a fit per regimen key them by regimen.
+SINGLE_FIT = "effect"
+JOINT_FIT = "joint"
 
 #: Study subsets a variation may restrict an analysis to (SPEC section 6).
 SUBSETS: dict[str, str] = {
@@ -215,7 +229,10 @@ class AnalysisResult:
         One line saying what was pooled (or why nothing was).
     effects : DataFrame
         The effects used, oriented as the question asks, with a ``role`` column (the
-        regimen or factor they stand for; empty for a single estimand).
+        regimen or factor they stand for; empty for a single estimand) and an
+        ``orientation`` column: ``"as derived"``, or ``"reversed"`` where the analysis
+        swapped exposed and reference of the derived contrast and negated ``yi`` (so
+        ``yi``, ``exposed``, ``reference`` here are as the analysis pools them).
     estimates : DataFrame
         One row per estimand (columns :data:`ESTIMATE_COLUMNS`, then
         :data:`CREDIBILITY_COLUMNS`); ``benefit`` says which side of zero ``p_benefit``
@@ -254,7 +271,7 @@ class AnalysisResult:
     diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
     variation: Variation = field(default_factory=Variation)
     data_hash: str = ""
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     priors: dict[str, str] = field(default_factory=dict)
     certainty: pd.DataFrame = field(default_factory=pd.DataFrame)
     basis: dict[str, list[str]] = field(default_factory=dict)
@@ -329,6 +346,27 @@ class AnalysisResult:
             return wanted
         return str(self.estimates["estimand"].iloc[0])
 
+    @property
+    def datatree(self) -> xr.DataTree:
+        """The fits as one ``xarray.DataTree``: the single fit at the root, or a child per
+        regimen; posterior, prior, observed data, log likelihood and sampling statistics,
+        with the priors, data hashes, versions, diagnostics, the analysis name and the
+        seed in the attributes (:func:`hccmeta.analyses.tree.result_tree`)."""
+        from hccmeta.analyses.tree import result_tree
+
+        if not self.fits:
+            raise InputError(f"analysis {self.name!r} has no fit ({self.status})")
+        return result_tree(self)
+
+    def to_netcdf(self, path: str | os.PathLike[str]) -> str:
+        """Write :attr:`datatree` to a netCDF file; returns the format written:
+        ``"netcdf4"`` (with h5py: HDF5 groups, ``xarray.open_datatree``) or
+        ``"netcdf3-flat"`` (without h5py: :func:`hccmeta.report.netcdf.read_posteriors`
+        reads it back)."""
+        from hccmeta.models.netcdf_flat import has_h5py, write_datatree
+
+        return write_datatree(self.datatree, path, h5py=has_h5py())
+
     def forest_plot(self, **kwargs: Any) -> Any:
         """A forest plot of the analysis (matplotlib Figure); see :mod:`hccmeta.report`."""
         from hccmeta.report.plots import forest_plot
@@ -369,10 +407,8 @@ def _selectors(select: Selector | list[Selector] | None) -> list[Selector]:
 def _subset(rows: pd.DataFrame, subset: str | None) -> pd.DataFrame:
     if subset is None or rows.empty:
         return rows
-    if subset == "prospective_only":
-        return rows[
-            rows["design"].isin(["randomised", "prospective_single_arm", "prospective_cohort"])
-        ]
+    if subset == "prospective_only":  # the vocabulary's flag of the design
+        return rows[rows["prospective"].astype(bool)]
     if subset == "adjusted_only":
         return rows[rows["analysis"] == "adjusted"]
     if subset == "full_text_only":
@@ -483,12 +519,24 @@ def _row(
         "effect_ids": list(dict.fromkeys(used["effect"].astype(str))),
     }
     if natural is not None and scale in _NATURAL:
-        name, fn, decreasing = _NATURAL[scale]
-        lo, med, hi = (float(fn(np.asarray(stats[c]))) for c in ("ci_lower", "median", "ci_upper"))
-        if decreasing:
-            lo, hi = hi, lo
-        out.update(natural_scale=name, natural_median=med, natural_ci_lower=lo, natural_ci_upper=hi)
+        out.update(natural_columns(scale, stats))
     return out
+
+
+def natural_columns(scale: str, stats: Mapping[str, float]) -> dict[str, Any]:
+    """``natural_scale, natural_median, natural_ci_lower, natural_ci_upper`` of an
+    estimate on the analysis scale ``scale`` (its ``median, ci_lower, ci_upper``):
+    HR, OR, RR, months (exp), probability (inverse logit; survival: exp(-exp(x))); the
+    scale name None and the values NaN for a scale without a natural one."""
+    if scale not in _NATURAL:
+        return {"natural_scale": None, "natural_median": math.nan,
+                "natural_ci_lower": math.nan, "natural_ci_upper": math.nan}  # fmt: skip
+    name, fn, decreasing = _NATURAL[scale]
+    lo, med, hi = (float(fn(np.asarray(stats[c]))) for c in ("ci_lower", "median", "ci_upper"))
+    if decreasing:
+        lo, hi = hi, lo
+    return {"natural_scale": name, "natural_median": med, "natural_ci_lower": lo,
+            "natural_ci_upper": hi}  # fmt: skip
 
 
 def _benefit(analysis: Analysis, p_below: float) -> float:
@@ -592,7 +640,7 @@ def _run_random_effects(
     rows = rows.assign(role="")
     fit = _fit_normal(rows, analysis.measure, analysis, variation, seed)
     est = _normal_estimates(fit, rows, "effect", analysis.estimand, analysis.measure, analysis)
-    return rows, est, {"": fit}, _frequentist(rows)
+    return rows, est, {SINGLE_FIT: fit}, _frequentist(rows)
 
 
 def _alternative(analysis: Analysis, name: str) -> Any:
@@ -663,7 +711,7 @@ def run_analysis(
     derived: DerivedEffects | None = None,
     variation: Variation | None = None,
     registry: Registry | None = None,
-    seed: int = 20261122,
+    seed: int = DEFAULT_SEED,
 ) -> AnalysisResult:
     """Run one registered analysis on the evidence.
 
@@ -708,8 +756,8 @@ def run_analysis(
     certainty = pd.DataFrame(columns=list(CERTAINTY_COLUMNS))
     if rows.empty or not estimates:
         status: Literal["ok", "no_eligible_records"] = "no_eligible_records"
-        message = f"no eligible records for {definition.name}: " + (
-            definition.mapping[-1] if definition.mapping else "no derived effect matches"
+        message = f"no eligible records for {definition.name}: " + _why_empty(
+            definition, variation, evidence, derived
         )
         est = pd.DataFrame(columns=[*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS])
     else:
@@ -740,7 +788,8 @@ def run_analysis(
             tau = fit.prior_tau
             fit_priors = {"mu": fit.prior_mu, "tau": tau if tau is not None else "0 (fixed)"}
         for key, value in fit_priors.items():
-            priors[f"{role}.{key}" if role else key] = str(value)
+            single = role in (SINGLE_FIT, JOINT_FIT)
+            priors[key if single else f"{role}.{key}"] = str(value)
     if variation.bias is not None and variation.bias != "combined" and not rows.empty:
         good = "below" if definition.measure == "log_hr" else definition.benefit
         exposed = definition.contrast[0] if definition.contrast else None
@@ -812,6 +861,30 @@ def _with_credibility(est: pd.DataFrame, certainty: pd.DataFrame) -> pd.DataFram
     for col in CREDIBILITY_COLUMNS[3:]:
         out[col] = math.nan
     return out[[*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS]]
+
+
+def _why_empty(
+    definition: Analysis, variation: Variation, evidence: Evidence, derived: DerivedEffects
+) -> str:
+    """Why an analysis (or variant) has no eligible records, generated from the data."""
+    from hccmeta.analyses.explain import explain_empty
+
+    selects = _selectors(definition.select)
+    if variation.alternative is not None:
+        selects = _selectors(_alternative(definition, variation.alternative).select) or selects
+    for reg in (definition.regimens or {}).values():
+        selects += _selectors(reg.select)
+    for factor in (definition.factors or {}).values():
+        selects += _selectors(factor.select)
+    if variation.exclude_studies or variation.subset is not None:
+        unvaried = replace(variation, exclude_studies=(), subset=None)
+        found = [s for s in selects if not _take(derived.effects, [s], unvaried).empty]
+        if found:
+            left = ", ".join(variation.exclude_studies)
+            what = [f"leaving out {left}"] if left else []
+            what += [SUBSETS[variation.subset]] if variation.subset is not None else []
+            return f"no effect remains with {' and '.join(what)}"
+    return explain_empty(selects, evidence, derived)
 
 
 #: Model kinds whose runners honour ``Variation.effects_model == "fixed"``, an

@@ -19,7 +19,7 @@ from hccmeta.analyses.levels import combine_levels
 from hccmeta.analyses.registry import MIXABLE, Selector
 from hccmeta.errors import InputError
 
-__all__ = ["check_mixing", "select_effects"]
+__all__ = ["AS_DERIVED", "REVERSED", "check_mixing", "select_effects"]
 
 #: Columns swapped when a contrast is reversed.
 _SWAP = [
@@ -31,6 +31,10 @@ _SWAP = [
     ("n_exposed", "n_reference"),
     ("events_exposed", "events_reference"),
 ]
+
+#: Values of the ``orientation`` column of selected effects.
+AS_DERIVED = "as derived"
+REVERSED = "reversed"
 
 #: Measures whose contrasts change sign when exposed and reference are swapped.
 _ANTISYMMETRIC = {"log_hr", "log_or", "log_rr", "rd", "log_ratio", "generic"}
@@ -50,6 +54,7 @@ def _reverse(rows: pd.DataFrame) -> pd.DataFrame:
             out[a], out[b] = rows[b].to_numpy(), rows[a].to_numpy()
     out["yi"] = -rows["yi"]
     out["reversed"] = True
+    out["orientation"] = REVERSED
     return out
 
 
@@ -66,7 +71,10 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        The matching rows, with a boolean column ``reversed``.
+        The matching rows, oriented the way the selector asks, with a boolean column
+        ``reversed`` and a column ``orientation``: ``"as derived"`` (exposed, reference
+        and the sign of ``yi`` as in the effects table) or ``"reversed"`` (exposed and
+        reference swapped, ``yi`` negated on the log scale).
 
     Notes
     -----
@@ -79,7 +87,8 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
     df = combine_levels(effects, combining) if combining else effects
     base = np.array(df["primary"].astype(bool), dtype=bool)  # a writable copy
     base &= np.asarray(df["kind"] == sel.kind) & np.asarray(df["measure"] == sel.measure)
-    for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "study"):
+    for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "design",
+                "setting", "study"):  # fmt: skip
         base &= _isin(df[col], getattr(sel, col if col != "study" else "studies"))
     if sel.time is not None:
         base &= _isin(df["time"], sel.time)
@@ -101,7 +110,7 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
         return m
 
     forward = base & side("exposed", "reference")
-    parts = [df[forward].assign(reversed=False)]
+    parts = [df[forward].assign(reversed=False, orientation=AS_DERIVED)]
     if sel.kind == "contrast" and sel.measure in _ANTISYMMETRIC:
         backward = base & side("reference", "exposed") & ~forward
         if backward.any():
@@ -135,11 +144,19 @@ def _one_per_study(rows: pd.DataFrame, sel: Selector) -> pd.DataFrame:
 
 
 def check_mixing(rows: pd.DataFrame, mixes: Sequence[str], analysis: str) -> None:
-    """Raise if the rows differ in a property the analysis does not declare it mixes."""
+    """Raise if the rows differ in a property the analysis does not declare it mixes.
+
+    ``analysis`` (univariate, adjusted, descriptive) is compared among effects of
+    survival records only: counts are counts whatever their record calls them (as
+    :func:`hccmeta.effects.table.mark_primary` treats them).
+    """
     for prop in MIXABLE:
         if prop in mixes or prop not in rows.columns:
             continue
-        values = sorted({str(v) for v in rows[prop].dropna().unique()})
+        col = rows[prop]
+        if prop == "analysis" and "type" in rows.columns:
+            col = col[rows["type"] == "survival"]
+        values = sorted({str(v) for v in col.dropna().unique()})
         if len(values) > 1:
             raise InputError(
                 f"analysis {analysis!r} would pool effects that differ in {prop} "

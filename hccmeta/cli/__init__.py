@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from hccmeta.errors import HccmetaError, StudyDataError
 
 #: Sub-command modules, in the order ``hccmeta --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "validate",
+    "new-study",
+    "locate",
     "schema",
     "analyses",
     "run",
@@ -47,15 +51,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hccmeta {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"hccmeta.cli._{name}")
+        module = importlib.import_module(f"hccmeta.cli._{name.replace('-', '_')}")
         module.register(sub)
     return parser
 
 
+def _one_line_warnings(command: str) -> Any:
+    """A ``warnings.showwarning`` that prints ``hccmeta COMMAND: warning: MESSAGE`` as one
+    line on stderr (no source file, line or category)."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = " ".join(str(message).split())
+        print(f"hccmeta {command}: warning: {text}", file=file or sys.stderr)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status. Every warning is printed as one
+    clean line on stderr."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(args.command)
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         status: int = args.handler(args)
     except StudyDataError as exc:

@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import Any
 
+from hccmeta.cli._validate import add_sources_option, print_warnings
 from hccmeta.report.writer import DEFAULT_SEED
 
 
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help=f"random seed (default {DEFAULT_SEED})",
     )
+    add_sources_option(p)
     p.add_argument(
         "--no-sensitivity",
         action="store_true",
@@ -98,9 +100,11 @@ def run(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from hccmeta.data import load_studies
+    from hccmeta.data.loader import source_dirs
     from hccmeta.report.writer import write_report
 
-    evidence = load_studies(args.data)
+    evidence = load_studies(args.data, sources=source_dirs(args.sources))
+    print_warnings(evidence)
     progress = _RichProgress() if sys.stderr.isatty() else None
     with progress if progress is not None else nullcontext():
         summary = write_report(

@@ -9,6 +9,7 @@ import math
 import sys
 from typing import Any
 
+from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.errors import InputError
 
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Run every sensitivity variant of a registered analysis (prior grid, "
         "leave-one-out, fixed vs random effects, conversion assumptions, study subsets, "
         "alternative mappings, power-scaling) and print the table: one row per variant "
-        "and estimand, with 95%% intervals.",
+        "and estimand, with 95% intervals (proportions in percent).",
     )
     p.add_argument("analysis", metavar="ANALYSIS", help="name of a registered analysis")
     p.add_argument("--data", metavar="DIR", help="study data directory (default: study_data/)")
@@ -34,13 +35,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="ADDRESS",
         help="run the MCMC fits on the Dask cluster of this scheduler (e.g. tcp://host:8786)",
     )
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 20261122)")
+    p.add_argument("--seed", type=int, default=None, help=f"random seed (default {DEFAULT_SEED})")
+    choices = [g for g in GROUPS if g != "primary"]
     p.add_argument(
         "--groups",
-        metavar="GROUP",
-        nargs="+",
-        choices=[g for g in GROUPS if g != "primary"],
-        help="only these variant groups (default: all)",
+        metavar="G[,G...]",
+        type=_groups(choices),
+        action="extend",
+        default=None,
+        help="only these variant groups, comma-separated (the option may be repeated): "
+        + ", ".join(choices)
+        + " (default: all)",
     )
     p.add_argument(
         "--progress",
@@ -49,6 +54,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="show a progress bar on stderr (default: when stderr is a terminal)",
     )
     p.set_defaults(handler=run)
+
+
+def _groups(choices: list[str]) -> Any:
+    """An argparse type: a comma-separated list of variant groups (never the positional
+    ANALYSIS, which ``nargs='+'`` would swallow)."""
+
+    def parse(text: str) -> list[str]:
+        groups = [g.strip() for g in text.split(",") if g.strip()]
+        bad = [g for g in groups if g not in choices]
+        if bad or not groups:
+            raise argparse.ArgumentTypeError(
+                f"unknown variant group {', '.join(bad) or repr(text)} (choose from "
+                f"{', '.join(choices)})"
+            )
+        return groups
+
+    return parse
 
 
 def _clean(value: Any) -> Any:
@@ -82,18 +104,18 @@ def _connect(address: str) -> Any:
 
 
 def _text(table: Any) -> str:
+    from hccmeta.report.tables import natural_estimate
+
     lines = []
     for estimand, rows in table.groupby("estimand", sort=False, dropna=False):
         lines.append(f"\n{estimand}")
         width = max(len(str(v)) for v in rows["variant"])
         for _, r in rows.iterrows():
             if r["status"] == "ok":
-                if r["natural_scale"] and not _isna(r["natural_median"]):
-                    med, lo, hi = r["natural_median"], r["natural_ci_lower"], r["natural_ci_upper"]
-                    unit = f" {r['natural_scale']}"
-                else:
-                    med, lo, hi, unit = r["median"], r["ci_lower"], r["ci_upper"], ""
-                est = f"{med:.3g} ({lo:.3g} to {hi:.3g}){unit}  k={r['k']}"
+                row = r.to_dict()
+                if _isna(row.get("natural_median")):
+                    row["natural_scale"] = None
+                est = f"{natural_estimate(row)}  k={r['k']}"
                 if not _isna(r["psense"]):
                     est += f"  psense={r['psense']:.3f} {r['psense_diagnosis']}"
             elif r["status"] == "failed":

@@ -1,9 +1,29 @@
-"""``hccmeta validate [--data DIR] [--sources DIR] [--strict]``."""
+"""``hccmeta validate [--data DIR] [--sources DIR ...] [--strict]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+SOURCES_HELP = (
+    "directory of the source texts; may be repeated (searched in order). Default: the "
+    "directories listed in $HCCMETA_SOURCES (separated by ':' on Linux and macOS, ';' on "
+    "Windows); without either, provenance is not checked"
+)
+
+
+def add_sources_option(p: argparse.ArgumentParser) -> None:
+    """The ``--sources DIR`` option (repeatable; ``$HCCMETA_SOURCES`` by default)."""
+    p.add_argument("--sources", metavar="DIR", action="append", default=None, help=SOURCES_HELP)
+
+
+def print_warnings(evidence: object) -> None:
+    """Print the warnings about the studies themselves on stderr, one line each: a
+    provenance that could not be verified, a missing risk-of-bias assessment (the
+    consistency warnings between statistics are listed by ``validate`` and the report)."""
+    for w in getattr(evidence, "warnings", ()):
+        if getattr(w, "check", None) in ("provenance_unverified", "risk_of_bias_missing"):
+            print(str(w), file=sys.stderr)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -11,16 +31,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "validate",
         help="validate the study data (and its provenance against source texts)",
-        description="Validate every study file; with --sources, also check that every "
-        "snippet occurs in the source texts and every number in its snippet. Exit 0 with "
-        "one summary line, or 2 with one line per problem. Statistics of the same arm "
+        description="Validate every study file against the schema, the cross-field rules "
+        "and the vocabulary (vocabulary.yaml). With source texts (--sources or "
+        "$HCCMETA_SOURCES), also check that every snippet occurs in the source text its "
+        "study names (field sources) and every number in its snippet; a study whose source "
+        "text is not available gets one warning line (its provenance is unverified). Exit "
+        "0 with one summary line saying whether provenance was checked, or 2 with one line "
+        "per problem. Statistics of the same arm "
         "that contradict each other (a median against a landmark, a follow-up against "
         "the survival curve, a rate that is no whole fraction of n, a printed p that the "
         "derived effect cannot reproduce) are listed as 'FILE:LINE: warning: record ID: "
         "...' lines on stderr (exit 0); --strict makes them errors (exit 2).",
     )
     p.add_argument("--data", metavar="DIR", help="study data directory (default: study_data/)")
-    p.add_argument("--sources", metavar="DIR", help="directory of the source texts")
+    add_sources_option(p)
     p.add_argument(
         "--strict", action="store_true", help="treat consistency warnings as errors (exit 2)"
     )
@@ -30,9 +54,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate, print the consistency warnings and one summary line."""
     from hccmeta.data import load_studies
+    from hccmeta.data.loader import source_dirs
     from hccmeta.effects.consistency import consistency_warnings
 
-    ev = load_studies(args.data, sources=args.sources)
+    ev = load_studies(args.data, sources=source_dirs(args.sources))
     warnings = consistency_warnings(ev)
     level = "error" if args.strict else "warning"
     for w in warnings:

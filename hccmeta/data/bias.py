@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from hccmeta.data.schema import Provenance, Study
+
+if TYPE_CHECKING:
+    from hccmeta.data.vocabulary import Vocabulary
 
 __all__ = [
     "COMPARISON_TOOLS",
@@ -237,9 +240,16 @@ def assessment_for(
 RANDOMISED_DESIGNS = frozenset({"randomised"})
 
 
-def design_class(design: str) -> Literal["randomised", "non_randomised"]:
+def design_class(
+    design: str, vocabulary: Vocabulary | None = None
+) -> Literal["randomised", "non_randomised"]:
     """Whether a study design gives randomised or non-randomised comparisons (the GRADE
-    starting point: high for randomised evidence, low for non-randomised)."""
+    starting point: high for randomised evidence, low for non-randomised): the
+    ``randomised`` flag of the design in ``vocabulary`` (``study_data/vocabulary.yaml``),
+    so that a new randomised design is a data edit; without a vocabulary (or for a term
+    it does not define) only the design ``randomised`` is."""
+    if vocabulary is not None and design in vocabulary.design:
+        return "randomised" if vocabulary.is_randomised(design) else "non_randomised"
     return "randomised" if design in RANDOMISED_DESIGNS else "non_randomised"
 
 
@@ -335,7 +345,9 @@ def iter_findings(
 COMPARISON_TOOLS = ("rob2", "robins_i")
 
 
-def annotate_risk_of_bias(frame: pd.DataFrame, studies: Sequence[Study]) -> pd.DataFrame:
+def annotate_risk_of_bias(
+    frame: pd.DataFrame, studies: Sequence[Study], vocabulary: Vocabulary | None = None
+) -> pd.DataFrame:
     """Columns saying how each row's result was judged: ``randomised`` (the study's
     design), ``rob_assessment``, ``risk_of_bias``, ``bias_direction`` and
     ``bias_favours`` (its RoB 2 / ROBINS-I assessment: for a contrast, the one for its
@@ -362,7 +374,7 @@ def annotate_risk_of_bias(frame: pd.DataFrame, studies: Sequence[Study]) -> pd.D
         groups = (str(exposed), str(reference)) if kind == "contrast" else None
         a = assessment_for(rob, str(record), groups=groups, tools=COMPARISON_TOOLS)
         q = assessment_for(rob, str(record), tools=("quips",))
-        cols["randomised"].append(design_class(study.design) == "randomised")
+        cols["randomised"].append(design_class(study.design, vocabulary) == "randomised")
         cols["rob_assessment"].append(a.id if a else None)
         cols["risk_of_bias"].append(a.overall if a else None)
         cols["bias_direction"].append(a.direction if a else None)

@@ -11,8 +11,12 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hccmeta.data.bias import design_class, iter_findings
+
+if TYPE_CHECKING:
+    from hccmeta.data.vocabulary import Vocabulary
 from hccmeta.data.schema import (
     ALL,
     Characteristic,
@@ -58,8 +62,9 @@ def format_field(loc: Sequence[str | int]) -> str:
 class _Checker:
     """Collects the findings of one study."""
 
-    def __init__(self, study: Study) -> None:
+    def __init__(self, study: Study, vocabulary: Vocabulary | None = None) -> None:
         self.study = study
+        self.vocabulary = vocabulary
         self.sizes: dict[str, int | None] = {a.id: a.n for a in study.arms}
         self.sizes[ALL] = study.population_size
         self.arm_ids = list(dict.fromkeys(a.id for a in study.arms))
@@ -283,15 +288,16 @@ class _Checker:
             self.record(rec, ("records", i))
         if self.study.risk_of_bias is not None:
             groups = {r.id: [g.id for g in r.groups] for r in self.study.records}
-            randomised = design_class(self.study.design) == "randomised"
+            randomised = design_class(self.study.design, self.vocabulary) == "randomised"
             for loc, message in iter_findings(self.study.risk_of_bias, groups, randomised):
                 self.add(loc, message)
         return self.out
 
 
-def check_study(study: Study) -> list[Finding]:
-    """Run every cross-field check on one study; returns all findings (empty if clean)."""
-    return _Checker(study).run()
+def check_study(study: Study, vocabulary: Vocabulary | None = None) -> list[Finding]:
+    """Run every cross-field check on one study; returns all findings (empty if clean).
+    ``vocabulary`` says which designs are randomised (the risk-of-bias tool must fit)."""
+    return _Checker(study, vocabulary).run()
 
 
 # ---- consistency warnings -------------------------------------------------------------

@@ -19,9 +19,56 @@ from hccmeta.data.schema import (
     Study,
     SurvivalRecord,
 )
+from hccmeta.data.vocabulary import Vocabulary
 from hccmeta.errors import InputError
 
-__all__ = ["Evidence", "Located"]
+__all__ = ["Evidence", "Located", "ProvenanceCheck"]
+
+
+@dataclass(frozen=True)
+class ProvenanceCheck:
+    """Whether (and against what) the snippets of the study data were verified.
+
+    Attributes
+    ----------
+    checked : bool
+        False when no source directory was given: nothing was verified.
+    source_dirs : tuple of Path
+        The directories searched for the source texts, in order.
+    source_files : tuple of Path
+        The source texts found and matched against (those the studies name).
+    verified_values : int
+        Numbers found in their record's snippets, for the studies whose source texts
+        were available.
+    unverified : dict
+        ``{study id: reason}`` for the studies whose snippets could not be matched
+        against their source text (no ``sources`` field, or the file not found): their
+        provenance is unverified.
+    """
+
+    checked: bool = False
+    source_dirs: tuple[Path, ...] = ()
+    source_files: tuple[Path, ...] = ()
+    verified_values: int = 0
+    unverified: dict[str, str] = field(default_factory=dict)
+
+    def line(self) -> str:
+        """One line: 'provenance verified against N source files' or 'provenance NOT
+        checked: no --sources given'."""
+        if not self.checked:
+            return "provenance NOT checked: no --sources given (nor HCCMETA_SOURCES)"
+        n = len(self.source_files)
+        text = (
+            f"provenance verified against {n} source file{'s' if n != 1 else ''} "
+            f"({self.verified_values} values)"
+        )
+        if self.unverified:
+            k = len(self.unverified)
+            text += (
+                f"; {k} stud{'ies' if k != 1 else 'y'} unverified (source text not "
+                f"available: {', '.join(sorted(self.unverified))})"
+            )
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +122,19 @@ class Evidence:
     warnings : tuple of DataWarning
         Consistency warnings between statistics of the same arm (the data stay as
         printed; :func:`hccmeta.data.checks.consistency_findings`), and one per study
-        without a risk-of-bias assessment (check ``risk_of_bias_missing``). The p-values a
+        without a risk-of-bias assessment (check ``risk_of_bias_missing``) or whose source
+        text was not available (check ``provenance_unverified``). The p-values a
         derived effect cannot reproduce are added by
         :func:`hccmeta.effects.consistency_warnings`.
     field_lines : dict
         ``{"record id:contrasts[k].p": line}``: the line of each contrast's p-value (for
         warnings that point at a statistic).
+    vocabulary : Vocabulary or None
+        The vocabulary of the data directory (labels and definitions of the terms);
+        None only for evidence built by hand.
+    provenance : ProvenanceCheck
+        Whether the snippets were verified against the source texts, and which studies
+        could not be (their source text not available).
     """
 
     studies: tuple[Study, ...]
@@ -90,6 +144,8 @@ class Evidence:
     verified_values: int | None = None
     warnings: tuple[DataWarning, ...] = ()
     field_lines: dict[str, int] = field(default_factory=dict)
+    vocabulary: Vocabulary | None = None
+    provenance: ProvenanceCheck = field(default_factory=ProvenanceCheck)
 
     # ---- look-ups ---------------------------------------------------------------
     def study(self, study_id: str) -> Study:
@@ -135,33 +191,73 @@ class Evidence:
         """Number of baseline-characteristic rows."""
         return sum(len(s.characteristics) for s in self.studies)
 
+    def label(self, section: str, term: str | None) -> str:
+        """The vocabulary label of ``term`` (e.g. ``label("regimen", "sorafenib_tace")``
+        -> 'Sorafenib + TACE'); the term itself without a vocabulary."""
+        if self.vocabulary is None:
+            return term or ""
+        return self.vocabulary.label(section, term)
+
+    def is_randomised(self, study_id: str) -> bool | None:
+        """Whether the design of study ``study_id`` is randomised (vocabulary flag);
+        None without a vocabulary."""
+        if self.vocabulary is None:
+            return None
+        return self.vocabulary.is_randomised(self.study(study_id).design)
+
+    @property
+    def unverified_studies(self) -> dict[str, str]:
+        """``{study id: reason}`` for the studies whose provenance could not be verified
+        (only when sources were given; see :attr:`provenance`)."""
+        return dict(self.provenance.unverified)
+
     # ---- tidy views ---------------------------------------------------------------
     @cached_property
     def studies_table(self) -> pd.DataFrame:
-        """One row per study: id, citation, design, setting, country, population size."""
-        rows = [
-            {
-                "study": s.id,
-                "citation": s.citation,
-                "source_kind": s.source_kind,
-                "design": s.design,
-                "setting": s.setting,
-                "country": s.country,
-                "enrolment_start": s.enrolment.start if s.enrolment else None,
-                "enrolment_end": s.enrolment.end if s.enrolment else None,
-                "population_size": s.population_size,
-                "n_arms": len(s.arms),
-                "n_records": len(s.records),
-            }
-            for s in self.studies
-        ]
+        """One row per study: id, citation, design (and its label, and whether it is
+        ``randomised``), setting (and its label), country, population size, the source
+        files it names, and ``provenance``: ``verified``, ``unverified`` (its source text
+        was not available) or ``not checked`` (no sources given)."""
+        rows = []
+        for s in self.studies:
+            if not self.provenance.checked:
+                prov = "not checked"
+            else:
+                prov = "unverified" if s.id in self.provenance.unverified else "verified"
+            rows.append(
+                {
+                    "study": s.id,
+                    "citation": s.citation,
+                    "source_kind": s.source_kind,
+                    "design": s.design,
+                    "design_label": self.label("design", s.design),
+                    "randomised": self.is_randomised(s.id),
+                    "setting": s.setting,
+                    "setting_label": self.label("setting", s.setting),
+                    "country": s.country,
+                    "enrolment_start": s.enrolment.start if s.enrolment else None,
+                    "enrolment_end": s.enrolment.end if s.enrolment else None,
+                    "population_size": s.population_size,
+                    "n_arms": len(s.arms),
+                    "n_records": len(s.records),
+                    "sources": ";".join(s.sources),
+                    "provenance": prov,
+                }
+            )
         return pd.DataFrame(rows)
 
     @cached_property
     def arms_table(self) -> pd.DataFrame:
-        """One row per arm: study, arm, label, regimen, n."""
+        """One row per arm: study, arm, label, regimen (and its vocabulary label), n."""
         rows = [
-            {"study": s.id, "arm": a.id, "label": a.label, "regimen": a.regimen, "n": a.n}
+            {
+                "study": s.id,
+                "arm": a.id,
+                "label": a.label,
+                "regimen": a.regimen,
+                "regimen_label": self.label("regimen", a.regimen),
+                "n": a.n,
+            }
             for s in self.studies
             for a in s.arms
         ]
@@ -346,14 +442,12 @@ class Evidence:
         return pd.DataFrame(rows, columns=columns)
 
     def summary_line(self) -> str:
-        """One line counting studies, records and (if verified) values."""
-        line = (
+        """One line counting studies, records and baseline characteristics, and saying
+        whether provenance was checked (:meth:`ProvenanceCheck.line`)."""
+        return (
             f"{len(self.studies)} studies, {self.n_records} records, "
-            f"{self.n_characteristics} baseline characteristics"
+            f"{self.n_characteristics} baseline characteristics; {self.provenance.line()}"
         )
-        if self.verified_values is not None:
-            line += f", {self.verified_values} values verified against the sources"
-        return line
 
 
 def _relation(obj: object, loc: tuple[str | int, ...]) -> str:

@@ -9,22 +9,39 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from hccmeta.data.checks import DataWarning, check_study, consistency_findings, format_field
-from hccmeta.data.evidence import Evidence, Located
+from hccmeta.data.evidence import Evidence, Located, ProvenanceCheck
 from hccmeta.data.provenance import SourceText, verify_study
 from hccmeta.data.schema import Study
+from hccmeta.data.vocabulary import (
+    VOCABULARY_FILE,
+    check_terms,
+    load_vocabulary,
+    vocabulary_path,
+)
 from hccmeta.data.yamlio import LineMap, read_yaml
 from hccmeta.errors import InputError, Problem, StudyDataError
 
 #: File names in the data directory that are not study files.
-NON_STUDY_FILES = frozenset({"analyses.yaml"})
+NON_STUDY_FILES = frozenset({"analyses.yaml", VOCABULARY_FILE})
 
 #: Environment variable naming the data directory when none is given.
 DATA_ENV = "HCCMETA_DATA"
+
+#: Environment variable listing the source-text directories (separated by
+#: ``os.pathsep``, ':' on Linux and macOS) when ``--sources`` is not given.
+SOURCES_ENV = "HCCMETA_SOURCES"
+
+#: The placeholder ``hccmeta new-study`` writes where the user must fill in a value.
+PLACEHOLDER = "TODO"
+
+PathLike = str | os.PathLike[str]
 
 
 def default_data_dir() -> Path:
@@ -36,6 +53,42 @@ def default_data_dir() -> Path:
     if here.is_dir():
         return here
     return Path.cwd() / "study_data"
+
+
+def _as_dirs(given: PathLike | Sequence[PathLike], origin: str) -> list[Path]:
+    dirs = [Path(given)] if isinstance(given, str | os.PathLike) else [Path(p) for p in given]
+    for d in dirs:
+        if not d.is_dir():
+            raise InputError(f"{origin}: sources directory not found: {d}")
+    return dirs
+
+
+def source_dirs(given: PathLike | Sequence[PathLike] | None = None) -> list[Path] | None:
+    """The source-text directories the command line uses: ``given`` (``--sources DIR``,
+    which may be repeated) if any; else the entries of ``$HCCMETA_SOURCES`` (an
+    ``os.pathsep``-separated list, ':' on Linux and macOS); else None (provenance is
+    not checked).
+
+    Raises
+    ------
+    InputError
+        If a directory does not exist (naming ``--sources`` or the variable).
+    """
+    if given is not None and (isinstance(given, str | os.PathLike) or len(given) > 0):
+        return _as_dirs(given, "--sources")
+    env = [p for p in os.environ.get(SOURCES_ENV, "").split(os.pathsep) if p.strip()]
+    if env:
+        return _as_dirs(env, SOURCES_ENV)
+    return None
+
+
+def find_source(name: str, dirs: Sequence[Path]) -> Path | None:
+    """The first file called ``name`` in ``dirs`` (None if there is none)."""
+    for d in dirs:
+        path = d / name
+        if path.is_file():
+            return path
+    return None
 
 
 def study_files(data_dir: Path) -> list[Path]:
@@ -119,6 +172,22 @@ def _pydantic_problems(
     return problems
 
 
+def _placeholders(data: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """Location paths of the values still equal to :data:`PLACEHOLDER`."""
+    if isinstance(data, str) and data.strip() == PLACEHOLDER:
+        yield loc
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _placeholders(value, (*loc, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _placeholders(value, (*loc, i))
+
+
+def _under(loc: tuple[str | int, ...], roots: list[tuple[str | int, ...]]) -> bool:
+    return any(loc[: len(r)] == r for r in roots)
+
+
 def _hash_files(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in sorted(paths, key=lambda p: p.name):
@@ -130,9 +199,9 @@ def _hash_files(paths: list[Path]) -> str:
 
 
 def load_studies(
-    path: str | os.PathLike[str] | None = None,
+    path: PathLike | None = None,
     *,
-    sources: str | os.PathLike[str] | None = None,
+    sources: PathLike | Sequence[PathLike] | None = None,
 ) -> Evidence:
     """Load, validate and cross-check every study file of a data directory.
 
@@ -140,14 +209,20 @@ def load_studies(
     ----------
     path : path-like, optional
         The data directory; default ``$HCCMETA_DATA`` or the repository's ``study_data/``.
-    sources : path-like, optional
-        A directory of source texts: when given, every snippet and number is also
-        verified against them (``Evidence.verified_values`` counts the numbers).
+        It holds the study files, ``vocabulary.yaml`` and ``analyses.yaml``.
+    sources : path-like or sequence of path-likes, optional
+        Directories of source texts (searched in order; see :func:`source_dirs` for the
+        ``$HCCMETA_SOURCES`` variable the CLI reads). When given, every snippet is
+        matched against the source text(s) its study names (field ``sources``) and every
+        number against its snippets. A study whose source text is not available gets a
+        warning (``Evidence.warnings``) and is listed in
+        ``Evidence.provenance.unverified``; without ``sources`` nothing is verified
+        (``Evidence.provenance.checked`` is False).
 
     Returns
     -------
     Evidence
-        The validated studies with tidy views and the data hash.
+        The validated studies with tidy views, the vocabulary and the data hash.
 
     Raises
     ------
@@ -156,14 +231,16 @@ def load_studies(
     """
     data_dir = Path(path) if path is not None else default_data_dir()
     files = study_files(data_dir)
+    if not files:
+        raise StudyDataError([Problem(_display(data_dir), None, None, None, "no study files")])
+    vocabulary = load_vocabulary(data_dir)
+    dirs = _as_dirs(sources, "sources") if sources is not None else None
     problems: list[Problem] = []
+    warnings: list[DataWarning] = []
+    field_lines: dict[str, int] = {}
     studies: list[Study] = []
     located: dict[str, Located] = {}
     linemaps: dict[str, tuple[str, LineMap, object]] = {}
-    warnings: list[DataWarning] = []
-    field_lines: dict[str, int] = {}
-    if not files:
-        raise StudyDataError([Problem(_display(data_dir), None, None, None, "no study files")])
     for file in files:
         display = _display(file)
         parsed = read_yaml(file, display)
@@ -171,13 +248,30 @@ def load_studies(
             problems.append(parsed)
             continue
         data, lines = parsed
+        todo = list(_placeholders(data))
+        for loc in todo:
+            problems.append(
+                _problem(display, lines, data, loc, f"still {PLACEHOLDER}: fill in this value")
+            )
         try:
             study = Study.model_validate(data)
         except ValidationError as exc:
-            problems.extend(_pydantic_problems(exc, data, lines, display))
+            problems.extend(
+                p
+                for p, err in zip(
+                    _pydantic_problems(exc, data, lines, display),
+                    exc.errors(include_url=False),
+                    strict=True,
+                )
+                if not _under(tuple(err["loc"]), todo)
+            )
             continue
-        for f in check_study(study):
+        if todo:
+            continue
+        for f in check_study(study, vocabulary):
             problems.append(_problem(display, lines, data, f.loc, f.message))
+        for t in check_terms(study, vocabulary):
+            problems.append(_problem(display, lines, data, t.loc, t.message))
         for i, rec in enumerate(study.records):
             for k, _ in enumerate(getattr(rec, "contrasts", [])):
                 line = lines.line(("records", i, "contrasts", k, "p"))
@@ -227,31 +321,75 @@ def load_studies(
     if problems:
         raise StudyDataError(problems)
 
-    verified: int | None = None
-    if sources is not None:
-        src_dir = Path(sources)
-        if not src_dir.is_dir():
-            raise InputError(f"sources directory not found: {src_dir}")
-        texts = [SourceText.read(p) for p in sorted(src_dir.iterdir()) if p.is_file()]
-        if not texts:
-            raise InputError(f"no source texts in {src_dir}")
-        verified = 0
-        for study in studies:
-            count, failures = verify_study(study, texts)
-            verified += count
-            display, lines, data = linemaps[study.id]
-            for u in failures:
-                problems.append(_problem(display, lines, data, u.loc, u.message))
+    check = ProvenanceCheck()
+    if dirs is not None:
+        check, found = _verify(studies, dirs, linemaps, warnings)
+        problems.extend(found)
         if problems:
             raise StudyDataError(problems)
 
-    all_files = [*files, *(data_dir / n for n in NON_STUDY_FILES if (data_dir / n).is_file())]
+    others = [data_dir / n for n in sorted(NON_STUDY_FILES - {VOCABULARY_FILE})]
+    all_files = [*files, *(p for p in others if p.is_file()), vocabulary_path(data_dir)]
     return Evidence(
         studies=tuple(studies),
         data_dir=data_dir,
         data_hash=_hash_files(all_files),
         locations={k: v for k, v in located.items() if not k.startswith("study:")},
-        verified_values=verified,
+        verified_values=check.verified_values if check.checked else None,
+        vocabulary=vocabulary,
+        provenance=check,
         warnings=tuple(warnings),
         field_lines=field_lines,
     )
+
+
+def _verify(
+    studies: list[Study],
+    dirs: list[Path],
+    linemaps: dict[str, tuple[str, LineMap, object]],
+    warnings: list[DataWarning],
+) -> tuple[ProvenanceCheck, list[Problem]]:
+    """Verify every study against its own source texts (see :func:`load_studies`)."""
+    problems: list[Problem] = []
+    texts: dict[Path, SourceText] = {}
+    unverified: dict[str, str] = {}
+    verified = 0
+    shown_dirs = ", ".join(str(d) for d in dirs) or "(no directory)"
+    for study in studies:
+        display, lines, data = linemaps[study.id]
+        own: list[SourceText] = []
+        missing = []
+        for name in study.sources:
+            found = find_source(name, dirs)
+            if found is None:
+                missing.append(name)
+            else:
+                if found not in texts:
+                    texts[found] = SourceText.read(found)
+                own.append(texts[found])
+        if not study.sources:
+            reason = "the study names no source text (field sources)"
+        elif missing:
+            reason = f"source text {', '.join(missing)} not found in {shown_dirs}"
+        else:
+            reason = ""
+        if reason:
+            unverified[study.id] = reason
+            where = _problem(display, lines, data, ("sources",), reason)
+            warnings.append(
+                DataWarning(
+                    display,
+                    where.line,
+                    None,
+                    f"study {study.id}: {reason}: provenance of this study NOT verified",
+                    "provenance_unverified",
+                    study.id,
+                )
+            )
+        count, failures = verify_study(study, own, check_snippets=not reason)
+        if not reason:
+            verified += count
+        for u in failures:
+            problems.append(_problem(display, lines, data, u.loc, u.message))
+    used = tuple(sorted(texts))
+    return ProvenanceCheck(True, tuple(dirs), used, verified, unverified), problems

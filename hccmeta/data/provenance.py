@@ -38,6 +38,11 @@ _WORDS = {
 _WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
 
 
+def ignored(char: str) -> bool:
+    """Whether snippet matching ignores ``char`` (whitespace, hyphens and dashes)."""
+    return _STRIP.fullmatch(char) is not None
+
+
 def squash(text: str) -> str:
     """Canonical form for snippet matching: NFKC, no whitespace, no hyphens or dashes."""
     return _STRIP.sub("", unicodedata.normalize("NFKC", text))
@@ -200,11 +205,18 @@ def _shorten(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
-def verify_study(study: Study, sources: list[SourceText]) -> tuple[int, list[Unverified]]:
-    """Check every snippet of ``study`` against the sources and every number against its snippets.
+def verify_study(
+    study: Study, sources: list[SourceText], *, check_snippets: bool = True
+) -> tuple[int, list[Unverified]]:
+    """Check every snippet of ``study`` against ``sources`` (the study's own source
+    texts) and every number against its snippets.
+
+    With ``check_snippets=False`` (the study's source text is not available) only the
+    numbers are checked against the snippets.
 
     Returns the number of verified values and the failures.
     """
+    names = ", ".join(src.path.name for src in sources) or "its source text"
     verified = 0
     failures: list[Unverified] = []
     for base, _uid, obj, values in _units(study):
@@ -212,11 +224,12 @@ def verify_study(study: Study, sources: list[SourceText]) -> tuple[int, list[Unv
         printed: list[float] = []
         for k, prov in enumerate(provenance):
             needle = squash(prov.snippet)
-            if not any(needle in src.squashed for src in sources):
+            if check_snippets and not any(needle in src.squashed for src in sources):
                 failures.append(
                     Unverified(
                         (*base, "provenance", k, "snippet"),
-                        f"snippet not found in any source text: {_shorten(prov.snippet)!r}",
+                        f"snippet not found in {names}: {_shorten(prov.snippet)!r} "
+                        "(`hccmeta locate` shows the closest text)",
                     )
                 )
             printed.extend(numbers_in(prov.snippet))

@@ -61,6 +61,26 @@ Id = Annotated[
     ),
 ]
 Count = Annotated[int, Field(ge=0, description="A count of patients or events (>= 0).")]
+#: A term of the open vocabulary (``vocabulary.yaml`` of the data directory): regimens,
+#: settings, time origins, designs, endpoints. Which terms exist is data, checked by
+#: :func:`hccmeta.data.vocabulary.check_terms`, not by the schema.
+Term = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_.\-]*$",
+        max_length=80,
+        description="A term of the vocabulary (vocabulary.yaml of the data directory).",
+    ),
+]
+#: File name of a source text (looked up in the directories given to --sources).
+SourceName = Annotated[
+    str,
+    Field(
+        pattern=r"^[^/\\\s][^/\\]*$",
+        max_length=200,
+        description="File name of a source text, e.g. '003_e2d4ec54670229da.txt'.",
+    ),
+]
 Months = Annotated[float, Field(description="A time in months, > 0.")]
 
 
@@ -261,15 +281,11 @@ class _Record(_Model):
     note: str | None = Field(default=None, description="Free-text remark of the encoder.")
 
 
-Endpoint = Literal["os", "pfs", "ttp"]
-TimeOrigin = Literal[
-    "sorafenib_start",
-    "diagnosis",
-    "sorafenib_failure",
-    "treatment_start",
-    "third_tace",
-    "not_reported",
-]
+#: Survival endpoints: terms of the vocabulary with ``record_type: survival`` (os, pfs,
+#: ttp, ...).
+Endpoint = Term
+#: Time origins: terms of the vocabulary (sorafenib_start, diagnosis, randomisation, ...).
+TimeOrigin = Term
 
 
 class SurvivalRecord(_Record):
@@ -277,12 +293,13 @@ class SurvivalRecord(_Record):
 
     type: Literal["survival"]
     endpoint: Endpoint = Field(
-        description="'os' (death from any cause), 'pfs' (progression or death), 'ttp' "
-        "(progression)."
+        description="A survival endpoint of the vocabulary: 'os' (death from any cause), "
+        "'pfs' (progression or death), 'ttp' (progression), ..."
     )
     time_origin: TimeOrigin = Field(
-        description="Start of the clock; 'sorafenib_failure' is the origin of Terashima's "
-        "'survival after sorafenib'. 'not_reported' if the source does not say."
+        description="Start of the clock, a term of the vocabulary; 'sorafenib_failure' is the "
+        "origin of Terashima's 'survival after sorafenib'. 'not_reported' if the source does "
+        "not say."
     )
     groups: list[SurvivalGroup] = Field(min_length=1)
     contrasts: list[Contrast] = Field(default_factory=list)
@@ -321,14 +338,8 @@ class CountGroup(_Group):
         return v
 
 
-CountEndpoint = Literal[
-    "tumour_response",
-    "objective_response",
-    "disease_control",
-    "adverse_event",
-    "complication",
-    "treatment_course",
-]
+#: Count endpoints: terms of the vocabulary with ``record_type: counts``.
+CountEndpoint = Term
 
 
 class CountRecord(_Record):
@@ -336,8 +347,9 @@ class CountRecord(_Record):
 
     type: Literal["counts"]
     endpoint: CountEndpoint = Field(
-        description="'tumour_response' (categories CR/PR/SD/PD), 'objective_response', "
-        "'disease_control', 'adverse_event', 'complication', 'treatment_course'."
+        description="A counts endpoint of the vocabulary: 'tumour_response' (categories "
+        "CR/PR/SD/PD), 'objective_response', 'disease_control', 'adverse_event', "
+        "'complication', 'treatment_course', ..."
     )
     event: str | None = Field(
         default=None,
@@ -411,14 +423,7 @@ class Arm(_Model):
 
     id: Id = Field(description="Arm id, unique within the study; 'all' is reserved.")
     label: str = Field(min_length=1, description="The source's name for the arm.")
-    regimen: Literal[
-        "sorafenib",
-        "sorafenib_tace",
-        "tace",
-        "sorafenib_then_intrahepatic",
-        "sorafenib_then_systemic",
-        "sorafenib_then_none",
-    ] = Field(description="Regimen in hccmeta's vocabulary (see study_data/README.md).")
+    regimen: Term = Field(description="Regimen, a term of the vocabulary (vocabulary.yaml).")
     n: Count | None = Field(description="Patients in the arm; null if not reported.")
     provenance: list[Provenance] = Field(min_length=1)
 
@@ -500,19 +505,18 @@ class Study(_Model):
     source_kind: Literal["full_text", "abstract", "news_summary"] = Field(
         description="What the source document is."
     )
-    design: Literal[
-        "randomised",
-        "prospective_single_arm",
-        "prospective_cohort",
-        "retrospective_cohort",
-    ]
+    sources: list[SourceName] = Field(
+        default_factory=list,
+        description="File name(s) of the source text(s) the snippets are copied from; "
+        "`hccmeta validate --sources DIR` matches each snippet against these only. A study "
+        "without one (or whose file is not found) validates with a warning: its provenance "
+        "is unverified.",
+    )
+    design: Term = Field(description="Study design, a term of the vocabulary (vocabulary.yaml).")
     phase: Literal["I", "II", "III"] | None = Field(default=None)
-    setting: Literal[
-        "concurrent_tace_sorafenib",
-        "sorafenib_after_tace_failure",
-        "sorafenib_after_second_tace",
-        "therapy_after_sorafenib_failure",
-    ] = Field(description="Clinical setting (see study_data/README.md).")
+    setting: Term = Field(
+        description="Clinical setting, a term of the vocabulary (vocabulary.yaml)."
+    )
     country: str | None = Field(default=None, description="Country, if the source says.")
     enrolment: Enrolment | None = Field(default=None)
     population_size: Count | None = Field(description="Patients in the study population.")

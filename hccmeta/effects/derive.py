@@ -173,7 +173,7 @@ class _Deriver:
                 "descriptive, not an effect",
             )
         effects = pd.DataFrame(self.rows, columns=list(EFFECT_COLUMNS))
-        effects = annotate_risk_of_bias(effects, self.ev.studies)
+        effects = annotate_risk_of_bias(effects, self.ev.studies, self.ev.vocabulary)
         effects["primary"] = mark_primary(effects).astype(bool)
         for col in ("yi", "sei", "vi", "time", "p"):
             effects[col] = effects[col].astype(float)
@@ -181,6 +181,14 @@ class _Deriver:
             effects[col] = effects[col].astype("Int64")
         under = pd.DataFrame(self.skipped, columns=list(UNDERIVABLE_COLUMNS))
         return DerivedEffects(effects, under, self.opt, self.ev.data_hash)
+
+    def design_flags(self, design: str) -> tuple[bool, bool]:
+        """(randomised, prospective) of a design: the vocabulary's flags (without a
+        vocabulary: the design is 'randomised'; it is randomised or 'prospective_*')."""
+        vocab = self.ev.vocabulary
+        if vocab is not None:
+            return vocab.is_randomised(design), vocab.is_prospective(design)
+        return design == "randomised", design == "randomised" or design.startswith("prosp")
 
     def skip(self, study: Study, record: str, what: str, reason: str) -> None:
         self.skipped.append({"study": study.id, "record": record, "what": what, "reason": reason})
@@ -264,6 +272,8 @@ class _Deriver:
             "p_relation": None,
             "p_test": None,
             "design": study.design,
+            "randomised": self.design_flags(study.design)[0],
+            "prospective": self.design_flags(study.design)[1],
             "setting": study.setting,
             "source_kind": study.source_kind,
         }
@@ -692,10 +702,12 @@ class _Deriver:
             (c.exposed, c.reference, "reported") for c in rec.contrasts
         ]
         if not pairs:
+            vocab = self.ev.vocabulary
+            ranks = vocab.exposure_ranks() if vocab is not None else None
             arms = [i for i in infos.values() if i.whole_arm]
             for i, a in enumerate(arms):
                 for b in arms[i + 1 :]:
-                    oa, ob = exposure_order(a.regimen), exposure_order(b.regimen)
+                    oa, ob = exposure_order(a.regimen, ranks), exposure_order(b.regimen, ranks)
                     if a.regimen != b.regimen and oa >= 0 and ob >= 0:
                         hi, lo = (a, b) if oa > ob else (b, a)
                         pairs.append((hi.id, lo.id, "implied"))

@@ -26,7 +26,9 @@ from hccmeta.data.schema import ALL, CountGroup, Study, SurvivalGroup, SurvivalR
 __all__ = ["GroupInfo", "exposure_order", "group_info", "resolve_events"]
 
 #: Regimens from least to most treatment: in a comparison hccmeta makes itself (two arms
-#: of a count record), the arm that comes later is the exposed one.
+#: of a count record), the arm that comes later is the exposed one. The vocabulary's
+#: ``exposure_rank`` replaces this order (it is the fallback for evidence built without
+#: a vocabulary).
 EXPOSURE_ORDER: tuple[str, ...] = (
     "tace",
     "sorafenib",
@@ -37,8 +39,11 @@ EXPOSURE_ORDER: tuple[str, ...] = (
 )
 
 
-def exposure_order(regimen: str | None) -> int:
-    """Position of a regimen in :data:`EXPOSURE_ORDER` (-1 if unknown)."""
+def exposure_order(regimen: str | None, ranks: Mapping[str, int] | None = None) -> int:
+    """Exposure rank of a regimen: its ``exposure_rank`` in ``ranks`` (the vocabulary's),
+    else its position in :data:`EXPOSURE_ORDER`; -1 if it has none."""
+    if ranks is not None:
+        return ranks.get(regimen, -1) if regimen is not None else -1
     return EXPOSURE_ORDER.index(regimen) if regimen in EXPOSURE_ORDER else -1
 
 

@@ -62,6 +62,7 @@ import xarray as xr
 from scipy.special import expit, gammaln
 
 from hccmeta import priors as pr
+from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.errors import InputError
 from hccmeta.models import mcmc
 from hccmeta.models._results import (
@@ -224,7 +225,7 @@ def fit_proportion(
     *,
     prior_mu: pr.Prior = DEFAULT_MU_LOGIT,
     prior_tau: pr.Prior = DEFAULT_SIGMA_LOGIT,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     settings: mcmc.SamplerSettings | None = None,
 ) -> PosteriorResult:
     """Pooled proportion per regimen: ``logit p_i ~ Normal(mu_a, tau_a^2)``.
@@ -360,7 +361,7 @@ def fit_contrast(
     prior_tau: pr.Prior = pr.DEFAULT_TAU,
     prior_mu_alpha: pr.Prior = DEFAULT_MU_LOGIT,
     prior_sigma_alpha: pr.Prior = DEFAULT_SIGMA_LOGIT,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     settings: mcmc.SamplerSettings | None = None,
     bias: Mapping[str, pr.Normal | None] | Sequence[pr.Normal | None] | None = None,
 ) -> PosteriorResult:

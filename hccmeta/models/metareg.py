@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.errors import InputError
 from hccmeta.models.result import (
     SUMMARY_COLUMNS,
@@ -267,7 +268,7 @@ def metareg(
     prior_tau: Prior | str | None = None,
     prior_beta: Prior | str | None = None,
     ci_prob: float = 0.95,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     settings: SamplerSettings | None = None,
 ) -> MetaRegResult:
     """Random-effects meta-regression ``theta_i = mu + x_i' beta + u_i`` (MCMC).

@@ -26,11 +26,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from hccmeta.errors import InputError
+from hccmeta.defaults import DEFAULT_SEED
+from hccmeta.errors import HccmetaWarning, InputError
 from hccmeta.models.result import PoolResult, _check_ci_prob
 from hccmeta.priors import (
     DEFAULT_MU,
     DEFAULT_TAU,
+    HalfNormal,
     Normal,
     Prior,
     check_mu_prior,
@@ -38,7 +40,7 @@ from hccmeta.priors import (
     parse,
 )
 
-__all__ = ["MEASURES", "check_bias", "check_estimates", "pool"]
+__all__ = ["MEASURES", "check_bias", "check_estimates", "pool", "scaled_priors"]
 
 FloatArray = NDArray[np.float64]
 
@@ -148,6 +150,39 @@ def _from_frame(
     )
 
 
+def _two_digits(x: float) -> float:
+    """``x`` rounded to two significant digits."""
+    return float(f"{x:.2g}")
+
+
+def scaled_priors(
+    yi: FloatArray, sei: FloatArray, *, fixed: bool = False
+) -> tuple[Normal, HalfNormal, str]:
+    """Priors scaled to the data, for a generic measure (months, rates, scores, ...) that
+    the log-ratio defaults (mu ~ Normal(0, 1), tau ~ HalfNormal(0.5)) do not fit.
+
+    The rule: ``s = max|yi| + max sei`` (the largest distance from 0 the data reach, plus
+    one standard error); ``mu ~ Normal(0, 2.5 s)`` (weakly informative: every estimate
+    lies within 0.4 prior SDs of 0, so the prior hardly pulls mu towards 0) and
+    ``tau ~ HalfNormal(s / 2)`` (between-study SDs up to about the size of the
+    estimates). Both scales are rounded to two significant digits.
+
+    Returns
+    -------
+    (Normal, HalfNormal, str)
+        The priors and a one-line note saying so (for a warning).
+    """
+    scale = _two_digits(float(np.max(np.abs(yi)) + np.max(sei)))
+    mu, tau = Normal(0.0, _two_digits(2.5 * scale)), HalfNormal(_two_digits(scale / 2))
+    chosen = f"mu ~ Normal(0, {mu.sd:g})" + ("" if fixed else f", tau ~ HalfNormal({tau.scale:g})")
+    note = (
+        f"measure 'generic' has no default priors (those of log ratios do not fit it): "
+        f"priors scaled to the data (s = max|yi| + max sei = {scale:g}): {chosen}; "
+        "give priors (--prior-mu, --prior-tau; prior_mu, prior_tau) to choose them"
+    )
+    return mu, tau, note
+
+
 def _labels(study: Sequence[Any] | None, k: int) -> list[str]:
     if study is None:
         return [str(i + 1) for i in range(k)]
@@ -225,7 +260,7 @@ def pool(
     model: Literal["random", "fixed"] = "random",
     method: Literal["exact", "mcmc"] = "exact",
     ci_prob: float = 0.95,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     settings: Any = None,
     bias: Sequence[Normal | None] | None = None,
 ) -> PoolResult:
@@ -250,10 +285,12 @@ def pool(
     prior_mu : Prior or str, optional
         Prior for mu: :class:`~hccmeta.priors.Normal` or
         :class:`~hccmeta.priors.Uniform` (or a SPEC string such as ``"normal:0:1"``);
-        default ``Normal(0, 1)``, meant for log ratios.
+        default ``Normal(0, 1)`` for log ratios (hr, or, rr) and risk differences; for
+        ``generic`` the data-scaled prior of :func:`scaled_priors`, with a
+        :class:`~hccmeta.errors.HccmetaWarning` saying so.
     prior_tau : Prior or str, optional
-        Prior for tau (support within [0, inf)); default ``HalfNormal(0.5)``, meant for
-        log ratios. Ignored (must be None) for ``model="fixed"``.
+        Prior for tau (support within [0, inf)); default ``HalfNormal(0.5)`` (for
+        ``generic``: :func:`scaled_priors`). Must be None for ``model="fixed"``.
     model : {"random", "fixed"}
         ``"fixed"``: the fixed-effect model (tau = 0).
     method : {"exact", "mcmc"}
@@ -261,7 +298,8 @@ def pool(
     ci_prob : float
         Probability of the central intervals of :meth:`PoolResult.summary` (a fraction).
     seed : int
-        Seed of the sampler (mcmc) and of the exact posterior draws (exact).
+        Seed of the sampler (mcmc) and of the exact posterior draws (exact); default
+        :data:`hccmeta.defaults.DEFAULT_SEED`.
     settings : hccmeta.models.mcmc.SamplerSettings, optional
         MCMC settings (draws, tune, chains, target_accept, retries, thresholds).
     bias : sequence of (Normal or None), keyword-only, optional
@@ -329,20 +367,17 @@ def pool(
         tau_prior: Prior | None = None
     else:
         tau_prior = check_tau_prior(prior_tau if prior_tau is not None else DEFAULT_TAU)
-    if measure in ("generic", "rd") and (
-        prior_mu is None or (prior_tau is None and model == "random")
-    ):
-        scale = max(float(np.max(np.abs(y))), float(np.max(s)))
-        if scale > 5.0:
-            warnings.warn(
-                f"pool: the default priors (mu ~ {DEFAULT_MU!r}, tau ~ {DEFAULT_TAU!r}) are "
-                f"meant for log ratios, but these data reach {scale:g}; give prior_mu and "
-                "prior_tau on the scale of the data",
-                UserWarning,
-                stacklevel=2,
-            )
+    note = None
+    if measure == "generic" and (prior_mu is None or (prior_tau is None and model == "random")):
+        mu_scaled, tau_scaled, note = scaled_priors(y, s, fixed=model == "fixed")
+        if prior_mu is None:
+            mu_prior = mu_scaled
+        if prior_tau is None and model == "random":
+            tau_prior = tau_scaled
+        warnings.warn(note, HccmetaWarning, stacklevel=2)
 
     common: dict[str, Any] = {
+        "prior_note": note,
         "model": model,
         "measure": measure,
         "study": labels,

@@ -62,6 +62,7 @@ import pandas as pd
 import xarray as xr
 
 from hccmeta import priors as pr
+from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.errors import InputError
 from hccmeta.models import mcmc
 from hccmeta.models._results import (
@@ -156,7 +157,7 @@ def fit_prognostic(
     prior_mu: pr.Prior = pr.DEFAULT_MU,
     prior_tau_scale: pr.LogNormal = DEFAULT_TAU_SCALE,
     prior_beta: pr.Normal = DEFAULT_BETA,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     settings: mcmc.SamplerSettings | None = None,
 ) -> PosteriorResult:
     """Pool several prognostic factors' log HRs in one hierarchical model.

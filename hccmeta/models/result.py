@@ -134,6 +134,9 @@ class PoolResult:
     bias : tuple of (Normal or None), or None
         The additive bias distribution of each study (None: no bias term), or None for
         the unadjusted model.
+    prior_note : str or None
+        How the priors were chosen when a rule chose them (a generic measure without
+        priors: :func:`hccmeta.models.normal.scaled_priors`); None otherwise.
     """
 
     def __init__(
@@ -154,7 +157,9 @@ class PoolResult:
         sample_stats: xr.Dataset | None = None,
         diagnostics: Diagnostics | None = None,
         bias: Sequence[Normal | None] | None = None,
+        prior_note: str | None = None,
     ) -> None:
+        self.prior_note = prior_note
         self.method = method
         self.model = model
         self.measure = measure
@@ -534,6 +539,8 @@ class PoolResult:
             out["bias"] = json.dumps(self.bias_text(), sort_keys=False)
         for name, prior in self._extra_priors().items():
             out[f"prior_{name}"] = repr(prior)
+        if self.prior_note:
+            out["prior_note"] = self.prior_note
         if self.method == "exact":
             out["posterior_draws"] = (
                 "independent exact draws from the numerically integrated posterior"
@@ -557,15 +564,9 @@ class PoolResult:
         str
             ``"netcdf4"`` or ``"netcdf3-flat"``.
         """
-        import importlib.util
+        from hccmeta.models.netcdf_flat import has_h5py, write_datatree
 
-        if importlib.util.find_spec("h5py") is not None:
-            self.datatree.to_netcdf(os.fspath(path), engine="h5netcdf")
-            return "netcdf4"
-        from hccmeta.report.netcdf import _flatten
-
-        _flatten(self.datatree).to_netcdf(os.fspath(path), engine="scipy", format="NETCDF3_64BIT")
-        return "netcdf3-flat"
+        return write_datatree(self.datatree, path, h5py=has_h5py())
 
     def bias_text(self) -> dict[str, str]:
         """Each study's bias distribution as a readable string (``"none"``: no bias
@@ -590,16 +591,56 @@ class PoolResult:
 
     # -- plain-Python form ----------------------------------------------------------------
 
-    def to_dict(self, *, ci_prob: float | None = None) -> dict[str, Any]:
-        """``{"method", "measure", "k", "mu", "tau", "theta_new", "p_mu_below_0"}``, the
-        JSON object of ``hccmeta pool --json`` (analysis scale)."""
+    def estimate(self, var: str, *, ci_prob: float | None = None) -> dict[str, Any]:
+        """One variable as the estimate keys shared with ``hccmeta run --json``:
+        ``mean, median, sd, ci_lower, ci_upper`` (analysis scale) and ``natural_scale,
+        natural_median, natural_ci_lower, natural_ci_upper`` (HR, OR or RR: exp of the
+        median and interval bounds; null for generic and rd measures and for tau)."""
         table = self.summary(ci_prob=ci_prob)
+        values = table.to_numpy(dtype=float)[table.index.get_loc(var)]
+        row = dict(zip(SUMMARY_COLUMNS, (float(v) for v in values), strict=True))
+        out: dict[str, Any] = dict(row)
+        natural = self.is_ratio and var != "tau"
+        out["natural_scale"] = self.measure.upper() if natural else None
+        for key, col in (("natural_median", "median"), ("natural_ci_lower", "ci_lower"),
+                         ("natural_ci_upper", "ci_upper")):  # fmt: skip
+            out[key] = math.exp(row[col]) if natural else None
+        return out
+
+    def to_dict(self, *, ci_prob: float | None = None) -> dict[str, Any]:
+        """The JSON object of ``hccmeta pool --json``.
+
+        The keys of SPEC section 7 -- ``method, measure, k, mu, tau, theta_new,
+        p_mu_below_0`` -- where ``mu``, ``tau`` and ``theta_new`` hold the estimate keys of
+        :meth:`estimate` (analysis scale, log for ratio measures, and the natural scale);
+        and ``model``, ``ci_prob``, ``p_theta_new_below_0``, ``priors`` (``{"mu", "tau"}``
+        as printed), ``prior_note`` (how a rule chose them, or null), ``studies`` (one
+        entry per study: ``study, yi, sei`` and its shrunken estimate ``theta`` with the
+        estimate keys), ``diagnostics`` (MCMC; null for the exact engine), ``seed`` and
+        ``data_hash``; with a bias term, ``bias`` (each study's bias distribution).
+        """
         out: dict[str, Any] = {"method": self.method, "measure": self.measure, "k": self.k}
-        values = table.to_numpy(dtype=float)
         for name in ("mu", "tau", "theta_new"):
-            row = values[table.index.get_loc(name)]
-            out[name] = {col: float(v) for col, v in zip(SUMMARY_COLUMNS, row, strict=True)}
+            out[name] = self.estimate(name, ci_prob=ci_prob)
         out["p_mu_below_0"] = self.p_mu_below_0
+        out["model"] = self.model
+        out["ci_prob"] = self.ci_prob if ci_prob is None else _check_ci_prob(ci_prob)
+        out["p_theta_new_below_0"] = self.p_theta_new_below_0
+        tau = repr(self.prior_tau) if self.prior_tau is not None else "none (tau = 0)"
+        out["priors"] = {"mu": repr(self.prior_mu), "tau": tau}
+        out["prior_note"] = self.prior_note
+        out["studies"] = [
+            {
+                "study": s,
+                "yi": float(y),
+                "sei": float(se),
+                "theta": self.estimate(f"theta[{s}]", ci_prob=ci_prob),
+            }
+            for s, y, se in zip(self.study, self.yi, self.sei, strict=True)
+        ]
+        out["diagnostics"] = self.diagnostics.to_dict() if self.diagnostics is not None else None
         if self.bias is not None:
             out["bias"] = self.bias_text()
+        out["seed"] = self.seed
+        out["data_hash"] = self.data_hash
         return out

@@ -91,6 +91,7 @@ import pandas as pd
 import xarray as xr
 
 from hccmeta import priors as pr
+from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.errors import InputError
 from hccmeta.models import mcmc
 from hccmeta.models._hierarchy import (
@@ -313,7 +314,7 @@ def fit_survival(
     prior_log_median: pr.Normal = DEFAULT_LOG_MEDIAN,
     prior_sigma_baseline: pr.Prior = DEFAULT_SIGMA_BASELINE,
     prior_log_shape: pr.Normal = DEFAULT_LOG_SHAPE,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     settings: mcmc.SamplerSettings | None = None,
 ) -> PosteriorResult:
     """Fit the multi-format survival model (see the module docstring).

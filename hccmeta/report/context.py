@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hccmeta.analyses.run import JOINT_FIT, SINGLE_FIT
 from hccmeta.data.bias import TOOLS, design_class
 from hccmeta.report.interpret import certainty_text, has_null, p_text, variant_range
 from hccmeta.report.render import Table, slug
@@ -181,7 +182,7 @@ def _natural_name(measure: str) -> str | None:
 
 def _role_labels(result: AnalysisResult) -> dict[str, str]:
     a = result.analysis
-    out = {"": a.estimand}
+    out = {"": a.estimand, SINGLE_FIT: "model", JOINT_FIT: "model"}
     if a.regimens:
         out.update({k: v.label for k, v in a.regimens.items()})
     if a.factors:
@@ -243,7 +244,7 @@ def _diagnostics(result: AnalysisResult) -> Table:
     labels = _role_labels(result)
     diag = result.diagnostics.set_index("role") if not result.diagnostics.empty else None
     for role, fit in result.fits.items():
-        name = labels.get(role, role) if role else "model"
+        name = labels.get(role, role)
         if getattr(fit, "method", "mcmc") == "exact":
             t.rows.append([name, "exact (numerical integration)", "–", "–", "–", "–", "–",
                            "no sampling to diagnose"])  # fmt: skip
@@ -528,7 +529,7 @@ def _data_checks(data: ReportData) -> tuple[list[str], list[str]]:
 def _evidence_base(data: ReportData) -> str:
     """What the evidence base is, and which questions have no randomised evidence."""
     ev = data.evidence
-    randomised = [s.id for s in ev.studies if design_class(s.design) == "randomised"]
+    randomised = [s.id for s in ev.studies if design_class(s.design, ev.vocabulary) == "randomised"]
     none = [
         s.result.analysis.title
         for s in data.sections
@@ -557,8 +558,8 @@ def _evidence_base(data: ReportData) -> str:
 
 
 def _studies(data: ReportData) -> Table:
-    t = Table(["Study", "Citation", "Design", "Setting", "Patients", "Source", "Risk of bias"],
-              numeric={4})  # fmt: skip
+    t = Table(["Study", "Citation", "Design", "Setting", "Patients", "Source", "Provenance",
+               "Risk of bias"], numeric={4})  # fmt: skip
     rob = data.evidence.risk_of_bias
     overall = rob[rob["domain"] == "overall"]
     for _, s in data.evidence.studies_table.iterrows():
@@ -572,10 +573,20 @@ def _studies(data: ReportData) -> Table:
             if not mine.empty
             else "not assessed"
         )
-        t.rows.append([str(s["study"]), str(s["citation"]), str(s["design"]).replace("_", " "),
-                       str(s["setting"]).replace("_", " "), _int(s["population_size"]),
-                       str(s["source_kind"]).replace("_", " "), judged])  # fmt: skip
+        t.rows.append([str(s["study"]), str(s["citation"]), str(s["design_label"]),
+                       str(s["setting_label"]), _int(s["population_size"]),
+                       str(s["source_kind"]).replace("_", " "),
+                       _PROVENANCE.get(str(s["provenance"]), str(s["provenance"])),
+                       judged])  # fmt: skip
     return t
+
+
+#: The provenance column of the studies table (Evidence.studies_table["provenance"]).
+_PROVENANCE = {
+    "verified": "snippets verified against the source text",
+    "unverified": "UNVERIFIED: source text not available",
+    "not checked": "not checked in this run (no source texts given)",
+}
 
 
 def _account(data: ReportData) -> tuple[Table, str]:
@@ -613,7 +624,11 @@ _FILES = (
     ("index.md", "the same report in Markdown (figures linked from figures/)"),
     ("pooled_estimates.csv", "one row per analysis and estimand"),
     ("sensitivity.csv", "every variant of every analysis and estimand"),
-    ("effects.csv", "every derived effect, with the analyses that use it"),
+    (
+        "effects.csv",
+        "every derived effect: one row per analysis that uses it, oriented as "
+        "that analysis pools it (column orientation), and one row per unused effect",
+    ),
     ("evidence_account.csv", "every record: used by which analyses, or why not"),
     ("posteriors/<analysis>.nc", "the posterior draws of each analysis (netCDF)"),
     ("figures/<analysis>_<kind>.png", "forest plots, tau prior vs posterior, sensitivity plots"),

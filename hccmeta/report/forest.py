@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from hccmeta.analyses.run import JOINT_FIT, SINGLE_FIT
+
 if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import AnalysisResult
 
@@ -248,14 +250,14 @@ def forest_rows(result: AnalysisResult) -> pd.DataFrame:
     if result.status != "ok" or result.estimates.empty:
         return pd.DataFrame(columns=list(FOREST_COLUMNS))
     effects = result.effects
-    fit_all = result.fits.get("")
+    fit_all = result.fits.get(JOINT_FIT)
     post = _posterior(fit_all) if fit_all is not None else None
     contrast = result.analysis.contrast
     for _, est in result.estimates.iterrows():
         estimand, scale = str(est["estimand"]), str(est["scale"])
         group = str(est["label"])
         panel = SCALES[scale][0] if scale in SCALES else scale
-        role = "" if estimand == "effect" else estimand
+        role = "" if estimand == SINGLE_FIT else estimand  # the role column of the effects
         sub = effects[effects["role"].astype(str) == role] if "role" in effects else effects
         sub = sub[sub["measure"] == scale] if "measure" in sub else sub
         is_contrast = estimand == "log_or" and contrast is not None
@@ -270,7 +272,7 @@ def forest_rows(result: AnalysisResult) -> pd.DataFrame:
             rows += _contrast_study_rows(effects, contrast, group)
         else:
             rows += _study_rows(sub, scale, panel, group)
-        fit = result.fits.get(role)
+        fit = result.fits.get(role or SINGLE_FIT)
         if fit is not None and hasattr(fit, "study") and hasattr(fit, "summary"):
             shrunk = _pool_fit_rows(fit, scale, panel, group)
         elif is_contrast:

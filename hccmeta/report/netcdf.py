@@ -22,7 +22,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from hccmeta.models.netcdf_flat import FLAT_LAYOUT, SEP, write_datatree
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -31,87 +31,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FLAT_LAYOUT", "posterior_tree", "read_posteriors", "write_posteriors", "write_tree"]
 
-#: Value of the ``hccmeta_layout`` attribute of a flattened (classic netCDF) file.
-FLAT_LAYOUT = "flattened DataTree: <group path with '.'>.<variable>"
-_SEP = "."
-_DROP_ATTRS = frozenset({"created_at"})
-
-
-def _fit_tree(fit: Any) -> xr.DataTree:
-    tree = getattr(fit, "datatree", None)
-    if tree is None:
-        tree = fit.tree
-    return tree
+_SEP = SEP
 
 
 def posterior_tree(result: AnalysisResult) -> xr.DataTree:
-    """The fits of a result as one DataTree (a child per role when there are several)."""
-    import xarray as xr
+    """The fits of a result as one DataTree (a child per role when there are several);
+    see :func:`hccmeta.analyses.tree.result_tree`."""
+    from hccmeta.analyses.tree import result_tree
 
-    fits = dict(result.fits)
-    if list(fits) == [""]:
-        tree = _fit_tree(fits[""]).copy()
-    else:
-        tree = xr.DataTree()
-        for role, fit in fits.items():
-            tree[role or "fit"] = _fit_tree(fit).copy()
-    for node in tree.subtree:
-        node.attrs = {k: v for k, v in node.attrs.items() if k not in _DROP_ATTRS}
-    tree.attrs.update(
-        {
-            "analysis": result.name,
-            "study_data_hash": result.data_hash,
-            "seed": int(result.seed),
-            "roles": ",".join(r or "fit" for r in fits) if list(fits) != [""] else "",
-        }
-    )
-    return tree
+    return result_tree(result)
 
 
 def _has_h5py() -> bool:
     return importlib.util.find_spec("h5py") is not None
-
-
-def _flatten(tree: xr.DataTree) -> xr.Dataset:
-    import xarray as xr
-
-    variables: dict[str, Any] = {}
-    attrs: dict[str, Any] = {}
-    for node in tree.subtree:
-        path = node.path.strip("/")
-        prefix = path.replace("/", _SEP)
-        for key, value in node.attrs.items():
-            attrs[f"{prefix}{_SEP}{key}" if prefix else str(key)] = _attr(value)
-        if not prefix:
-            continue
-        ds = node.to_dataset(inherit=False)
-        rename = {str(d): f"{prefix}{_SEP}{d}" for d in ds.dims}
-        for name, var in ds.variables.items():
-            values = np.asarray(var.values)
-            if values.dtype == np.uint64 or values.dtype == np.int64:
-                values = (
-                    values.astype(np.int32) if np.abs(values).max(initial=0) < 2**31 else values
-                )
-            if values.dtype.kind == "U":
-                values = values.astype(object)
-            variables[f"{prefix}{_SEP}{name}"] = xr.Variable(
-                [rename[str(d)] for d in var.dims],
-                values,
-                attrs={k: _attr(v) for k, v in var.attrs.items()},
-            )
-    out = xr.Dataset(variables, attrs=attrs)
-    out.attrs["hccmeta_layout"] = FLAT_LAYOUT
-    return out
-
-
-def _attr(value: Any) -> Any:
-    if isinstance(value, bool | np.bool_):
-        return int(value)
-    if isinstance(value, list | tuple | dict):
-        import json
-
-        return json.dumps(value, sort_keys=True, default=str)
-    return value
 
 
 def write_posteriors(result: AnalysisResult, path: str | os.PathLike[str]) -> str:
@@ -122,11 +54,7 @@ def write_posteriors(result: AnalysisResult, path: str | os.PathLike[str]) -> st
 
 def write_tree(tree: xr.DataTree, path: str | os.PathLike[str]) -> str:
     """Write a tree of :func:`posterior_tree` to ``path``; returns the format written."""
-    if _has_h5py():
-        tree.to_netcdf(os.fspath(path), engine="h5netcdf")
-        return "netcdf4"
-    _flatten(tree).to_netcdf(os.fspath(path), engine="scipy", format="NETCDF3_64BIT")
-    return "netcdf3-flat"
+    return write_datatree(tree, path, h5py=_has_h5py())
 
 
 def read_posteriors(path: str | os.PathLike[str]) -> xr.DataTree:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.report.collect import ReportData
 
 __all__ = [
+    "EFFECT_USE_COLUMNS",
     "FLOAT_FORMAT",
     "FREQUENTIST_FIELDS",
     "PACKAGES",
@@ -140,24 +141,48 @@ def pooled_table(data: ReportData) -> pd.DataFrame:
     return table
 
 
+#: The columns ``effects.csv`` puts before those of the effects table.
+EFFECT_USE_COLUMNS: dict[str, str] = {
+    "used_by": "the analysis that pools the effect in this row (empty: no default analysis "
+    "uses it)",
+    "role": "the regimen or factor it stands for in that analysis (empty for a single estimand)",
+    "orientation": "'as derived', or 'reversed': the analysis swapped exposed and reference "
+    "of the derived contrast, so yi is negated (log scale) and exposed/reference are "
+    "swapped in this row: yi, sei of the rows of one analysis are what it pools",
+}
+
+
 def effects_table(data: ReportData) -> pd.DataFrame:
-    """``effects.csv``: every derived effect (columns of
-    :data:`hccmeta.effects.EFFECT_COLUMNS`) with the analyses that use it."""
+    """``effects.csv``: one row per derived effect and analysis that uses it, oriented as
+    that analysis pools it, plus one row (``used_by`` empty, as derived) per effect no
+    analysis uses. Columns :data:`EFFECT_USE_COLUMNS`, then those of
+    :data:`hccmeta.effects.EFFECT_COLUMNS`.
+
+    Re-pooling an analysis from the file: take the rows with its name in ``used_by``
+    (and a ``role``, where it has several); their ``yi`` and ``sei`` are on the analysis
+    scale with the sign the analysis uses (``orientation`` says whether it is reversed
+    relative to the record's contrast).
+    """
     from hccmeta.effects import EFFECT_COLUMNS
 
-    used: dict[str, list[str]] = {}
+    columns = [*EFFECT_USE_COLUMNS, *EFFECT_COLUMNS]
+    parts = []
+    used: set[str] = set()
     for section in data.sections:
         eff = section.result.effects
         if eff.empty:
             continue
-        for effect in eff["effect"].astype(str):
-            used.setdefault(effect, [])
-            if section.name not in used[effect]:
-                used[effect].append(section.name)
-    table = data.derived.effects.loc[:, list(EFFECT_COLUMNS)].copy()
-    table.insert(
-        1, "analyses", [";".join(used.get(str(e), [])) for e in table["effect"].astype(str)]
-    )
+        rows = eff.assign(used_by=section.name)
+        if "orientation" not in rows:
+            rows = rows.assign(orientation="as derived")
+        if "role" not in rows:
+            rows = rows.assign(role="")
+        parts.append(rows.reindex(columns=columns))
+        used |= set(eff["effect"].astype(str))
+    derived = data.derived.effects
+    unused = derived[~derived["effect"].astype(str).isin(used)]
+    parts.append(unused.assign(used_by="", role="", orientation="as derived")[columns])
+    table = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     return table.reset_index(drop=True)
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 from hccmeta.analyses.registry import Registry, load_registry
 from hccmeta.analyses.run import AnalysisResult, Variation
 from hccmeta.data import Evidence
+from hccmeta.defaults import DEFAULT_SEED  # the one default seed
 from hccmeta.errors import InputError
 from hccmeta.sensitivity.alternatives import alternative_variants
 from hccmeta.sensitivity.bias import bias_variants
@@ -76,9 +77,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.models.mcmc import SamplerSettings
 
 __all__ = ["DEFAULT_SEED", "plan_variants", "sensitivity", "sensitivity_all"]
-
-#: The seed of :func:`hccmeta.analyses.run_analysis`.
-DEFAULT_SEED = 20261122
 
 
 def variant_settings() -> SamplerSettings:
