@@ -2,7 +2,10 @@
 
 Every file in tests/bad_data/ is the valid made-up study tests/data/demo_study/demo2020.yaml
 with one error; its header states the error (``# error:``) and every line ``hccmeta
-validate`` must print for it (``# expect:``), line numbers included.
+validate`` must print for it (``# expect:``), line numbers included. Each case is
+validated in a directory of its own beside the demo registry, under the name its study id
+requires (``demo2020.yaml``, or the name a ``# file:`` header gives); the expected lines
+name the case's file.
 """
 
 from __future__ import annotations
@@ -22,12 +25,25 @@ DEMO = HERE / "data" / "demo_study"
 BAD_FILES = sorted(BAD.glob("*.yaml"))
 
 
+def _header(path: Path) -> list[str]:
+    """The lines of a case (as text even where the case holds bytes that are not UTF-8)."""
+    return path.read_bytes().decode("utf-8", "replace").splitlines()
+
+
 def _expected(path: Path) -> list[str]:
     return [
         line.removeprefix("# expect: ").rstrip("\n")
-        for line in path.read_text().splitlines()
+        for line in _header(path)
         if line.startswith("# expect: ")
     ]
+
+
+def _file_name(path: Path) -> str:
+    """The name a case is validated under: its ``# file:`` header, else demo2020.yaml."""
+    for line in _header(path):
+        if line.startswith("# file: "):
+            return line.removeprefix("# file: ").strip()
+    return "demo2020.yaml"
 
 
 def _digest(directory: Path) -> dict[str, str]:
@@ -61,7 +77,7 @@ def test_the_corpus_covers_every_kind_of_error() -> None:
     }  # fmt: skip
     assert required <= kinds
     for path in BAD_FILES:
-        assert path.read_text().startswith("# error: "), path.name
+        assert _header(path)[0].startswith("# error: "), path.name
         assert _expected(path), f"{path.name} states no expected message"
 
 
@@ -72,7 +88,9 @@ def test_bad_file_is_rejected_with_its_message(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    shutil.copy(path, tmp_path / path.name)
+    name = _file_name(path)
+    shutil.copy(path, tmp_path / name)
+    shutil.copy(DEMO / "analyses.yaml", tmp_path / "analyses.yaml")
     monkeypatch.chdir(tmp_path)
     before = _digest(tmp_path)
     status = main(["validate", "--data", "."])
@@ -80,17 +98,18 @@ def test_bad_file_is_rejected_with_its_message(
     assert status == 2
     assert captured.out == ""
     assert "Traceback" not in captured.err
-    assert captured.err.strip().splitlines() == _expected(path)
+    shown = [line.replace(name, path.name) for line in captured.err.strip().splitlines()]
+    assert shown == _expected(path)
     assert _digest(tmp_path) == before, "validation must not change the data"
 
 
 def test_every_problem_names_file_line_record_and_field(tmp_path: Path) -> None:
     """Through the Python API: the StudyDataError carries structured problems."""
-    shutil.copy(BAD / "events_above_n.yaml", tmp_path / "x.yaml")
+    shutil.copy(BAD / "events_above_n.yaml", tmp_path / "demo2020.yaml")
     with pytest.raises(StudyDataError) as info:
         load_studies(tmp_path)
     (problem,) = info.value.problems
-    assert problem.file.endswith("x.yaml")
+    assert problem.file.endswith("demo2020.yaml")
     assert problem.line == 50
     assert problem.record == "demo2020.os"
     assert problem.kind == "record"
@@ -105,8 +124,10 @@ def test_duplicate_ids_across_files(
     assert main(["validate", "--data", "."]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "b_other2021.yaml:39: record demo2020.os: field id: duplicate record id "
-        "'demo2020.os' (first defined in a_demo2020.yaml:39)"
+        "other2021.yaml:39: record demo2020.os: field id: record id 'demo2020.os' must start "
+        "with its study's id and a dot: 'other2021.'",
+        "other2021.yaml:39: record demo2020.os: field id: duplicate record id "
+        "'demo2020.os' (first defined in demo2020.yaml:39)",
     ]
 
 
@@ -115,10 +136,16 @@ def test_problems_of_all_files_are_reported_together(
 ) -> None:
     for name in ("p_zero.yaml", "ci_reversed.yaml", "malformed_yaml.yaml"):
         shutil.copy(BAD / name, tmp_path / name)
+    shutil.copy(DEMO / "analyses.yaml", tmp_path / "analyses.yaml")
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "--data", "."]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    expected = [*_expected(BAD / "ci_reversed.yaml"), *_expected(BAD / "malformed_yaml.yaml")]
+    expected = [
+        *_expected(BAD / "ci_reversed.yaml"),
+        "ci_reversed.yaml:4: study demo2020: field id: study id 'demo2020' does not match the "
+        "file name: the file of study 'demo2020' is demo2020.yaml",
+        *_expected(BAD / "malformed_yaml.yaml"),
+    ]
     expected += _expected(BAD / "p_zero.yaml")
     assert err == expected
 
@@ -148,6 +175,7 @@ def test_snippet_not_in_sources_and_number_not_in_snippet(
     # the HR snippet now claims 0.45, which its source does not print
     text = text.replace("HR 0.4 (0.2-0.8)", "HR 0.45 (0.2-0.8)")
     (data / "demo2020.yaml").write_text(text)
+    shutil.copy(DEMO / "analyses.yaml", data / "analyses.yaml")
     sources = tmp_path / "sources"
     sources.mkdir()
     (sources / "demo.txt").write_text(
