@@ -79,8 +79,9 @@ def _why_not(text: str) -> str:
     return f"{text!r} is not a number"
 
 
-def check_magnitude(value: float, *, what: str = "value") -> float:
-    """``value`` if it is finite and ``|value| <= MAX_MAGNITUDE``, else :class:`NumberError`."""
+def check_magnitude(value: float, *, what: str = "the value") -> float:
+    """``value`` if it is finite and ``|value| <= MAX_MAGNITUDE``, else :class:`NumberError`
+    (``what`` names the value in the message)."""
     if math.isnan(value):
         raise NumberError(f"{what} is not a number (NaN)")
     if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
@@ -91,7 +92,7 @@ def check_magnitude(value: float, *, what: str = "value") -> float:
     return value
 
 
-def parse_number(text: str, *, what: str = "value") -> float:
+def parse_number(text: str, *, what: str = "the value") -> float:
     """A float from ``text`` in plain decimal notation within the bounds.
 
     Surrounding whitespace is ignored. Raises :class:`NumberError`.

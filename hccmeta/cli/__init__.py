@@ -14,7 +14,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from hccmeta.errors import HccmetaError, StudyDataError
+from hccmeta.errors import HccmetaError, InputProblems, StudyDataError, printable
 
 #: Sub-command modules, in the order ``hccmeta --help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -62,8 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(str(problem), file=sys.stderr)
         return EXIT_INVALID
+    except InputProblems as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return EXIT_INVALID
     except HccmetaError as exc:
-        print(f"hccmeta {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hccmeta {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
     except BrokenPipeError:  # pragma: no cover - e.g. `hccmeta convert | head`
         return EXIT_OK

@@ -189,16 +189,16 @@ def utf8_problem(data: bytes, exc: UnicodeDecodeError, display: str) -> Problem:
     )
 
 
-def read_text(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> str | Problem:
-    """The UTF-8 text of a regular file, or a located :class:`Problem`.
+def read_file(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> bytes | Problem:
+    """The bytes of a regular file, or a :class:`Problem`.
 
     A FIFO, a device or a directory is refused from its ``stat`` (never opened); the
-    file is opened non-blocking and read up to ``max_bytes``.
+    file is opened non-blocking and read up to ``max_bytes`` (a larger file is refused).
     """
     try:
         st = os.stat(path)
     except OSError as exc:
-        return Problem(display, None, None, None, f"cannot read: {exc.strerror or exc}", "study")
+        return Problem(display, None, None, None, f"cannot read: {exc.strerror or exc}")
     if not stat.S_ISREG(st.st_mode):
         kind = "an unknown kind of file"
         if stat.S_ISDIR(st.st_mode):
@@ -209,27 +209,29 @@ def read_text(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> str | 
             kind = "a device"
         elif stat.S_ISSOCK(st.st_mode):
             kind = "a socket"
-        return Problem(display, None, None, None, f"not a regular file: {kind}", "study")
+        return Problem(display, None, None, None, f"not a regular file: {kind}")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return Problem(display, None, None, None, "not a regular file", "study")
+                return Problem(display, None, None, None, "not a regular file")
             with os.fdopen(fd, "rb", closefd=False) as fh:
                 data = fh.read(max_bytes + 1)
         finally:
             os.close(fd)
     except OSError as exc:
-        return Problem(display, None, None, None, f"cannot read: {exc.strerror or exc}", "study")
+        return Problem(display, None, None, None, f"cannot read: {exc.strerror or exc}")
     if len(data) > max_bytes:
-        return Problem(
-            display,
-            None,
-            None,
-            None,
-            f"file larger than {max_bytes} bytes: not a study file",
-            "study",
-        )
+        return Problem(display, None, None, None, f"file larger than {max_bytes} bytes: refused")
+    return data
+
+
+def read_text(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> str | Problem:
+    """The UTF-8 text of a regular file (:func:`read_file`) with only the characters
+    YAML allows, or a located :class:`Problem`."""
+    data = read_file(path, display, max_bytes=max_bytes)
+    if isinstance(data, Problem):
+        return data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from hccmeta.effects.base import effect_problem
 from hccmeta.errors import InputError
 from hccmeta.models.result import PoolResult, _check_ci_prob
 from hccmeta.priors import DEFAULT_MU, DEFAULT_TAU, Prior, check_mu_prior, check_tau_prior
@@ -213,7 +214,9 @@ def pool(
     Raises
     ------
     InputError
-        Naming the argument: NaN or non-numeric values, SE or variance <= 0, lengths
+        Naming the argument: NaN or non-numeric values, SE or variance <= 0, values
+        outside the bounds of :mod:`hccmeta.numeric` (estimates at most 1e12 in absolute
+        value, standard errors in [1e-12, 1e12]), lengths
         that differ, missing DataFrame columns, a CI probability given in percent,
         priors that do not fit their parameter, unknown measure, model or method.
     """
@@ -250,6 +253,10 @@ def pool(
     if y.size == 0:
         raise InputError("yi is empty: pooling needs at least one study")
     labels = _labels(study, y.size)
+    for i in range(y.size):
+        problem = effect_problem(float(y[i]), float(s[i]))
+        if problem is not None:
+            raise InputError(f"{problem[0]}[{i}] (study {labels[i]!r}): {problem[1]}")
 
     mu_prior = check_mu_prior(prior_mu if prior_mu is not None else DEFAULT_MU)
     if model == "fixed":
