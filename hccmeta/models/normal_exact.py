@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from hccmeta.errors import InputError
 from hccmeta.priors import Normal, Prior, Uniform
 
 __all__ = ["ExactPosterior", "fit_exact"]
@@ -45,6 +46,15 @@ _UNIFORM_PANELS = 32
 _QUANTILE_PANELS = 32
 #: The tau range keeps log-density values within this many nats of the maximum.
 _LOG_DENSITY_CUT = 40.0
+#: An open end of the range searched must lie this many nats below the maximum (mass
+#: beyond it < ~1e-9 of the total), else the engine refuses the input.
+_EDGE_CUT = 20.0
+#: First pass over the range searched: points at most this far apart in log(tau); the
+#: second pass puts _FINE_POINTS points over the range that matters.
+_COARSE_STEP = 0.1
+_FINE_POINTS = 450
+#: The prior quantiles (this tail probability at each end) that bound the range searched.
+_PRIOR_TAIL = 1e-6
 _LOG_2PI = math.log(2.0 * math.pi)
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_NODES)
@@ -326,24 +336,64 @@ class ExactPosterior:
             lp = self.prior_tau.logpdf(tau) + cond.log_marginal + x
         return np.where(np.isnan(lp), -np.inf, lp), cond
 
+    def _scales(self, prior_tau: Prior) -> tuple[float, float]:
+        """The smallest and largest scale of tau the data and the prior point to: the
+        standard errors, the spread of the estimates, and the prior's 1e-6 and 1 - 1e-6
+        quantiles (a study with an enormous SE only widens the range searched)."""
+        refs = [float(self.s.min()), float(self.s.max())]
+        if self.y.size > 1 and float(np.std(self.y)) > 0:
+            refs.append(float(np.std(self.y)))
+        with np.errstate(all="ignore"):
+            q = np.asarray(prior_tau.ppf(np.array([_PRIOR_TAIL, 0.5, 1.0 - _PRIOR_TAIL])))
+        refs += [float(v) for v in q if np.isfinite(v) and v > 0]
+        return min(refs), max(refs)
+
+    def _refuse(self, why: str) -> InputError:
+        return InputError(
+            f"the exact engine cannot integrate this posterior reliably ({why}) under "
+            f"prior_mu {self.prior_mu!r} and prior_tau {self.prior_tau!r}; use "
+            "method='mcmc' or priors on the scale of the data"
+        )
+
+    @staticmethod
+    def _keep(x: FloatArray, lg: FloatArray, top: float) -> NDArray[np.intp]:
+        """Indices where the density of x, or that density times tau^2 (second moments:
+        heavy-tailed posteriors), is within the cut of its maximum."""
+        lg2 = lg + 2.0 * x
+        return np.flatnonzero(
+            (lg > top - _LOG_DENSITY_CUT) | (lg2 > np.max(lg2) - _LOG_DENSITY_CUT)
+        )
+
     def _build_grid(self, prior_tau: Prior) -> None:
-        spread = float(np.std(self.y)) if self.y.size > 1 else 0.0
-        ref = max(float(self.s.max()), spread, float(prior_tau.ppf(0.5)))
+        small, large = self._scales(prior_tau)
         x_lo_support = math.log(prior_tau.lower) if prior_tau.lower > 0 else -math.inf
         x_hi_support = math.log(prior_tau.upper) if math.isfinite(prior_tau.upper) else math.inf
-        lo = max(math.log(ref) - 25.0, x_lo_support)
-        hi = min(math.log(ref) + 20.0, x_hi_support)
-        coarse = np.linspace(lo, hi, 450)
+        lo = max(math.log(small) - 25.0, x_lo_support)
+        hi = min(math.log(large) + 20.0, x_hi_support)
+        if not hi > lo:
+            raise self._refuse("the support of the tau prior is empty on the grid")
+        # first pass: the whole range, at most _COARSE_STEP apart in log(tau); second
+        # pass: _FINE_POINTS points over the range where the density is not negligible
+        n_first = max(_FINE_POINTS, math.ceil((hi - lo) / _COARSE_STEP) + 1)
+        coarse = np.linspace(lo, hi, n_first)
         lg, _ = self._log_density_x(coarse)
         top = float(np.max(lg))
         if not np.isfinite(top):
-            raise FloatingPointError("the posterior of tau is zero everywhere on the grid")
-        # keep where the density of x, or that density times tau^2 (second moments:
-        # heavy-tailed posteriors), is within the cut of its maximum
-        lg2 = lg + 2.0 * coarse
-        keep = np.flatnonzero(
-            (lg > top - _LOG_DENSITY_CUT) | (lg2 > np.max(lg2) - _LOG_DENSITY_CUT)
-        )
+            raise self._refuse("the posterior density of tau is zero or not finite everywhere")
+        if (lo > x_lo_support and lg[0] > top - _EDGE_CUT) or (
+            hi < x_hi_support and lg[-1] > top - _EDGE_CUT
+        ):
+            raise self._refuse("the posterior of tau has mass beyond the range searched")
+        keep = self._keep(coarse, lg, top)
+        step = coarse[1] - coarse[0]
+        lo2 = max(coarse[keep[0]] - step, lo)
+        hi2 = min(coarse[keep[-1]] + step, hi)
+        if hi2 - lo2 < hi - lo:
+            lo, hi = lo2, hi2
+            coarse = np.linspace(lo, hi, _FINE_POINTS)
+            lg, _ = self._log_density_x(coarse)
+            top = float(np.max(lg))
+        keep = self._keep(coarse, lg, top)
         step = coarse[1] - coarse[0]
         x_lo = max(coarse[keep[0]] - step, lo)
         x_hi = min(coarse[keep[-1]] + step, hi)
@@ -368,6 +418,10 @@ class ExactPosterior:
         shift = float(np.max(lg_nodes))
         wq = weights * np.exp(lg_nodes - shift)
         total = float(wq.sum())
+        if not (math.isfinite(shift) and math.isfinite(total) and total > 0):
+            raise self._refuse("the quadrature weights are not finite")
+        if not (np.all(np.isfinite(cond.M)) and np.all(np.isfinite(cond.V))):
+            raise self._refuse("the conditional posterior of mu is not finite")
         self.edges = edges
         self.x = nodes
         self.tau = np.exp(nodes)
