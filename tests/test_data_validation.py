@@ -11,6 +11,7 @@ name the case's file.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -74,6 +75,13 @@ def test_the_corpus_covers_every_kind_of_error() -> None:
         "duplicate_record_id", "duplicate_arm_id", "reserved_arm_id", "unknown_arm",
         "unknown_contrast_group", "subgroups_do_not_add_up", "arms_do_not_add_up",
         "characteristic_count_above_arm", "rate_disagrees_with_counts", "survival_increases",
+        # hostile files (issue 14): the YAML reading policy and the README's rules
+        "billion_laughs", "alias_in_a_value", "deep_nesting", "custom_tag", "python_tag",
+        "yaml_directive", "nul_byte", "raw_control_character", "escaped_control_character",
+        "bidi_override", "hex_integer", "underscore_integer", "underscore_float",
+        "leading_zero_integer", "arabic_indic_digits", "infinite_number", "huge_number",
+        "date_value", "multiple_documents", "study_id_not_file_name", "record_id_wrong_prefix",
+        "characteristic_id_wrong_prefix", "arm_n_zero", "upper_case_extension", "invalid_utf8",
     }  # fmt: skip
     assert required <= kinds
     for path in BAD_FILES:
@@ -98,7 +106,9 @@ def test_bad_file_is_rejected_with_its_message(
     assert status == 2
     assert captured.out == ""
     assert "Traceback" not in captured.err
-    shown = [line.replace(name, path.name) for line in captured.err.strip().splitlines()]
+    shown = captured.err.strip().splitlines()
+    if name == "demo2020.yaml":  # the expected lines name the case's file
+        shown = [line.replace(name, path.name) for line in shown]
     assert shown == _expected(path)
     assert _digest(tmp_path) == before, "validation must not change the data"
 
@@ -201,3 +211,148 @@ def test_snippet_not_in_sources_and_number_not_in_snippet(
         "data/demo2020.yaml:59: record demo2020.os: field contrasts[0].hr.value: value 0.4 "
         "does not occur in the record's snippets",
     ]
+
+
+# ---- every entry of the data directory (issue 14): what cannot be a study is an error --
+
+
+def _validate(data: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    status = main(["validate", "--data", "."])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return status, captured.err.strip().splitlines()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symbolic links")
+def test_every_directory_entry_is_a_study_or_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory named x.yaml, broken and looping links, a FIFO (never opened, so never
+    waited on), a link to /dev/zero (never read), a link out of the directory, a file
+    that is not a study file, and a file name with a newline (printed escaped)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(DEMO / "demo2020.yaml", data / "demo2020.yaml")
+    shutil.copy(DEMO / "analyses.yaml", data / "analyses.yaml")
+    (data / "README.md").write_text("documentation is left alone")
+    (data / ".hidden.yaml").write_text("hidden entries are left alone")
+    (data / "x.yaml").mkdir()
+    (data / "dangling.yaml").symlink_to("nowhere.yaml")
+    (data / "loop.yaml").symlink_to("loop.yaml")
+    os.mkfifo(data / "fifo.yaml")
+    (data / "zero.yaml").symlink_to("/dev/zero")
+    outside = tmp_path / "outside.yaml"
+    shutil.copy(DEMO / "demo2020.yaml", outside)
+    (data / "out.yaml").symlink_to(outside)
+    (data / "inside.yaml").symlink_to("demo2020.yaml")  # inside: followed (and a duplicate)
+    (data / "notes.txt").write_text("not a study")
+    (data / "new\nline.yml").write_text("id: x\n")
+    monkeypatch.chdir(data)
+    before = {p.name for p in data.iterdir()}
+    status, err = _validate(data, capsys)
+    assert status == 2
+    assert err == [
+        "dangling.yaml: broken symbolic link (its target nowhere.yaml does not exist)",
+        "loop.yaml: symbolic link loop: cannot be read",
+        "notes.txt: not a study file (study files are named <study id>.yaml; documentation is "
+        "*.md)",
+        f"out.yaml: symbolic link to {outside.resolve()}, outside the data directory: refused "
+        "(copy the file into the directory instead)",
+        "zero.yaml: symbolic link to /dev/zero, outside the data directory: refused (copy the "
+        "file into the directory instead)",
+        "fifo.yaml: not a regular file: a FIFO (named pipe)",
+        "inside.yaml:2: study demo2020: field id: study id 'demo2020' does not match the file "
+        "name: the file of study 'demo2020' is demo2020.yaml",
+        "inside.yaml:2: study demo2020: field id: duplicate study id 'demo2020' (first defined "
+        "in demo2020.yaml:2)",
+        "inside.yaml:40: record demo2020.os: field id: duplicate record id 'demo2020.os' (first "
+        "defined in demo2020.yaml:40)",
+        "inside.yaml:64: record demo2020.os.by_child_pugh: field id: duplicate record id "
+        "'demo2020.os.by_child_pugh' (first defined in demo2020.yaml:64)",
+        "inside.yaml:84: record demo2020.response: field id: duplicate record id "
+        "'demo2020.response' (first defined in demo2020.yaml:84)",
+        "inside.yaml:99: record demo2020.ae.diarrhea: field id: duplicate record id "
+        "'demo2020.ae.diarrhea' (first defined in demo2020.yaml:99)",
+        "inside.yaml:28: characteristic demo2020.baseline.child_pugh: field id: duplicate "
+        "characteristic id 'demo2020.baseline.child_pugh' (first defined in demo2020.yaml:28)",
+        "new\\nline.yml:1: study x: field citation: required field is missing",
+        "new\\nline.yml:1: study x: field source_kind: required field is missing",
+        "new\\nline.yml:1: study x: field design: required field is missing",
+        "new\\nline.yml:1: study x: field setting: required field is missing",
+        "new\\nline.yml:1: study x: field population_size: required field is missing",
+        "new\\nline.yml:1: study x: field provenance: required field is missing",
+        "new\\nline.yml:1: study x: field arms: required field is missing",
+        "x.yaml: not a regular file: a directory",
+    ]
+    assert {p.name for p in data.iterdir()} == before
+
+
+REGISTRY_CASES = [
+    ("missing", None, ["analyses.yaml: the analysis registry is missing (a data directory "
+                       "holds analyses.yaml beside the study files)"]),
+    ("syntax error", "analyses:\n  - name: x\n    title: [unclosed\n",
+     ["analyses.yaml:4: malformed YAML: expected ',' or ']', but got '<stream end>'"]),
+    ("unknown field", "analyses: []\nanalysis: []\n",
+     ["analyses.yaml:2: field analysis: unknown field (not in the registry schema; check its "
+      "spelling)"]),
+    ("alias", "x: &a [1]\nanalyses: *a\n",
+     ["analyses.yaml:1: YAML anchor '&a' is not allowed (no anchors or aliases)"]),
+    ("not a mapping", "- a\n", ["analyses.yaml:1: the registry must be a mapping of fields"]),
+    ("degenerate prior",
+     (DEMO / "analyses.yaml").read_text() + "    prior_tau: halfnormal:1e-300\n",
+     ["analyses.yaml:17: analysis demo_os: field prior_tau: prior_tau: 'halfnormal:1e-300': "
+      "HalfNormal: scale = 1e-300 is below the smallest accepted value 1e-12 (the posterior "
+      "would be numerically degenerate)"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in REGISTRY_CASES], ids=[c[0] for c in REGISTRY_CASES]
+)
+def test_validate_checks_the_registry(
+    text: str | None,
+    expected: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copy(DEMO / "demo2020.yaml", tmp_path / "demo2020.yaml")
+    if text is not None:
+        (tmp_path / "analyses.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    status, err = _validate(tmp_path, capsys)
+    assert status == 2
+    assert err == expected
+
+
+def test_problems_of_studies_and_registry_are_listed_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(BAD / "p_zero.yaml", tmp_path / "demo2020.yaml")
+    (tmp_path / "analyses.yaml").write_text("analyses: []\nanalysis: []\n")
+    monkeypatch.chdir(tmp_path)
+    status, err = _validate(tmp_path, capsys)
+    assert status == 2
+    assert err == [
+        line.replace("p_zero.yaml", "demo2020.yaml") for line in _expected(BAD / "p_zero.yaml")
+    ] + [
+        "analyses.yaml:2: field analysis: unknown field (not in the registry schema; check its "
+        "spelling)"
+    ]
+
+
+def test_sources_that_are_not_utf8_are_located(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DEMO, data)
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "demo.txt").write_bytes(b"line one\nline two \xe9t\xe9\n")  # Latin-1
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "--data", "data", "--sources", "sources"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "sources/demo.txt:2: not UTF-8 text: invalid byte 0xe9 at column 10 (save the file "
+        "as UTF-8)\n"
+    )

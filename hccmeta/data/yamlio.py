@@ -59,6 +59,8 @@ MAX_DEPTH = 40
 _NOT_ALLOWED = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
+#: Text that reads as a number in digits other than ASCII 0-9 (Arabic-Indic, ...).
+_FOREIGN_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
@@ -163,6 +165,8 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, float):
         return float(node)
     if isinstance(node, str):
+        if _FOREIGN_NUMBER.fullmatch(node) and not node.isascii():
+            return BadNumber(node, f"{node!r} is not a number (only ASCII digits 0-9 count)")
         return str(node)
     if isinstance(node, datetime.date):
         text = node.isoformat()
