@@ -47,7 +47,7 @@ from hccmeta.effects.base import effect_problem
 from hccmeta.effects.counts import two_arm_counts
 from hccmeta.effects.ratios import from_ci
 from hccmeta.errors import InputError, InputProblems, Problem, printable
-from hccmeta.numeric import NumberError, check_se, parse_integer, parse_number
+from hccmeta.numeric import MAX_SE, MIN_SE, NumberError, check_se, parse_integer, parse_number
 
 __all__ = ["CSV_MEASURES", "CSV_SHAPES", "CsvMeasure", "read_effect_csv"]
 
@@ -399,9 +399,15 @@ def read_effect_csv(path: str | os.PathLike[str], measure: str = "generic") -> p
             column, message = problem
             if shape[0] == "yi":
                 r.add("sei" if column == "sei" and "sei" in header else column, message)
+            elif column == "sei":
+                r.add(
+                    derived_from,
+                    f"the standard error derived from these columns, {s:g}, is outside the "
+                    f"accepted range [{MIN_SE:g}, {MAX_SE:g}] (too precise or too imprecise to "
+                    "compute with)",
+                )
             else:
-                what = "the standard error derived from them"
-                r.add(derived_from, message.replace("the standard error", what, 1))
+                r.add(derived_from, f"the estimate derived from these columns: {message}")
     if out:
         raise InputProblems(message for _, message in sorted(out, key=lambda item: item[0]))
     out_df = pd.DataFrame(
