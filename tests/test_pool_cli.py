@@ -228,6 +228,8 @@ def test_invalid_csv_exit_2(tmp_path, capsys, label, text, measure, message) -> 
         (["--prior-mu", "halfcauchy:1"], "--prior-mu: HalfCauchy(scale=1.0) is not a prior for mu"),
         (["--prior-mu", "normal:0:x"], "--prior-mu: SD in 'normal:0:x' is not a number: 'x'"),
         (["--seed", "-3"], "--seed must be a non-negative integer"),
+        (["--prior-tau", ""], "--prior-tau: empty prior SPEC"),  # not the default
+        (["--prior-mu", "normal:0:1e-300"], "--prior-mu: 'normal:0:1e-300': Normal: sd = 1e-300"),
         (
             ["--model", "fixed", "--prior-tau", "halfnormal:1"],
             "--prior-tau cannot be used with --model fixed",
