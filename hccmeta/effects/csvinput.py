@@ -379,6 +379,8 @@ def read_effect_csv(path: str | os.PathLike[str], measure: str = "generic") -> p
         name = r.cells["study"].strip()
         if not name:
             r.add("study", "empty study label")
+        elif name.lower() in _NAN_WORDS:
+            r.add("study", f"study label {name!r} reads as a missing value")
         elif name in first:
             r.add("study", f"study {printable(name)!r} repeats the study of line {first[name]}")
         else:

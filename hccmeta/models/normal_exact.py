@@ -10,7 +10,13 @@ tau, and the one-dimensional marginal posterior of tau is integrated numerically
 - ``p(tau | y) ∝ p(tau) p(y | tau)`` is integrated on ``x = log(tau)`` with composite
   Gauss-Legendre panels over the range where the density is not negligible (the
   integrand decays exponentially in x at both ends, and panel edges fall on the bounds
-  of a bounded prior's support);
+  of a bounded prior's support). That range is found on a grid from 25 nats below the
+  smallest scale the data and the prior point to (the smallest SE, the spread of the
+  estimates, the prior's median) to 20 nats above the largest, widened where the
+  density has not decayed at an end: a study with an enormous SE (no information) only
+  widens it, and cannot hide the posterior's mass. A posterior that has not decayed
+  after the widenings, or whose density is nowhere finite, is refused
+  (:class:`~hccmeta.errors.InputError`) rather than integrated wrongly;
 - mu, theta_i and theta_new are mixtures over the quadrature nodes of (truncated)
   normals: ``theta_i | tau, y ~ (1 - c_i) y_i + c_i mu + d_i Z`` with
   ``c_i = s_i^2 / (s_i^2 + tau^2)`` and ``d_i^2 = s_i^2 tau^2 / (s_i^2 + tau^2)``;
@@ -47,14 +53,15 @@ _QUANTILE_PANELS = 32
 #: The tau range keeps log-density values within this many nats of the maximum.
 _LOG_DENSITY_CUT = 40.0
 #: An open end of the range searched must lie this many nats below the maximum (mass
-#: beyond it < ~1e-9 of the total), else the engine refuses the input.
+#: beyond it < ~1e-9 of the total); else the range is widened, and after
+#: _MAX_WIDENINGS widenings the engine refuses the input.
 _EDGE_CUT = 20.0
-#: First pass over the range searched: points at most this far apart in log(tau); the
-#: second pass puts _FINE_POINTS points over the range that matters.
+_MAX_WIDENINGS = 4
+#: The range searched stays within log(tau) in [-300, 300] (tau^2 stays finite).
+_X_LIMIT = 300.0
+#: Points of the tau grid: at most this far apart in log(tau), at least _MIN_POINTS.
 _COARSE_STEP = 0.1
-_FINE_POINTS = 450
-#: The prior quantiles (this tail probability at each end) that bound the range searched.
-_PRIOR_TAIL = 1e-6
+_MIN_POINTS = 450
 _LOG_2PI = math.log(2.0 * math.pi)
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_NODES)
@@ -331,21 +338,24 @@ class ExactPosterior:
         """log p(tau | y) + log(tau) (unnormalised) at tau = exp(x): the density of x."""
         assert self.prior_tau is not None
         tau = np.exp(x)
-        cond = _conditional(self.y, self.s2, tau, self.prior_mu)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            cond = _conditional(self.y, self.s2, tau, self.prior_mu)
         with np.errstate(divide="ignore", invalid="ignore"):
             lp = self.prior_tau.logpdf(tau) + cond.log_marginal + x
         return np.where(np.isnan(lp), -np.inf, lp), cond
 
     def _scales(self, prior_tau: Prior) -> tuple[float, float]:
-        """The smallest and largest scale of tau the data and the prior point to: the
-        standard errors, the spread of the estimates, and the prior's 1e-6 and 1 - 1e-6
-        quantiles (a study with an enormous SE only widens the range searched)."""
+        """The smallest and the largest scale of tau the data and the prior point to: the
+        standard errors, the spread of the estimates and the prior's median. The range
+        searched reaches 25 nats below the smallest (so that a study with an enormous SE
+        cannot push it above the posterior's mass) and 20 above the largest."""
         refs = [float(self.s.min()), float(self.s.max())]
         if self.y.size > 1 and float(np.std(self.y)) > 0:
             refs.append(float(np.std(self.y)))
         with np.errstate(all="ignore"):
-            q = np.asarray(prior_tau.ppf(np.array([_PRIOR_TAIL, 0.5, 1.0 - _PRIOR_TAIL])))
-        refs += [float(v) for v in q if np.isfinite(v) and v > 0]
+            median = float(np.asarray(prior_tau.ppf(np.array([0.5])))[0])
+        if math.isfinite(median) and median > 0:
+            refs.append(median)
         return min(refs), max(refs)
 
     def _refuse(self, why: str) -> InputError:
@@ -368,31 +378,34 @@ class ExactPosterior:
         small, large = self._scales(prior_tau)
         x_lo_support = math.log(prior_tau.lower) if prior_tau.lower > 0 else -math.inf
         x_hi_support = math.log(prior_tau.upper) if math.isfinite(prior_tau.upper) else math.inf
+        x_lo_support = max(x_lo_support, -_X_LIMIT)
+        x_hi_support = min(x_hi_support, _X_LIMIT)
         lo = max(math.log(small) - 25.0, x_lo_support)
         hi = min(math.log(large) + 20.0, x_hi_support)
         if not hi > lo:
             raise self._refuse("the support of the tau prior is empty on the grid")
-        # first pass: the whole range, at most _COARSE_STEP apart in log(tau); second
-        # pass: _FINE_POINTS points over the range where the density is not negligible
-        n_first = max(_FINE_POINTS, math.ceil((hi - lo) / _COARSE_STEP) + 1)
-        coarse = np.linspace(lo, hi, n_first)
-        lg, _ = self._log_density_x(coarse)
-        top = float(np.max(lg))
-        if not np.isfinite(top):
-            raise self._refuse("the posterior density of tau is zero or not finite everywhere")
-        if (lo > x_lo_support and lg[0] > top - _EDGE_CUT) or (
-            hi < x_hi_support and lg[-1] > top - _EDGE_CUT
-        ):
-            raise self._refuse("the posterior of tau has mass beyond the range searched")
-        keep = self._keep(coarse, lg, top)
-        step = coarse[1] - coarse[0]
-        lo2 = max(coarse[keep[0]] - step, lo)
-        hi2 = min(coarse[keep[-1]] + step, hi)
-        if hi2 - lo2 < hi - lo:
-            lo, hi = lo2, hi2
-            coarse = np.linspace(lo, hi, _FINE_POINTS)
+        # points at most _COARSE_STEP apart in log(tau); an open end where the density
+        # has not decayed is pushed out (a wide prior), up to _MAX_WIDENINGS times
+        for _ in range(_MAX_WIDENINGS + 1):
+            coarse = np.linspace(lo, hi, max(_MIN_POINTS, math.ceil((hi - lo) / _COARSE_STEP) + 1))
             lg, _ = self._log_density_x(coarse)
             top = float(np.max(lg))
+            if not np.isfinite(top):
+                raise self._refuse("the posterior density of tau is zero or not finite everywhere")
+            low_open = lg[0] > top - _EDGE_CUT and lo > x_lo_support
+            high_open = lg[-1] > top - _EDGE_CUT and hi < x_hi_support
+            at_limit = (lg[0] > top - _EDGE_CUT and lo <= -_X_LIMIT) or (
+                lg[-1] > top - _EDGE_CUT and hi >= _X_LIMIT
+            )
+            if at_limit:
+                raise self._refuse("the posterior of tau does not decay within exp(+-300)")
+            if not (low_open or high_open):
+                break
+            width = hi - lo
+            lo = max(lo - width, x_lo_support) if low_open else lo
+            hi = min(hi + width, x_hi_support) if high_open else hi
+        else:
+            raise self._refuse("the posterior of tau has mass beyond the range searched")
         keep = self._keep(coarse, lg, top)
         step = coarse[1] - coarse[0]
         x_lo = max(coarse[keep[0]] - step, lo)
