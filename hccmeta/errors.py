@@ -6,8 +6,40 @@ line turns it into exit status 2 and a message without a traceback.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+#: Characters that break a one-line message or hide text: C0/C1 controls (but the
+#: tab), the Unicode line and paragraph separators, the bidirectional controls, and
+#: lone surrogates (the bytes of a file name that is not UTF-8).
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def unsafe_char(ch: str) -> bool:
+    """Whether ``ch`` may not appear verbatim in a one-line message or in study text."""
+    cat = unicodedata.category(ch)
+    return (cat == "Cc" and ch != "\t") or cat == "Cs" or ch in "\u2028\u2029" or ch in _BIDI
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that :func:`unsafe_char` names written as an escape
+    (``\\n``, ``\\x00``, ``\\u202e``), so that a message stays on one line and shows
+    what is there (a file name with a newline, a control character in a value)."""
+    if not any(unsafe_char(ch) for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif unsafe_char(ch):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class HccmetaError(Exception):
@@ -61,7 +93,7 @@ class Problem:
             parts.append(f"{self.kind} {self.record}")
         if self.field:
             parts.append(f"field {self.field}")
-        return ": ".join(parts) + f": {self.message}"
+        return printable(": ".join(parts) + f": {self.message}")
 
 
 class StudyDataError(HccmetaError):
@@ -72,3 +104,15 @@ class StudyDataError(HccmetaError):
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in the study data"
         super().__init__(head + ":\n" + "\n".join(str(p) for p in self.problems))
+
+
+class InputProblems(InputError):
+    """Several located problems of one input file (a CSV), all found in one pass.
+
+    :attr:`lines` holds one line per problem, ``FILE:LINE: column C: message``; the
+    command line prints them as they are (exit status 2).
+    """
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines: list[str] = [printable(line) for line in lines]
+        super().__init__("\n".join(self.lines))

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hccmeta.errors import InputError
+from hccmeta.numeric import MAX_MAGNITUDE, MIN_SCALE, NumberError, parse_number
 
 if TYPE_CHECKING:  # pragma: no cover
     from scipy.stats._distn_infrastructure import rv_continuous_frozen
@@ -70,10 +71,21 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
+#: Tail probability beyond each end of the central interval checked by the range rule.
+_RANGE_TAIL = 5e-4
+
 
 @dataclass(frozen=True, repr=False)
 class Prior:
     """Base class of the priors; subclasses declare their hyperparameters as fields.
+
+    Hyperparameters are checked when a prior is made (the numeric-input policy of
+    :mod:`hccmeta.numeric`): finite, at most 1e12 in absolute value, scale-type
+    parameters (sd, scale, sigma, shape) at least 1e-12; and the prior's central 99.9%
+    interval must lie within +-1e12. Priors outside these bounds (``halfnormal:1e-300``,
+    ``halfnormal:1e300``, ``uniform:0:1e308``, ``normal:1e308:1e308``,
+    ``normal:0:1e-300``, ``invgamma:0.001:0.001``) make the posterior numerically
+    degenerate and raise :class:`~hccmeta.errors.InputError` naming the prior.
 
     Attributes
     ----------
@@ -91,7 +103,7 @@ class Prior:
         for f in fields(self):
             value = getattr(self, f.name)
             try:
-                number = float(value)
+                number = parse_number(value) if isinstance(value, str) else float(value)
             except (TypeError, ValueError):
                 raise InputError(
                     f"{self.family}: {f.name} must be a number, got {value!r}"
@@ -100,7 +112,36 @@ class Prior:
                 raise InputError(f"{self.family}: {f.name} must be a finite number, got {value!r}")
             if f.name in self._positive and number <= 0:
                 raise InputError(f"{self.family}: {f.name} must be > 0, got {value!r}")
+            if abs(number) > MAX_MAGNITUDE:
+                raise InputError(
+                    f"{self.family}: {f.name} = {number:g} is outside the accepted range (at "
+                    f"most {MAX_MAGNITUDE:g} in absolute value)"
+                )
+            if f.name in self._positive and number < MIN_SCALE:
+                raise InputError(
+                    f"{self.family}: {f.name} = {number:g} is below the smallest accepted "
+                    f"value {MIN_SCALE:g} (the posterior would be numerically degenerate)"
+                )
             object.__setattr__(self, f.name, number)
+        self._validate()
+        self._check_range()
+
+    def _validate(self) -> None:
+        """Checks across hyperparameters (subclasses)."""
+
+    def _check_range(self) -> None:
+        """Refuse a prior whose central 99.9% interval is not finite or reaches beyond
+        ``MAX_MAGNITUDE`` (1e12): neither engine can represent the posterior it gives."""
+        with np.errstate(all="ignore"):
+            q = self.ppf(np.array([_RANGE_TAIL, 1.0 - _RANGE_TAIL]))
+        if not (np.all(np.isfinite(q)) and np.all(np.abs(q) <= MAX_MAGNITUDE)):
+            shown = ", ".join(f"{v:g}" for v in q)
+            raise InputError(
+                f"{self!r} puts more than {2 * _RANGE_TAIL:.1%} of its mass beyond "
+                f"{MAX_MAGNITUDE:g} in absolute value (central 99.9% interval: {shown}): "
+                "the posterior would be numerically degenerate; choose a prior on the "
+                "scale of the data"
+            )
 
     # -- presentation ------------------------------------------------------------------
 
@@ -205,8 +246,7 @@ class Uniform(Prior):
     high: float = 1.0
     family: ClassVar[str] = "Uniform"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def _validate(self) -> None:
         if not self.low < self.high:
             raise InputError(
                 f"Uniform: low must be < high, got low={self.low!r}, high={self.high!r}"
@@ -436,12 +476,16 @@ def parse(spec: str, *, argument: str = "prior") -> Prior:
     Raises
     ------
     InputError
-        For an unknown family, a wrong number of parameters, a parameter that is not a
-        finite number, or an invalid value (e.g. a negative scale).
+        For an empty SPEC, an unknown family, a wrong number of parameters, a parameter
+        that is not a number in plain decimal notation (:mod:`hccmeta.numeric`), or an
+        invalid or numerically degenerate value (see :class:`Prior`).
     """
     text = spec.strip()
     if text in PRESETS:
         return PRESETS[text]
+    if not text:
+        forms = ", ".join(":".join([k, *names]) for k, (_, names) in _SPEC_FAMILIES.items())
+        raise InputError(f"{argument}: empty prior SPEC; expected one of {forms}, or a preset")
     family, *values = text.split(":")
     key = family.strip().lower()
     if key not in _SPEC_FAMILIES:
@@ -456,14 +500,19 @@ def parse(spec: str, *, argument: str = "prior") -> Prior:
         raise InputError(f"{argument}: {spec!r} has {len(values)} parameter(s); expected {form}")
     numbers = []
     for pname, raw in zip(names, values, strict=True):
-        try:
-            number = float(raw)
-        except ValueError:
-            raise InputError(
-                f"{argument}: {pname} in {spec!r} is not a number: {raw!r} (expected {form})"
-            ) from None
-        if not math.isfinite(number):
+        if raw.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
             raise InputError(f"{argument}: {pname} in {spec!r} must be finite, got {raw!r}")
+        try:
+            number = parse_number(raw, what=pname)
+        except NumberError as exc:
+            reason = str(exc)
+            if reason.startswith(pname):  # a number out of range
+                raise InputError(f"{argument}: {spec!r}: {reason}") from None
+            detail = reason.split(" (", 1)[1].rstrip(")") + "; " if " (" in reason else ""
+            raise InputError(
+                f"{argument}: {pname} in {spec!r} is not a number: {raw!r} ({detail}expected "
+                f"{form})"
+            ) from None
         numbers.append(number)
     try:
         return cls(*numbers)

@@ -113,87 +113,117 @@ BAD: list[tuple[str, str, str, str]] = [
         "non-numeric",
         "generic",
         "study,yi,sei\na,0.5,0.2\nb,x1,0.2\n",
-        "line 3 (row 2), column 'yi'|'x1' is not a number",
+        ":3: column yi: 'x1' is not a number",
     ),
-    ("NaN", "generic", "study,yi,sei\na,NaN,0.2\n", "row 1), column 'yi'|missing value"),
-    ("NA", "generic", "study,yi,sei\na,0.5,NA\n", "column 'sei'|missing value"),
-    ("empty cell", "generic", "study,yi,sei\na,,0.2\n", "column 'yi'|empty cell"),
-    ("infinite", "generic", "study,yi,sei\na,inf,0.2\n", "column 'yi'|not finite"),
-    ("zero SE", "generic", "study,yi,sei\na,0.5,0\n", "row 1), column 'sei'|must be > 0"),
-    ("negative SE", "generic", "study,yi,sei\na,0.5,-0.1\n", "column 'sei'|must be > 0"),
-    ("zero variance", "generic", "study,yi,vi\na,0.5,0\n", "column 'vi'|must be > 0"),
-    ("negative variance", "generic", "study,yi,vi\na,0.5,-1\n", "column 'vi'|must be > 0"),
-    ("sei vi disagree", "generic", "study,yi,vi,sei\na,0.5,0.5,0.2\n", "column 'vi'|disagrees"),
+    ("NaN", "generic", "study,yi,sei\na,NaN,0.2\n", ":2: column yi: missing value 'NaN'"),
+    ("NA", "generic", "study,yi,sei\na,0.5,NA\n", ":2: column sei: missing value 'NA'"),
+    ("empty cell", "generic", "study,yi,sei\na,,0.2\n", ":2: column yi: empty cell"),
+    (
+        "infinite",
+        "generic",
+        "study,yi,sei\na,inf,0.2\n",
+        ":2: column yi: 'inf' is not a finite number",
+    ),
+    (
+        "zero SE",
+        "generic",
+        "study,yi,sei\na,0.5,0\n",
+        ":2: column sei: standard error 0 must be > 0",
+    ),
+    (
+        "negative SE",
+        "generic",
+        "study,yi,sei\na,0.5,-0.1\n",
+        ":2: column sei: standard error -0.1 must be > 0",
+    ),
+    ("zero variance", "generic", "study,yi,vi\na,0.5,0\n", ":2: column vi: variance 0 must be > 0"),
+    ("negative variance", "generic", "study,yi,vi\na,0.5,-1\n", ":2: column vi: variance -1 must"),
+    (
+        "sei vi disagree",
+        "generic",
+        "study,yi,vi,sei\na,0.5,0.5,0.2\n",
+        ":2: column vi: vi = 0.5 disagrees",
+    ),
     (
         "reversed CI",
         "hr",
         "study,estimate,ci_lower,ci_upper\na,2,3,1\n",
-        "row 1), column 'ci_lower'|reversed",
+        ":2: column ci_lower: CI reversed",
     ),
     (
         "equal CI",
         "generic",
         "study,estimate,ci_lower,ci_upper\na,2,2,2\n",
-        "column 'ci_lower'|reversed or empty",
+        ":2: column ci_lower: CI reversed or empty",
     ),
     (
         "estimate outside CI",
         "hr",
         "study,estimate,ci_lower,ci_upper\na,5,1,3\n",
-        "column 'estimate'|outside its CI",
+        ":2: column estimate: estimate 5 lies outside its CI",
     ),
     (
         "non-positive ratio",
         "hr",
         "study,estimate,ci_lower,ci_upper\na,-0.5,-1,0.2\n",
-        "column 'estimate'|not positive",
+        ":2: column estimate: -0.5 is not positive",
     ),
     (
         "zero lower bound",
         "rr",
         "study,estimate,ci_lower,ci_upper\na,0.5,0,2\n",
-        "column 'ci_lower'|not positive",
+        ":2: column ci_lower: 0 is not positive",
     ),
     (
         "level 95",
         "hr",
         "study,estimate,ci_lower,ci_upper,ci_level\na,2,1,4,95\n",
-        "column 'ci_level'|percentage|0.95",
+        ":2: column ci_level: 95 looks like a percentage|0.95",
     ),
     (
         "level 1",
         "hr",
         "study,estimate,ci_lower,ci_upper,ci_level\na,2,1,4,1\n",
-        "column 'ci_level'|(0, 1)",
+        ":2: column ci_level: confidence level 1 must lie in (0, 1)",
     ),
     (
         "events above n",
         "or",
         "study,events_t,n_t,events_c,n_c\na,13,12,0,12\n",
-        "row 1), column 'events_t'|exceeds n_t",
+        ":2: column events_t: events_t 13 exceeds n_t 12",
     ),
     (
         "control events above n",
         "rr",
         "study,events_t,n_t,events_c,n_c\na,1,12,14,12\n",
-        "column 'events_c'|exceeds n_c",
+        ":2: column events_c: events_c 14 exceeds n_c 12",
     ),
     (
         "negative count",
         "or",
         "study,events_t,n_t,events_c,n_c\na,-1,12,0,12\n",
-        "column 'events_t'|negative",
+        ":2: column events_t: count -1 is negative",
     ),
     (
         "fractional count",
         "or",
         "study,events_t,n_t,events_c,n_c\na,1.5,12,0,12\n",
-        "column 'events_t'|whole number",
+        ":2: column events_t: count events_t '1.5' is not a whole number",
     ),
-    ("zero n", "or", "study,events_t,n_t,events_c,n_c\na,0,0,0,12\n", "column 'n_t'|group size 0"),
+    (
+        "zero n",
+        "or",
+        "study,events_t,n_t,events_c,n_c\na,0,0,0,12\n",
+        ":2: column n_t: group size 0",
+    ),
     ("counts for hr", "hr", "study,events_t,n_t,events_c,n_c\na,1,12,0,12\n", "not measure 'hr'"),
-    ("empty study", "generic", "study,yi,sei\n,0.5,0.2\n", "column 'study'|empty study label"),
-    ("ragged row", "generic", "study,yi,sei\na,0.5\n", "line 2 (row 1)|2 cells"),
+    ("empty study", "generic", "study,yi,sei\n,0.5,0.2\n", ":2: column study: empty study label"),
+    (
+        "ragged row",
+        "generic",
+        "study,yi,sei\na,0.5\n",
+        ":2: 2 cells, but the header (line 1) has 3 columns",
+    ),
     ("duplicate column", "generic", "study,yi,yi,sei\na,1,1,1\n", "duplicate column 'yi'"),
     ("header only", "generic", "study,yi,sei\n", "empty file"),
     ("empty file", "generic", "", "empty file"),
@@ -227,7 +257,7 @@ def test_unknown_measure(tmp_path: Path) -> None:
 def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "bin.csv"
     path.write_bytes(b"study,yi,sei\n\xff\xfe,1,1\n")
-    with pytest.raises(InputError, match="not a UTF-8"):
+    with pytest.raises(InputError, match=r"bin.csv:2: not UTF-8 text: invalid byte 0xff"):
         read_effect_csv(path, "generic")
 
 
@@ -268,7 +298,8 @@ def test_convert_cli_bad_input_exit_2(
     assert status == 2
     assert out == ""
     assert "Traceback" not in err
-    assert err.startswith("hccmeta convert: error: ")
+    # a problem of the whole file: one message; problems of rows: one line each
+    assert err.startswith(("hccmeta convert: error: ", f"{path}:")), err
     for fragment in expected.split("|"):
         assert fragment in err, err
 

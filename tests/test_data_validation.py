@@ -2,12 +2,16 @@
 
 Every file in tests/bad_data/ is the valid made-up study tests/data/demo_study/demo2020.yaml
 with one error; its header states the error (``# error:``) and every line ``hccmeta
-validate`` must print for it (``# expect:``), line numbers included.
+validate`` must print for it (``# expect:``), line numbers included. Each case is
+validated in a directory of its own beside the demo registry, under the name its study id
+requires (``demo2020.yaml``, or the name a ``# file:`` header gives); the expected lines
+name the case's file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -22,12 +26,25 @@ DEMO = HERE / "data" / "demo_study"
 BAD_FILES = sorted(BAD.glob("*.yaml"))
 
 
+def _header(path: Path) -> list[str]:
+    """The lines of a case (as text even where the case holds bytes that are not UTF-8)."""
+    return path.read_bytes().decode("utf-8", "replace").splitlines()
+
+
 def _expected(path: Path) -> list[str]:
     return [
         line.removeprefix("# expect: ").rstrip("\n")
-        for line in path.read_text().splitlines()
+        for line in _header(path)
         if line.startswith("# expect: ")
     ]
+
+
+def _file_name(path: Path) -> str:
+    """The name a case is validated under: its ``# file:`` header, else demo2020.yaml."""
+    for line in _header(path):
+        if line.startswith("# file: "):
+            return line.removeprefix("# file: ").strip()
+    return "demo2020.yaml"
 
 
 def _digest(directory: Path) -> dict[str, str]:
@@ -66,10 +83,17 @@ def test_the_corpus_covers_every_kind_of_error() -> None:
         "rob_domain_missing", "rob2_for_non_randomised", "rob_unknown_record",
         "rob_unknown_favoured_group", "rob_favours_missing",
         "unknown_setting", "unknown_regimen", "unknown_time_origin", "unknown_subgroup_level",
+        # hostile files (issue 14): the YAML reading policy and the README's rules
+        "billion_laughs", "alias_in_a_value", "deep_nesting", "custom_tag", "python_tag",
+        "yaml_directive", "nul_byte", "raw_control_character", "escaped_control_character",
+        "bidi_override", "hex_integer", "underscore_integer", "underscore_float",
+        "leading_zero_integer", "arabic_indic_digits", "infinite_number", "huge_number",
+        "date_value", "multiple_documents", "study_id_not_file_name", "record_id_wrong_prefix",
+        "characteristic_id_wrong_prefix", "arm_n_zero", "upper_case_extension", "invalid_utf8",
     }  # fmt: skip
     assert required <= kinds
     for path in BAD_FILES:
-        assert path.read_text().startswith("# error: "), path.name
+        assert _header(path)[0].startswith("# error: "), path.name
         assert _expected(path), f"{path.name} states no expected message"
 
 
@@ -80,7 +104,9 @@ def test_bad_file_is_rejected_with_its_message(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    shutil.copy(path, tmp_path / path.name)
+    name = _file_name(path)
+    shutil.copy(path, tmp_path / name)
+    shutil.copy(DEMO / "analyses.yaml", tmp_path / "analyses.yaml")
     shutil.copy(DEMO / "vocabulary.yaml", tmp_path / "vocabulary.yaml")
     monkeypatch.chdir(tmp_path)
     before = _digest(tmp_path)
@@ -89,17 +115,20 @@ def test_bad_file_is_rejected_with_its_message(
     assert status == 2
     assert captured.out == ""
     assert "Traceback" not in captured.err
-    assert captured.err.strip().splitlines() == _expected(path)
+    shown = captured.err.strip().splitlines()
+    if name == "demo2020.yaml":  # the expected lines name the case's file
+        shown = [line.replace(name, path.name) for line in shown]
+    assert shown == _expected(path)
     assert _digest(tmp_path) == before, "validation must not change the data"
 
 
 def test_every_problem_names_file_line_record_and_field(tmp_path: Path) -> None:
     """Through the Python API: the StudyDataError carries structured problems."""
-    shutil.copy(BAD / "events_above_n.yaml", tmp_path / "x.yaml")
+    shutil.copy(BAD / "events_above_n.yaml", tmp_path / "demo2020.yaml")
     with pytest.raises(StudyDataError) as info:
         load_studies(tmp_path)
     (problem,) = info.value.problems
-    assert problem.file.endswith("x.yaml")
+    assert problem.file.endswith("demo2020.yaml")
     assert problem.line == 50
     assert problem.record == "demo2020.os"
     assert problem.kind == "record"
@@ -114,8 +143,10 @@ def test_duplicate_ids_across_files(
     assert main(["validate", "--data", "."]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "b_other2021.yaml:39: record demo2020.os: field id: duplicate record id "
-        "'demo2020.os' (first defined in a_demo2020.yaml:39)"
+        "other2021.yaml:39: record demo2020.os: field id: record id 'demo2020.os' must start "
+        "with its study's id and a dot: 'other2021.'",
+        "other2021.yaml:39: record demo2020.os: field id: duplicate record id "
+        "'demo2020.os' (first defined in demo2020.yaml:39)",
     ]
 
 
@@ -124,10 +155,16 @@ def test_problems_of_all_files_are_reported_together(
 ) -> None:
     for name in ("p_zero.yaml", "ci_reversed.yaml", "malformed_yaml.yaml"):
         shutil.copy(BAD / name, tmp_path / name)
+    shutil.copy(DEMO / "analyses.yaml", tmp_path / "analyses.yaml")
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "--data", "."]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    expected = [*_expected(BAD / "ci_reversed.yaml"), *_expected(BAD / "malformed_yaml.yaml")]
+    expected = [
+        *_expected(BAD / "ci_reversed.yaml"),
+        "ci_reversed.yaml:4: study demo2020: field id: study id 'demo2020' does not match the "
+        "file name: the file of study 'demo2020' is demo2020.yaml",
+        *_expected(BAD / "malformed_yaml.yaml"),
+    ]
     expected += _expected(BAD / "p_zero.yaml")
     assert err == expected
 
@@ -158,6 +195,7 @@ def test_snippet_not_in_sources_and_number_not_in_snippet(
     text = text.replace("HR 0.4 (0.2-0.8)", "HR 0.45 (0.2-0.8)")
     text = text.replace("source_kind: full_text", "source_kind: full_text\nsources: [demo.txt]")
     (data / "demo2020.yaml").write_text(text)
+    shutil.copy(DEMO / "analyses.yaml", data / "analyses.yaml")
     sources = tmp_path / "sources"
     sources.mkdir()
     (sources / "demo.txt").write_text(
@@ -255,3 +293,148 @@ def test_assessment_lookup_prefers_the_most_specific() -> None:
     cp = assessment_for(rob, "terashima2016.sas.child_pugh.univariate", tools=("quips",))
     assert cp is not None and cp.id == "rob.prognostic_univariate"
     assert assessment_for(rob, "terashima2016.sas.child_pugh.univariate", tools=("rob2",)) is None
+
+
+# ---- every entry of the data directory (issue 14): what cannot be a study is an error --
+
+
+def _validate(data: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    status = main(["validate", "--data", "."])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return status, captured.err.strip().splitlines()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symbolic links")
+def test_every_directory_entry_is_a_study_or_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory named x.yaml, broken and looping links, a FIFO (never opened, so never
+    waited on), a link to /dev/zero (never read), a link out of the directory, a file
+    that is not a study file, and a file name with a newline (printed escaped)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(DEMO / "demo2020.yaml", data / "demo2020.yaml")
+    shutil.copy(DEMO / "analyses.yaml", data / "analyses.yaml")
+    (data / "README.md").write_text("documentation is left alone")
+    (data / ".hidden.yaml").write_text("hidden entries are left alone")
+    (data / "x.yaml").mkdir()
+    (data / "dangling.yaml").symlink_to("nowhere.yaml")
+    (data / "loop.yaml").symlink_to("loop.yaml")
+    os.mkfifo(data / "fifo.yaml")
+    (data / "zero.yaml").symlink_to("/dev/zero")
+    outside = tmp_path / "outside.yaml"
+    shutil.copy(DEMO / "demo2020.yaml", outside)
+    (data / "out.yaml").symlink_to(outside)
+    (data / "inside.yaml").symlink_to("demo2020.yaml")  # inside: followed (and a duplicate)
+    (data / "notes.txt").write_text("not a study")
+    (data / "new\nline.yml").write_text("id: x\n")
+    monkeypatch.chdir(data)
+    before = {p.name for p in data.iterdir()}
+    status, err = _validate(data, capsys)
+    assert status == 2
+    assert err == [
+        "dangling.yaml: broken symbolic link (its target nowhere.yaml does not exist)",
+        "loop.yaml: symbolic link loop: cannot be read",
+        "notes.txt: not a study file (study files are named <study id>.yaml; documentation is "
+        "*.md)",
+        f"out.yaml: symbolic link to {outside.resolve()}, outside the data directory: refused "
+        "(copy the file into the directory instead)",
+        "zero.yaml: symbolic link to /dev/zero, outside the data directory: refused (copy the "
+        "file into the directory instead)",
+        "fifo.yaml: not a regular file: a FIFO (named pipe)",
+        "inside.yaml:2: study demo2020: field id: study id 'demo2020' does not match the file "
+        "name: the file of study 'demo2020' is demo2020.yaml",
+        "inside.yaml:2: study demo2020: field id: duplicate study id 'demo2020' (first defined "
+        "in demo2020.yaml:2)",
+        "inside.yaml:40: record demo2020.os: field id: duplicate record id 'demo2020.os' (first "
+        "defined in demo2020.yaml:40)",
+        "inside.yaml:64: record demo2020.os.by_child_pugh: field id: duplicate record id "
+        "'demo2020.os.by_child_pugh' (first defined in demo2020.yaml:64)",
+        "inside.yaml:84: record demo2020.response: field id: duplicate record id "
+        "'demo2020.response' (first defined in demo2020.yaml:84)",
+        "inside.yaml:99: record demo2020.ae.diarrhea: field id: duplicate record id "
+        "'demo2020.ae.diarrhea' (first defined in demo2020.yaml:99)",
+        "inside.yaml:28: characteristic demo2020.baseline.child_pugh: field id: duplicate "
+        "characteristic id 'demo2020.baseline.child_pugh' (first defined in demo2020.yaml:28)",
+        "new\\nline.yml:1: study x: field citation: required field is missing",
+        "new\\nline.yml:1: study x: field source_kind: required field is missing",
+        "new\\nline.yml:1: study x: field design: required field is missing",
+        "new\\nline.yml:1: study x: field setting: required field is missing",
+        "new\\nline.yml:1: study x: field population_size: required field is missing",
+        "new\\nline.yml:1: study x: field provenance: required field is missing",
+        "new\\nline.yml:1: study x: field arms: required field is missing",
+        "x.yaml: not a regular file: a directory",
+    ]
+    assert {p.name for p in data.iterdir()} == before
+
+
+REGISTRY_CASES = [
+    ("missing", None, ["analyses.yaml: the analysis registry is missing (a data directory "
+                       "holds analyses.yaml beside the study files)"]),
+    ("syntax error", "analyses:\n  - name: x\n    title: [unclosed\n",
+     ["analyses.yaml:4: malformed YAML: expected ',' or ']', but got '<stream end>'"]),
+    ("unknown field", "analyses: []\nanalysis: []\n",
+     ["analyses.yaml:2: field analysis: unknown field (not in the registry schema; check its "
+      "spelling)"]),
+    ("alias", "x: &a [1]\nanalyses: *a\n",
+     ["analyses.yaml:1: YAML anchor '&a' is not allowed (no anchors or aliases)"]),
+    ("not a mapping", "- a\n", ["analyses.yaml:1: the registry must be a mapping of fields"]),
+    ("degenerate prior",
+     (DEMO / "analyses.yaml").read_text() + "    prior_tau: halfnormal:1e-300\n",
+     ["analyses.yaml:17: analysis demo_os: field prior_tau: prior_tau: 'halfnormal:1e-300': "
+      "HalfNormal: scale = 1e-300 is below the smallest accepted value 1e-12 (the posterior "
+      "would be numerically degenerate)"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [c[1:] for c in REGISTRY_CASES], ids=[c[0] for c in REGISTRY_CASES]
+)
+def test_validate_checks_the_registry(
+    text: str | None,
+    expected: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shutil.copy(DEMO / "demo2020.yaml", tmp_path / "demo2020.yaml")
+    if text is not None:
+        (tmp_path / "analyses.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    status, err = _validate(tmp_path, capsys)
+    assert status == 2
+    assert err == expected
+
+
+def test_problems_of_studies_and_registry_are_listed_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(BAD / "p_zero.yaml", tmp_path / "demo2020.yaml")
+    (tmp_path / "analyses.yaml").write_text("analyses: []\nanalysis: []\n")
+    monkeypatch.chdir(tmp_path)
+    status, err = _validate(tmp_path, capsys)
+    assert status == 2
+    assert err == [
+        line.replace("p_zero.yaml", "demo2020.yaml") for line in _expected(BAD / "p_zero.yaml")
+    ] + [
+        "analyses.yaml:2: field analysis: unknown field (not in the registry schema; check its "
+        "spelling)"
+    ]
+
+
+def test_sources_that_are_not_utf8_are_located(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DEMO, data)
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    (sources / "demo.txt").write_bytes(b"line one\nline two \xe9t\xe9\n")  # Latin-1
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "--data", "data", "--sources", "sources"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "sources/demo.txt:2: not UTF-8 text: invalid byte 0xe9 at column 10 (save the file "
+        "as UTF-8)\n"
+    )

@@ -146,29 +146,44 @@ BAD = [
         "reversed_ci",
         "study,estimate,ci_lower,ci_upper\nA,0.7,0.5,0.9\nB,0.8,1.2,0.6\n",
         "hr",
-        "line 3 (row 2), column 'ci_lower': CI reversed or empty",
+        "in.csv:3: column ci_lower: CI reversed or empty",
     ),
     (
         "estimate_outside_ci",
         "study,estimate,ci_lower,ci_upper\nA,1.7,0.5,0.9\n",
         "hr",
-        "line 2 (row 1), column 'estimate': estimate 1.7 lies outside its CI (0.5, 0.9)",
+        "in.csv:2: column estimate: estimate 1.7 lies outside its CI (0.5, 0.9)",
     ),
     (
         "non_positive_ratio",
         "study,estimate,ci_lower,ci_upper\nA,0.7,0.5,0.9\nB,-0.2,-0.5,0.1\n",
         "hr",
-        "line 3 (row 2), column 'estimate': -0.2 is not positive",
+        "in.csv:3: column estimate: -0.2 is not positive",
     ),
-    ("zero_se", "study,yi,sei\nA,0.1,0.2\nB,0.3,0\n", "generic", "line 3 (row 2), column 'sei'"),
-    ("negative_se", "study,yi,sei\nA,0.1,-0.2\n", "generic", "line 2 (row 1), column 'sei'"),
-    ("negative_vi", "study,yi,vi\nA,0.1,-0.04\n", "generic", "line 2 (row 1), column 'vi'"),
-    ("nan", "study,yi,sei\nA,nan,0.2\n", "generic", "line 2 (row 1), column 'yi': missing value"),
+    (
+        "zero_se",
+        "study,yi,sei\nA,0.1,0.2\nB,0.3,0\n",
+        "generic",
+        "in.csv:3: column sei: standard error 0 must be > 0",
+    ),
+    (
+        "negative_se",
+        "study,yi,sei\nA,0.1,-0.2\n",
+        "generic",
+        "in.csv:2: column sei: standard error -0.2 must be > 0",
+    ),
+    (
+        "negative_vi",
+        "study,yi,vi\nA,0.1,-0.04\n",
+        "generic",
+        "in.csv:2: column vi: variance -0.04 must be > 0",
+    ),
+    ("nan", "study,yi,sei\nA,nan,0.2\n", "generic", "in.csv:2: column yi: missing value 'nan'"),
     (
         "non_numeric",
         "study,yi,sei\nA,0.1,0.2\nB,abc,0.2\n",
         "generic",
-        "line 3 (row 2), column 'yi': 'abc' is not a number",
+        "in.csv:3: column yi: 'abc' is not a number",
     ),
     ("missing_column", "study,yi\nA,0.1\n", "generic", "missing column 'sei' or 'vi'"),
     ("missing_study", "yi,sei\n0.1,0.2\n", "generic", "missing column 'study'"),
@@ -178,13 +193,13 @@ BAD = [
         "ci_level_95",
         "study,estimate,ci_lower,ci_upper,ci_level\nA,0.7,0.5,0.9,95\n",
         "hr",
-        "line 2 (row 1), column 'ci_level': 95 looks like a percentage",
+        "in.csv:2: column ci_level: 95 looks like a percentage",
     ),
     (
         "events_above_n",
         "study,events_t,n_t,events_c,n_c\nA,4,36,11,36\nB,60,54,29,54\n",
         "or",
-        "line 3 (row 2), column 'events_t': events_t 60 exceeds n_t 54",
+        "in.csv:3: column events_t: events_t 60 exceeds n_t 54",
     ),
 ]
 
@@ -195,7 +210,7 @@ def test_invalid_csv_exit_2(tmp_path, capsys, label, text, measure, message) -> 
     assert main(["pool", "--csv", path, "--measure", measure, "--json"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.startswith("hccmeta pool: error: ")
+    assert captured.err.startswith(("hccmeta pool: error: ", f"{path}:")), captured.err
     assert message in captured.err
     assert "Traceback" not in captured.err
 
@@ -215,6 +230,8 @@ def test_invalid_csv_exit_2(tmp_path, capsys, label, text, measure, message) -> 
         (["--prior-mu", "halfcauchy:1"], "--prior-mu: HalfCauchy(scale=1.0) is not a prior for mu"),
         (["--prior-mu", "normal:0:x"], "--prior-mu: SD in 'normal:0:x' is not a number: 'x'"),
         (["--seed", "-3"], "--seed must be a non-negative integer"),
+        (["--prior-tau", ""], "--prior-tau: empty prior SPEC"),  # not the default
+        (["--prior-mu", "normal:0:1e-300"], "--prior-mu: 'normal:0:1e-300': Normal: sd = 1e-300"),
         (
             ["--model", "fixed", "--prior-tau", "halfnormal:1"],
             "--prior-tau cannot be used with --model fixed",
@@ -242,4 +259,4 @@ def test_end_to_end_process_no_traceback(tmp_path) -> None:
         check=False,
     )
     assert proc.returncode == 2
-    assert "column 'ci_lower'" in proc.stderr and "Traceback" not in proc.stderr
+    assert "column ci_lower" in proc.stderr and "Traceback" not in proc.stderr

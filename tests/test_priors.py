@@ -146,7 +146,7 @@ def test_parse_spec_strings(spec, expected) -> None:
     ("spec", "message"),
     [
         ("gamma:1:2", "--prior-tau: unknown prior family 'gamma' in 'gamma:1:2'; expected one of"),
-        ("", "--prior-tau: unknown prior family ''"),
+        ("", "--prior-tau: empty prior SPEC"),
         ("halfnormal", "--prior-tau: 'halfnormal' has 0 parameter(s); expected halfnormal:SCALE"),
         ("normal:0", "--prior-tau: 'normal:0' has 1 parameter(s); expected normal:MEAN:SD"),
         ("halft:3:0.5:1", "has 3 parameter(s); expected halft:NU:SCALE"),

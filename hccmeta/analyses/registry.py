@@ -10,16 +10,26 @@ in ``mixes``; otherwise running it is an error.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from hccmeta import priors
 from hccmeta.data.checks import format_field
 from hccmeta.data.vocabulary import Vocabulary, load_vocabulary, unknown_term
-from hccmeta.data.yamlio import LineMap, read_yaml
-from hccmeta.errors import InputError, Problem, StudyDataError
+from hccmeta.data.yamlio import BadNumber, LineMap, link_problem, read_yaml
+from hccmeta.errors import InputError, Problem, StudyDataError, printable
 
 __all__ = [
     "DIRECTNESS_ELEMENTS",
@@ -265,6 +275,19 @@ class Analysis(_Model):
             ]  # fmt: skip
         return out
 
+    @field_validator("prior_mu", "prior_tau")
+    @classmethod
+    def _prior(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None:
+            check = (
+                priors.check_mu_prior if info.field_name == "prior_mu" else priors.check_tau_prior
+            )
+            try:
+                check(v, argument=str(info.field_name))
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
     @model_validator(mode="after")
     def _shape(self) -> Analysis:
         need = {
@@ -390,10 +413,22 @@ def load_registry(data_dir: str | Path) -> Registry:
         One problem per invalid field, naming file, line, analysis and field.
     """
     path = Path(data_dir) / REGISTRY_FILE
-    display = str(path)
-    if not path.is_file():
-        raise InputError(f"no analysis registry: {display} not found")
-    parsed = read_yaml(path, display)
+    display = printable(str(path))
+    if not os.path.lexists(path):
+        raise StudyDataError(
+            [
+                Problem(
+                    display,
+                    None,
+                    None,
+                    None,
+                    "the analysis registry is missing (a data "
+                    "directory holds analyses.yaml beside the study files)",
+                )
+            ]
+        )
+    refused = link_problem(path, Path(data_dir).resolve(), display)
+    parsed = refused if refused is not None else read_yaml(path, display, what="the registry")
     if isinstance(parsed, Problem):
         raise StudyDataError([parsed])
     data, lines = parsed
@@ -413,6 +448,8 @@ def load_registry(data_dir: str | Path) -> Registry:
             msg = str(err["msg"]).removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field (not in the registry schema; check its spelling)"
+            elif isinstance(err.get("input"), BadNumber):
+                msg = err["input"].reason
             problems.append(
                 Problem(
                     display,

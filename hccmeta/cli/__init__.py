@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from hccmeta.errors import HccmetaError, StudyDataError
+from hccmeta.errors import HccmetaError, InputProblems, StudyDataError, printable
 
 #: Sub-command modules, in the order ``hccmeta --help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -91,8 +91,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(str(problem), file=sys.stderr)
         return EXIT_INVALID
+    except InputProblems as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return EXIT_INVALID
     except HccmetaError as exc:
-        print(f"hccmeta {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hccmeta {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
     except BrokenPipeError:  # pragma: no cover - e.g. `hccmeta convert | head`
         return EXIT_OK

@@ -176,8 +176,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed < 0:
         raise InputError(f"--seed must be a non-negative integer, got {args.seed}")
-    prior_mu = priors.parse(args.prior_mu, argument="--prior-mu") if args.prior_mu else None
-    prior_tau = priors.parse(args.prior_tau, argument="--prior-tau") if args.prior_tau else None
+    prior_mu = (
+        priors.parse(args.prior_mu, argument="--prior-mu") if args.prior_mu is not None else None
+    )
+    prior_tau = (
+        priors.parse(args.prior_tau, argument="--prior-tau") if args.prior_tau is not None else None
+    )
     if prior_mu is not None:
         priors.check_mu_prior(prior_mu, argument="--prior-mu")
     if prior_tau is not None:
@@ -196,10 +200,13 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         seed=args.seed,
     )
+    summaries = [res.summary()]  # refuses a degenerate posterior before printing anything
+    if res.is_ratio:
+        summaries.append(res.summary(scale="ratio"))
     if args.json:
         print(json.dumps(_clean(res.to_dict())))
     else:
-        _print_text(res)
+        _print_text(res, summaries)
     if not res.ok:
         assert res.diagnostics is not None
         warn("pool", "the MCMC fit failed its diagnostics: " + "; ".join(res.diagnostics.messages))
@@ -218,7 +225,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _print_text(res: object) -> None:
+def _print_text(res: object, summaries: list[Any]) -> None:
     from hccmeta.models.result import PoolResult
 
     assert isinstance(res, PoolResult)
@@ -227,10 +234,17 @@ def _print_text(res: object) -> None:
     print(f"{res.model}-effects meta-analysis ({res.method}), measure {res.measure}, k = {res.k}")
     print(f"priors: mu ~ {res.prior_mu!r}, tau ~ {tau}")
     print(f"\nposterior ({scale}; central 95% intervals)")
-    print(res.summary().to_string(float_format=lambda v: f"{v:.4f}"))
+    print(summaries[0].to_string(float_format=lambda v: f"{v:.4f}"))
     if res.is_ratio:
+        ratio = summaries[1]
         print(f"\nback-transformed ({res.measure.upper()})")
-        print(res.summary(scale="ratio").to_string(float_format=lambda v: f"{v:.4f}"))
+        print(ratio.to_string(float_format=lambda v: f"{v:.4f}"))
+        if ratio.attrs.get("undefined_moments"):
+            print(
+                f"note: the {res.measure.upper()} of a new study (theta_new) has no finite mean "
+                f"or sd under tau ~ {res.prior_tau!r}, whose tail is heavier than a standard "
+                "half-normal's; read its median and interval"
+            )
     print(f"\nP(mu < 0) = {res.p_mu_below_0:.4f}; P(theta_new < 0) = {res.p_theta_new_below_0:.4f}")
     if res.diagnostics is not None:
         d = res.diagnostics

@@ -31,15 +31,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "validate",
         help="validate the study data (and its provenance against source texts)",
-        description="Validate every study file against the schema, the cross-field rules "
-        "and the vocabulary (vocabulary.yaml). With source texts (--sources or "
-        "$HCCMETA_SOURCES), also check that every snippet occurs in the source text its "
-        "study names (field sources) and every number in its snippet; a study whose source "
-        "text is not available gets one warning line (its provenance is unverified). Exit "
-        "0 with one summary line saying whether provenance was checked, or 2 with one line "
-        "per problem. Statistics of the same arm "
-        "that contradict each other (a median against a landmark, a follow-up against "
-        "the survival curve, a rate that is no whole fraction of n, a printed p that the "
+        description="Validate every entry of the data directory (each must be a study "
+        "file, <study id>.yaml, the vocabulary vocabulary.yaml or the analysis registry "
+        "analyses.yaml, which are validated too; hidden entries and *.md are left alone) "
+        "against the schema, the cross-field rules and the vocabulary. With source texts "
+        "(--sources or $HCCMETA_SOURCES), also check that every snippet occurs in the "
+        "source text its study names (field sources) and every number in its snippet; a "
+        "study whose source text is not available gets one warning line (its provenance "
+        "is unverified). Exit 0 with one summary line saying whether provenance was "
+        "checked, or 2 with one line per problem. Statistics of the same arm that "
+        "contradict each other (a median against a landmark, a follow-up against the "
+        "survival curve, a rate that is no whole fraction of n, a printed p that the "
         "derived effect cannot reproduce) are listed as 'FILE:LINE: warning: record ID: "
         "...' lines on stderr (exit 0); --strict makes them errors (exit 2).",
     )
@@ -52,12 +54,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate, print the consistency warnings and one summary line."""
-    from hccmeta.data import load_studies
-    from hccmeta.data.loader import source_dirs
-    from hccmeta.effects.consistency import consistency_warnings
+    """Validate the study files and the registry, print the warnings and one summary
+    line."""
+    from pathlib import Path
 
-    ev = load_studies(args.data, sources=source_dirs(args.sources))
+    from hccmeta.analyses.registry import load_registry
+    from hccmeta.data import load_studies
+    from hccmeta.data.loader import default_data_dir, source_dirs
+    from hccmeta.effects.consistency import consistency_warnings
+    from hccmeta.errors import Problem, StudyDataError
+
+    problems: list[Problem] = []
+    try:
+        ev = load_studies(args.data, sources=source_dirs(args.sources))
+    except StudyDataError as exc:
+        problems += exc.problems
+    data_dir = Path(args.data) if args.data is not None else default_data_dir()
+    try:
+        load_registry(data_dir)
+    except StudyDataError as exc:
+        problems += exc.problems
+    if problems:
+        raise StudyDataError(problems)
     warnings = consistency_warnings(ev)
     level = "error" if args.strict else "warning"
     for w in warnings:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from hccmeta.data.checks import DataWarning, check_study, consistency_findings, format_field
 from hccmeta.data.evidence import Evidence, Located, ProvenanceCheck
 from hccmeta.data.provenance import SourceText, verify_study
+from hccmeta.data.rules import check_rules, text_findings
 from hccmeta.data.schema import Study
 from hccmeta.data.vocabulary import (
     VOCABULARY_FILE,
@@ -25,8 +26,8 @@ from hccmeta.data.vocabulary import (
     load_vocabulary,
     vocabulary_path,
 )
-from hccmeta.data.yamlio import LineMap, read_yaml
-from hccmeta.errors import InputError, Problem, StudyDataError
+from hccmeta.data.yamlio import BadNumber, LineMap, link_problem, read_yaml
+from hccmeta.errors import InputError, Problem, StudyDataError, printable
 
 #: File names in the data directory that are not study files.
 NON_STUDY_FILES = frozenset({"analyses.yaml", VOCABULARY_FILE})
@@ -91,21 +92,77 @@ def find_source(name: str, dirs: Sequence[Path]) -> Path | None:
     return None
 
 
-def study_files(data_dir: Path) -> list[Path]:
-    """The study files of a data directory, sorted by name."""
+#: Extensions of study files (lower case only).
+STUDY_SUFFIXES = (".yaml", ".yml")
+
+
+def _left_alone(name: str) -> bool:
+    """Entries of a data directory that are not data: hidden names (``.git``, editor
+    files) and documentation (``*.md``)."""
+    return name.startswith(".") or name.lower().endswith(".md")
+
+
+def scan_data_dir(data_dir: Path) -> tuple[list[Path], list[Problem]]:
+    """The study files of a data directory, sorted by name, and one problem for every
+    other entry that is not left alone (hidden names, ``*.md``, ``analyses.yaml`` and
+    the other :data:`NON_STUDY_FILES`): anything that cannot be a study file is an
+    error, not a skip. Symbolic links are followed only to files inside the directory.
+    """
     if not data_dir.is_dir():
-        raise InputError(f"data directory not found: {data_dir}")
-    return sorted(
-        p
-        for p in data_dir.iterdir()
-        if p.suffix in (".yaml", ".yml") and p.name not in NON_STUDY_FILES and p.is_file()
-    )
+        raise InputError(f"data directory not found: {printable(str(data_dir))}")
+    root = data_dir.resolve()
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in sorted(data_dir.iterdir()):
+        name = path.name
+        if name in NON_STUDY_FILES or _left_alone(name):
+            continue
+        display = _display(path)
+        suffix = path.suffix
+        if suffix.lower() in STUDY_SUFFIXES and suffix not in STUDY_SUFFIXES:
+            problems.append(
+                Problem(
+                    display,
+                    None,
+                    None,
+                    None,
+                    f"the extension '{suffix}' must be lower case: a study file is named "
+                    f"<study id>{suffix.lower()}",
+                )
+            )
+            continue
+        if suffix not in STUDY_SUFFIXES:
+            problems.append(
+                Problem(
+                    display,
+                    None,
+                    None,
+                    None,
+                    "not a study file (study files are named <study id>.yaml; "
+                    "documentation is *.md)",
+                )
+            )
+            continue
+        refused = link_problem(path, root, display)
+        if refused is not None:
+            problems.append(refused)
+            continue
+        files.append(path)
+    return files, problems
+
+
+def study_files(data_dir: Path) -> list[Path]:
+    """The study files of a data directory, sorted by name (:func:`scan_data_dir`
+    without its problems)."""
+    return scan_data_dir(data_dir)[0]
 
 
 def _display(path: Path) -> str:
+    """``path`` relative to the working directory where it lies below it (the last
+    component is not resolved: a link is shown as the link)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        return str((path.parent.resolve() / path.name).relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):
         return str(path)
 
 
@@ -164,6 +221,8 @@ def _pydantic_problems(
             msg = "required field is missing"
         elif err["type"] == "union_tag_invalid":
             loc = (*loc, "type")
+        elif isinstance(err.get("input"), BadNumber):
+            msg = err["input"].reason
         elif err["type"] != "value_error" and "input" in err:
             shown = repr(err["input"])
             if len(shown) <= 60 and not isinstance(err["input"], dict | list):
@@ -230,12 +289,11 @@ def load_studies(
         With one :class:`~hccmeta.errors.Problem` per problem, if any file is invalid.
     """
     data_dir = Path(path) if path is not None else default_data_dir()
-    files = study_files(data_dir)
-    if not files:
+    files, problems = scan_data_dir(data_dir)
+    if not files and not problems:
         raise StudyDataError([Problem(_display(data_dir), None, None, None, "no study files")])
     vocabulary = load_vocabulary(data_dir)
     dirs = _as_dirs(sources, "sources") if sources is not None else None
-    problems: list[Problem] = []
     warnings: list[DataWarning] = []
     field_lines: dict[str, int] = {}
     studies: list[Study] = []
@@ -253,6 +311,8 @@ def load_studies(
             problems.append(
                 _problem(display, lines, data, loc, f"still {PLACEHOLDER}: fill in this value")
             )
+        for f in text_findings(data):
+            problems.append(_problem(display, lines, data, f.loc, f.message))
         try:
             study = Study.model_validate(data)
         except ValidationError as exc:
@@ -268,7 +328,7 @@ def load_studies(
             continue
         if todo:
             continue
-        for f in check_study(study, vocabulary):
+        for f in [*check_study(study, vocabulary), *check_rules(study, file_stem=file.stem)]:
             problems.append(_problem(display, lines, data, f.loc, f.message))
         for t in check_terms(study, vocabulary):
             problems.append(_problem(display, lines, data, t.loc, t.message))

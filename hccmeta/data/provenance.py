@@ -25,6 +25,8 @@ from hccmeta.data.schema import (
     Landmark,
     Study,
 )
+from hccmeta.data.yamlio import utf8_problem
+from hccmeta.errors import StudyDataError, printable
 
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212\u00ad"
 _STRIP = re.compile(r"[\s" + re.escape(_DASHES) + r"]+")
@@ -149,7 +151,13 @@ class SourceText:
 
     @classmethod
     def read(cls, path: Path) -> SourceText:
-        text = path.read_text(encoding="utf-8")
+        """Read a source text; a file that is not UTF-8 is a :class:`StudyDataError`
+        naming its line and column."""
+        data = path.read_bytes()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StudyDataError([utf8_problem(data, exc, printable(str(path)))]) from None
         return cls(path, text, squash(text))
 
 

@@ -23,12 +23,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from hccmeta.errors import InputError
+from hccmeta.numeric import NumberError, check_magnitude, check_se
 
 __all__ = [
     "ASSUMPTIONS",
     "DEFAULT_CI_LEVEL",
     "Derived",
     "PBoundRule",
+    "effect_problem",
     "z_two_sided",
 ]
 
@@ -161,6 +163,22 @@ class Derived:
                 if bool(np.broadcast_to(mask, self.shape)[index])
             )
         )
+
+
+def effect_problem(yi: float, sei: float) -> tuple[str, str] | None:
+    """Whether an effect size can be computed with (the numeric-input policy of
+    :mod:`hccmeta.numeric`): ``yi`` finite and at most 1e12 in absolute value, ``sei`` in
+    [1e-12, 1e12] (so that ``vi = sei**2`` is neither 0 nor infinite). Returns None, or
+    ``("yi" | "sei", message)``."""
+    try:
+        check_magnitude(float(yi), what="the estimate")
+    except NumberError as exc:
+        return "yi", str(exc)
+    try:
+        check_se(float(sei), what="the standard error")
+    except NumberError as exc:
+        return "sei", str(exc)
+    return None
 
 
 # ---- argument checks ---------------------------------------------------------------

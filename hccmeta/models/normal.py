@@ -27,6 +27,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from hccmeta.defaults import DEFAULT_SEED
+from hccmeta.effects.base import effect_problem
 from hccmeta.errors import HccmetaWarning, InputError
 from hccmeta.models.result import PoolResult, _check_ci_prob
 from hccmeta.priors import (
@@ -320,7 +321,9 @@ def pool(
     Raises
     ------
     InputError
-        Naming the argument: NaN or non-numeric values, SE or variance <= 0, lengths
+        Naming the argument: NaN or non-numeric values, SE or variance <= 0, values
+        outside the bounds of :mod:`hccmeta.numeric` (estimates at most 1e12 in absolute
+        value, standard errors in [1e-12, 1e12]), lengths
         that differ, missing DataFrame columns, a CI probability given in percent,
         priors that do not fit their parameter, unknown measure, model or method.
     """
@@ -359,6 +362,10 @@ def pool(
     labels = _labels(study, y.size)
     if bias is not None:
         bias_entries, bias_mean, bias_sd = check_bias(bias, y.size)
+    for i in range(y.size):
+        problem = effect_problem(float(y[i]), float(s[i]))
+        if problem is not None:
+            raise InputError(f"{problem[0]}[{i}] (study {labels[i]!r}): {problem[1]}")
 
     mu_prior = check_mu_prior(prior_mu if prior_mu is not None else DEFAULT_MU)
     if model == "fixed":

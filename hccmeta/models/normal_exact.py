@@ -10,7 +10,13 @@ tau, and the one-dimensional marginal posterior of tau is integrated numerically
 - ``p(tau | y) ∝ p(tau) p(y | tau)`` is integrated on ``x = log(tau)`` with composite
   Gauss-Legendre panels over the range where the density is not negligible (the
   integrand decays exponentially in x at both ends, and panel edges fall on the bounds
-  of a bounded prior's support);
+  of a bounded prior's support). That range is found on a grid from 25 nats below the
+  smallest scale the data and the prior point to (the smallest SE, the spread of the
+  estimates, the prior's median) to 20 nats above the largest, widened where the
+  density has not decayed at an end: a study with an enormous SE (no information) only
+  widens it, and cannot hide the posterior's mass. A posterior that has not decayed
+  after the widenings, or whose density is nowhere finite, is refused
+  (:class:`~hccmeta.errors.InputError`) rather than integrated wrongly;
 - mu, theta_i and theta_new are mixtures over the quadrature nodes of (truncated)
   normals: ``theta_i | tau, y ~ (1 - c_i) y_i + c_i mu + d_i Z`` with
   ``c_i = s_i^2 / (s_i^2 + tau^2)`` and ``d_i^2 = s_i^2 tau^2 / (s_i^2 + tau^2)``;
@@ -32,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from hccmeta.errors import InputError
 from hccmeta.priors import Normal, Prior, Uniform
 
 __all__ = ["ExactPosterior", "NormalMixture", "fit_exact"]
@@ -45,6 +52,16 @@ _UNIFORM_PANELS = 32
 _QUANTILE_PANELS = 32
 #: The tau range keeps log-density values within this many nats of the maximum.
 _LOG_DENSITY_CUT = 40.0
+#: An open end of the range searched must lie this many nats below the maximum (mass
+#: beyond it < ~1e-9 of the total); else the range is widened, and after
+#: _MAX_WIDENINGS widenings the engine refuses the input.
+_EDGE_CUT = 20.0
+_MAX_WIDENINGS = 4
+#: The range searched stays within log(tau) in [-300, 300] (tau^2 stays finite).
+_X_LIMIT = 300.0
+#: Points of the tau grid: at most this far apart in log(tau), at least _MIN_POINTS.
+_COARSE_STEP = 0.1
+_MIN_POINTS = 450
 _LOG_2PI = math.log(2.0 * math.pi)
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_NODES)
@@ -395,29 +412,75 @@ class ExactPosterior:
         """log p(tau | y) + log(tau) (unnormalised) at tau = exp(x): the density of x."""
         assert self.prior_tau is not None
         tau = np.exp(x)
-        cond = _conditional(self.y, self.s2, tau, self.prior_mu)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            cond = _conditional(self.y, self.s2, tau, self.prior_mu)
         with np.errstate(divide="ignore", invalid="ignore"):
             lp = self.prior_tau.logpdf(tau) + cond.log_marginal + x
         return np.where(np.isnan(lp), -np.inf, lp), cond
 
-    def _build_grid(self, prior_tau: Prior) -> None:
-        spread = float(np.std(self.y)) if self.y.size > 1 else 0.0
-        ref = max(float(self.s.max()), spread, float(prior_tau.ppf(0.5)))
-        x_lo_support = math.log(prior_tau.lower) if prior_tau.lower > 0 else -math.inf
-        x_hi_support = math.log(prior_tau.upper) if math.isfinite(prior_tau.upper) else math.inf
-        lo = max(math.log(ref) - 25.0, x_lo_support)
-        hi = min(math.log(ref) + 20.0, x_hi_support)
-        coarse = np.linspace(lo, hi, 450)
-        lg, _ = self._log_density_x(coarse)
-        top = float(np.max(lg))
-        if not np.isfinite(top):
-            raise FloatingPointError("the posterior of tau is zero everywhere on the grid")
-        # keep where the density of x, or that density times tau^2 (second moments:
-        # heavy-tailed posteriors), is within the cut of its maximum
-        lg2 = lg + 2.0 * coarse
-        keep = np.flatnonzero(
+    def _scales(self, prior_tau: Prior) -> tuple[float, float]:
+        """The smallest and the largest scale of tau the data and the prior point to: the
+        standard errors, the spread of the estimates and the prior's median. The range
+        searched reaches 25 nats below the smallest (so that a study with an enormous SE
+        cannot push it above the posterior's mass) and 20 above the largest."""
+        refs = [float(self.s.min()), float(self.s.max())]
+        if self.y.size > 1 and float(np.std(self.y)) > 0:
+            refs.append(float(np.std(self.y)))
+        with np.errstate(all="ignore"):
+            median = float(np.asarray(prior_tau.ppf(np.array([0.5])))[0])
+        if math.isfinite(median) and median > 0:
+            refs.append(median)
+        return min(refs), max(refs)
+
+    def _refuse(self, why: str) -> InputError:
+        return InputError(
+            f"the exact engine cannot integrate this posterior reliably ({why}) under "
+            f"prior_mu {self.prior_mu!r} and prior_tau {self.prior_tau!r}; use "
+            "method='mcmc' or priors on the scale of the data"
+        )
+
+    @staticmethod
+    def _keep(x: FloatArray, lg: FloatArray, top: float) -> NDArray[np.intp]:
+        """Indices where the density of x, or that density times tau^2 (second moments:
+        heavy-tailed posteriors), is within the cut of its maximum."""
+        lg2 = lg + 2.0 * x
+        return np.flatnonzero(
             (lg > top - _LOG_DENSITY_CUT) | (lg2 > np.max(lg2) - _LOG_DENSITY_CUT)
         )
+
+    def _build_grid(self, prior_tau: Prior) -> None:
+        small, large = self._scales(prior_tau)
+        x_lo_support = math.log(prior_tau.lower) if prior_tau.lower > 0 else -math.inf
+        x_hi_support = math.log(prior_tau.upper) if math.isfinite(prior_tau.upper) else math.inf
+        x_lo_support = max(x_lo_support, -_X_LIMIT)
+        x_hi_support = min(x_hi_support, _X_LIMIT)
+        lo = max(math.log(small) - 25.0, x_lo_support)
+        hi = min(math.log(large) + 20.0, x_hi_support)
+        if not hi > lo:
+            raise self._refuse("the support of the tau prior is empty on the grid")
+        # points at most _COARSE_STEP apart in log(tau); an open end where the density
+        # has not decayed is pushed out (a wide prior), up to _MAX_WIDENINGS times
+        for _ in range(_MAX_WIDENINGS + 1):
+            coarse = np.linspace(lo, hi, max(_MIN_POINTS, math.ceil((hi - lo) / _COARSE_STEP) + 1))
+            lg, _ = self._log_density_x(coarse)
+            top = float(np.max(lg))
+            if not np.isfinite(top):
+                raise self._refuse("the posterior density of tau is zero or not finite everywhere")
+            low_open = lg[0] > top - _EDGE_CUT and lo > x_lo_support
+            high_open = lg[-1] > top - _EDGE_CUT and hi < x_hi_support
+            at_limit = (lg[0] > top - _EDGE_CUT and lo <= -_X_LIMIT) or (
+                lg[-1] > top - _EDGE_CUT and hi >= _X_LIMIT
+            )
+            if at_limit:
+                raise self._refuse("the posterior of tau does not decay within exp(+-300)")
+            if not (low_open or high_open):
+                break
+            width = hi - lo
+            lo = max(lo - width, x_lo_support) if low_open else lo
+            hi = min(hi + width, x_hi_support) if high_open else hi
+        else:
+            raise self._refuse("the posterior of tau has mass beyond the range searched")
+        keep = self._keep(coarse, lg, top)
         step = coarse[1] - coarse[0]
         x_lo = max(coarse[keep[0]] - step, lo)
         x_hi = min(coarse[keep[-1]] + step, hi)
@@ -442,6 +505,10 @@ class ExactPosterior:
         shift = float(np.max(lg_nodes))
         wq = weights * np.exp(lg_nodes - shift)
         total = float(wq.sum())
+        if not (math.isfinite(shift) and math.isfinite(total) and total > 0):
+            raise self._refuse("the quadrature weights are not finite")
+        if not (np.all(np.isfinite(cond.M)) and np.all(np.isfinite(cond.V))):
+            raise self._refuse("the conditional posterior of mu is not finite")
         self.edges = edges
         self.x = nodes
         self.tau = np.exp(nodes)

@@ -306,8 +306,9 @@ class PoolResult:
             if scale == "analysis":
                 mean, sd = mix.mean(), mix.sd()
             else:
-                mean, sd = mix.exp_moments()
-                q = np.exp(q)
+                with np.errstate(over="ignore", invalid="ignore"):  # checked below
+                    mean, sd = mix.exp_moments()
+                    q = np.exp(q)
             for i, name in enumerate(names):
                 loc, _ = self._locate(name)
                 if isinstance(loc, str):
@@ -320,13 +321,57 @@ class PoolResult:
             for i, name in enumerate(names):
                 x = self._flat_draws(name)
                 if scale == "ratio" and name not in SCALE_VARIABLES:
-                    x = np.exp(x)
+                    with np.errstate(over="ignore"):  # checked below
+                        x = np.exp(x)
                 qs = np.quantile(x, probs)
                 table[i] = [x.mean(), qs[0], x.std(ddof=1), qs[1], qs[2]]
         df = pd.DataFrame(table, index=pd.Index(names, name="variable"), columns=SUMMARY_COLUMNS)
         if scale == "ratio":
             df = df.drop(index=[n for n in names if n in SCALE_VARIABLES])
+            self._check_ratio_table(df)
+            if not self.theta_new_ratio_mean_exists:
+                df.loc["theta_new", ["mean", "sd"]] = np.nan
+            df.attrs["undefined_moments"] = (
+                [] if self.theta_new_ratio_mean_exists else ["theta_new"]
+            )
+        elif not np.all(np.isfinite(df.to_numpy())):
+            raise InputError(
+                f"the posterior is numerically degenerate under prior_mu {self.prior_mu!r} and "
+                f"prior_tau {self.prior_tau!r}: a summary is not finite; choose priors on "
+                "the scale of the data"
+            )
         return df
+
+    @property
+    def theta_new_ratio_mean_exists(self) -> bool:
+        """Whether ``E[exp(theta_new)]`` (the mean ratio of a new study) is finite.
+
+        Given tau, ``exp(theta_new)`` is log-normal with log-variance ``Var(mu | tau) +
+        tau^2``, so its mean grows like ``exp(tau^2 / 2)``; it is finite only where the
+        posterior of tau has a tail lighter than that of a standard half-normal: a
+        bounded prior (Uniform), a HalfNormal with scale < 1, or the fixed-effect model.
+        Under HalfCauchy, HalfStudentT, LogNormal, InverseGamma or a HalfNormal with
+        scale >= 1 the mean is infinite, whatever a sample or a truncated quadrature
+        gives: :meth:`summary` reports its mean and sd as NaN on the ratio scale.
+        """
+        prior = self.prior_tau
+        if prior is None or math.isfinite(prior.upper):
+            return True
+        return prior.family == "HalfNormal" and prior.params()["scale"] < 1.0
+
+    def _check_ratio_table(self, df: pd.DataFrame) -> None:
+        """Refuse a back-transformed summary whose quantiles overflow or underflow
+        (exp of a log ratio beyond +-709): a numerically degenerate posterior."""
+        for name, row in df.iterrows():
+            for col in ("median", "ci_lower", "ci_upper"):
+                value = float(row[col])
+                if not math.isfinite(value) or value == 0.0:
+                    raise InputError(
+                        f"the posterior is numerically degenerate on the ratio scale: the "
+                        f"{col} of {name} is {value:g} (exp of a log ratio beyond +-709) "
+                        f"under prior_mu {self.prior_mu!r} and prior_tau {self.prior_tau!r}; "
+                        "choose priors on the scale of the data"
+                    )
 
     def ratio_summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
         """:meth:`summary` back-transformed to the ratio scale (HR, OR, RR)."""

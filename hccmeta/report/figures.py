@@ -7,7 +7,8 @@ compiler leave a core free most of the time). The main process computes what eac
 figure shows (:func:`hccmeta.report.forest.forest_rows`,
 :func:`hccmeta.report.plots.tau_curves`, the sensitivity table, the posterior DataTree);
 the worker only draws and writes, so the output is the same bytes as drawing in this
-process (``workers=0``, also the fallback on a single core).
+process (``workers=0``, also the fallback on a single core). The worker ends when this
+process dies, even by SIGKILL (:func:`hccmeta.procs.watch_parent`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def render_job(kind: str, payload: Any) -> bytes:
     raise ValueError(f"unknown render job {kind!r}")
 
 
+def _init_worker(parent: int) -> None:
+    """End with the parent process (see :mod:`hccmeta.procs`), then warm up."""
+    from hccmeta.procs import watch_parent
+
+    watch_parent(parent)
+    _warm_up()
+
+
 def _warm_up() -> None:
     """Import matplotlib and the plotting code in the worker while it would idle."""
     import matplotlib.figure  # noqa: F401
@@ -79,7 +88,8 @@ class Renderer:
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_warm_up,
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
         self._jobs: dict[str, cf.Future[bytes] | bytes] = {}
 

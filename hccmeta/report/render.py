@@ -18,7 +18,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["Table", "data_uri", "render_html", "render_markdown", "slug"]
+__all__ = ["Table", "data_uri", "md_code", "md_escape", "render_html", "render_markdown", "slug"]
 
 
 @dataclass
@@ -57,8 +57,9 @@ def data_uri(png: bytes) -> str:
 
 
 def _md_cell(text: str) -> str:
-    text = str(text).replace("\\", "\\\\").replace("|", "\\|")
-    return text.replace("\n", "<br>").strip()
+    """A table cell: Markdown-escaped like running text (:func:`md_escape`, which also
+    escapes ``|``), line breaks as ``<br>``."""
+    return md_escape(str(text)).replace("\r\n", "\n").replace("\n", "<br>").strip()
 
 
 def md_table(table: Table) -> str:
@@ -97,8 +98,25 @@ def html_table(table: Table, css: str = "") -> Markup:
 
 
 def md_escape(text: str) -> str:
-    """Escape the characters Markdown would interpret in running text."""
+    """Escape the characters Markdown would interpret in running text.
+
+    Backslash escapes of CommonMark: ``<`` and ``>`` (no raw HTML, no autolinks such as
+    ``<javascript:...>``), ``[`` and ``]`` (no links or images), code, emphasis, table
+    pipes and headings; free text of the study data and the registry reaches
+    ``index.md`` only through this filter, :func:`md_code` or a table cell.
+    """
     return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", str(text))
+
+
+def md_code(text: str) -> str:
+    """``text`` as a Markdown code span, safe whatever it holds: the fence is one
+    backtick longer than the longest run of backticks in it (CommonMark), padded with
+    spaces where the text starts or ends with a backtick; line breaks become spaces."""
+    text = " ".join(str(text).splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _environment(autoescape: bool) -> Any:
@@ -115,6 +133,7 @@ def _environment(autoescape: bool) -> Any:
     env.filters["md_table"] = md_table
     env.filters["html_table"] = html_table
     env.filters["md"] = md_escape
+    env.filters["md_code"] = md_code
     env.filters["slug"] = slug
     return env
 

@@ -6,21 +6,33 @@ places atomically; elsewhere the old report is renamed aside, the new one rename
 place, and only then the old one removed. A run that fails at any point removes its
 temporary directory and leaves the previous report untouched. Invalid study data fail
 in :func:`hccmeta.load_studies`, before anything is written.
+
+A run holds an advisory lock (``flock``) on its temporary directory; the next run
+removes the ``OUT.tmp-*`` and ``OUT.old-*`` directories whose lock is free (those of
+runs that were killed), never those of a run still going. A symbolic link given as the
+report directory is followed: the report is written beside the link's target and
+swapped in there, the link left as it is. The report directory gets the permissions the
+user's umask gives (not the 0700 of a temporary directory). Every filesystem error
+(``--out`` below a file, a directory without write permission, a previous report that
+cannot be removed) is an :class:`~hccmeta.errors.InputError` naming the path.
 """
 
 from __future__ import annotations
 
 import ctypes
+import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hccmeta.errors import InputError
+from hccmeta.errors import InputError, printable
 from hccmeta.report.figures import Renderer, default_workers
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,6 +152,101 @@ def _check_target(target: Path) -> None:
         )
 
 
+# ---------------------------------------------------------- temporary directories
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _lock(directory: Path) -> int | None:
+    """Hold an exclusive advisory lock on ``directory``; the fd (None where flock is
+    not available). Released when the fd is closed or the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise
+    except OSError:  # no locks on this filesystem
+        os.close(fd)
+        return None
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        with suppress(OSError):
+            os.close(fd)
+
+
+#: A temporary directory without a lock (an older version's, or one being made) is
+#: stale only when this old (seconds).
+_UNLOCKED_STALE_AFTER = 3600.0
+
+
+def _remove_stale(target: Path) -> list[Path]:
+    """Remove the temporary directories of killed runs beside ``target``: those whose
+    lock can be taken (their run is gone). Returns what was removed."""
+    removed = []
+    ours = re.compile(re.escape(target.name) + r"\.(tmp|old)-[a-z0-9_]{8}")
+    for path in target.parent.glob(glob.escape(target.name) + ".*-*"):
+        if not ours.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            fd = _lock(path)
+        except OSError:
+            continue  # locked (a run is writing it) or unreadable
+        try:
+            if fd is None and time.time() - path.stat().st_mtime < _UNLOCKED_STALE_AFTER:
+                continue
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        finally:
+            _unlock(fd)
+    return removed
+
+
+def _resolve_target(out: Path) -> Path:
+    """The directory the report goes to: ``out`` made absolute, a symbolic link
+    followed to its target (which need not exist yet)."""
+    target = out.absolute()
+    if target.is_symlink():
+        try:
+            return target.resolve(strict=False)
+        except (OSError, RuntimeError) as exc:
+            raise InputError(
+                f"--out {printable(str(target))}: a symbolic link that cannot be followed ({exc})"
+            ) from None
+    return target
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse a previous report that could be swapped out but not removed."""
+    if not target.is_dir():
+        return
+    for root, dirs, _files in os.walk(target):
+        for d in (root, *(os.path.join(root, x) for x in dirs)):
+            if not os.access(d, os.W_OK | os.X_OK):
+                raise InputError(
+                    f"--out {printable(str(target))}: the previous report cannot be replaced: "
+                    f"{printable(d)} is not writable"
+                )
+
+
+def _fs_error(target: Path, exc: OSError) -> InputError:
+    where = exc.filename if exc.filename is not None else target
+    what = exc.strerror or type(exc).__name__
+    return InputError(
+        f"--out {printable(str(target))}: cannot write the report: {what}: {printable(str(where))}"
+    )
+
+
 # --------------------------------------------------------------------------- the files
 def _wait(renderer: Renderer, data: ReportData, progress: Progress | None) -> dict[str, bytes]:
     """Queue the sensitivity plots, then wait for every figure and posterior file."""
@@ -253,17 +360,48 @@ def write_report(
     Raises
     ------
     InputError
-        If ``out_dir`` exists and is not a previous report.
+        If ``out_dir`` exists and is not a previous report (or a previous report that
+        cannot be removed), or on any filesystem error, naming the path.
     """
+    start = time.perf_counter()
+    target = _resolve_target(Path(out_dir) if out_dir is not None else default_out_dir())
+    try:
+        return _write_report(
+            evidence,
+            target,
+            start,
+            seed=seed,
+            registry=registry,
+            sensitivity=sensitivity,
+            progress=progress,
+            workers=workers,
+        )
+    except OSError as exc:
+        raise _fs_error(target, exc) from None
+
+
+def _write_report(
+    evidence: Evidence,
+    target: Path,
+    start: float,
+    *,
+    seed: int,
+    registry: Registry | None,
+    sensitivity: bool,
+    progress: Progress | None,
+    workers: int | None,
+) -> ReportSummary:
     from hccmeta.report.collect import collect
 
-    start = time.perf_counter()
-    target = Path(out_dir) if out_dir is not None else default_out_dir()
-    target = target.absolute()
     _check_target(target)
+    _check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(target)
     tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.tmp-", dir=target.parent))
+    lock: int | None = None
     try:
+        lock = _lock(tmp)
+        tmp.chmod(0o777 & ~_umask())
         (tmp / "figures").mkdir()
         (tmp / "posteriors").mkdir()
         with Renderer(default_workers() if workers is None else workers) as renderer:
@@ -295,6 +433,8 @@ def write_report(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _unlock(lock)
     n_fig = len(list((target / "figures").glob("*.png")))
     return ReportSummary(
         out_dir=target,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -245,8 +246,12 @@ class InProcessExecutor(Executor):
 _WORKER_CONTEXT: Context | None = None
 
 
-def _init_worker(context: Context) -> None:
+def _init_worker(context: Context, parent: int | None = None) -> None:
     global _WORKER_CONTEXT
+    if parent is not None:
+        from hccmeta.procs import watch_parent
+
+        watch_parent(parent)  # a killed parent cannot shut the pool down
     _WORKER_CONTEXT = context
 
 
@@ -274,7 +279,7 @@ class LocalPoolExecutor(Executor):
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(context,),
+                initargs=(context, os.getpid()),
             )
             self._context_id = id(context)
         return self._pool
