@@ -92,15 +92,10 @@ JUDGEMENTS: dict[str, tuple[str, ...]] = {
 #: The tools' names in words.
 TOOLS: dict[str, str] = {"rob2": "RoB 2", "robins_i": "ROBINS-I", "quips": "QUIPS"}
 
-#: Predicted direction of bias (ROBINS-I / RoB 2 optional item), relative to the
-#: comparison's exposed (numerator) and reference groups.
-DIRECTIONS = (
-    "favours_exposed",
-    "favours_reference",
-    "towards_null",
-    "away_from_null",
-    "unpredictable",
-)
+#: Predicted direction of bias (ROBINS-I / RoB 2 optional item): ``favours_group`` (the
+#: group named in ``favours`` looks better than it is), towards or away from the null, or
+#: unpredictable (the values of :attr:`Assessment.direction`).
+DIRECTIONS = ("favours_group", "towards_null", "away_from_null", "unpredictable")
 
 # ROBINS-I: 'no information' ranks between serious and critical for the overall rule
 # (the overall judgement is at least as severe as every domain except that a domain
