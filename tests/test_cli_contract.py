@@ -84,27 +84,36 @@ def test_counts_need_a_measure_and_rd_is_accepted(
 def test_pool_and_run_json_share_estimate_keys(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _csv(tmp_path, "study,yi,sei\nA,-1.2571,0.3820\nB,-0.9662,0.3557\n")
+    name = "os_tace_plus_sorafenib_vs_sorafenib"
+    assert main(["run", name, "--data", str(STUDY_DATA), "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    # the run's own effects (as oriented by the analysis), pooled by `pool`
+    rows = "".join(f"{e['study']},{e['yi']!r},{e['sei']!r}\n" for e in run["effects"])
+    path = _csv(tmp_path, "study,yi,sei\n" + rows)
     assert main(["pool", "--csv", path, "--measure", "hr", "--json"]) == 0
     pool = json.loads(capsys.readouterr().out)
     for key in ("mu", "tau", "theta_new"):
         assert set(pool[key]) == ESTIMATE_KEYS
     assert pool["mu"]["natural_median"] == pytest.approx(math.exp(pool["mu"]["median"]))
     assert pool["tau"]["natural_scale"] is None
-    assert [s["study"] for s in pool["studies"]] == ["A", "B"]
+    assert [s["study"] for s in pool["studies"]] == [e["study"] for e in run["effects"]]
     assert set(pool["studies"][0]["theta"]) == ESTIMATE_KEYS
     assert pool["diagnostics"] is None and pool["seed"] == DEFAULT_SEED
-    name = "os_tace_plus_sorafenib_vs_sorafenib"
-    assert main(["run", name, "--data", str(STUDY_DATA), "--json"]) == 0
-    run = json.loads(capsys.readouterr().out)
     (est,) = run["estimates"]
     assert set(est) >= ESTIMATE_KEYS
     assert {s["study"] for s in run["studies"]} == {"tace_resistant_n34", "terashima2016"}
     assert all(set(s) >= ESTIMATE_KEYS for s in run["studies"])
-    assert run["priors"] == {"mu": "Normal(mean=0.0, sd=1.0)", "tau": "HalfNormal(scale=0.5)"}
+    # the primary fit's priors, and the bias distribution of its bias-adjusted estimate
+    # (ROBINS-I serious, bias favouring the TACE group: N(-0.30, 0.30^2) on the log HR)
+    assert run["priors"] == {
+        "mu": "Normal(mean=0.0, sd=1.0)",
+        "tau": "HalfNormal(scale=0.5)",
+        "bias": "serious risk of bias in tace_resistant_n34 and terashima2016: bias ~ "
+        "N(-0.30, 0.30²)",
+    }
     assert run["diagnostics"] == [] and run["seed"] == DEFAULT_SEED
-    # the same two studies as pool --json gives (yi rounded to 4 decimals above)
-    assert est["median"] == pytest.approx(pool["mu"]["median"], abs=1e-3)
+    # the same effects and the same engine: the same posterior
+    assert est["median"] == pytest.approx(pool["mu"]["median"], abs=1e-12)
 
 
 @pytest.mark.sampling

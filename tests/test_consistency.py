@@ -195,7 +195,8 @@ def test_p_values_the_derived_effect_cannot_reproduce() -> None:
 def test_validate_prints_warnings_and_strict_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shutil.copy(ROOT / "study_data" / "tace_resistant_n34.yaml", tmp_path)
+    for name in ("tace_resistant_n34.yaml", "analyses.yaml", "vocabulary.yaml"):
+        shutil.copy(ROOT / "study_data" / name, tmp_path)
     assert main(["validate", "--data", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("valid: 1 studies")

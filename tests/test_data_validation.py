@@ -228,10 +228,12 @@ def test_a_study_without_risk_of_bias_validates_with_one_warning(
 ) -> None:
     text = (DEMO / "demo2020.yaml").read_text()
     (tmp_path / "demo2020.yaml").write_text(text[: text.index("risk_of_bias:")])
+    for name in ("analyses.yaml", "vocabulary.yaml"):
+        shutil.copy(DEMO / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "--data", "."]) == 0
     captured = capsys.readouterr()
-    assert captured.out.strip() == "valid: 1 studies, 4 records, 1 baseline characteristics"
+    assert captured.out.startswith("valid: 1 studies, 4 records, 1 baseline characteristics;")
     lines = captured.err.strip().splitlines()
     assert (
         "demo2020.yaml:2: warning: study demo2020: no risk_of_bias block: its results count as "
@@ -253,7 +255,10 @@ def test_risk_of_bias_snippets_are_verified_against_the_sources(
         "without adjustment., provenance: [{location: Methods, snippet: chosen by the "
         "treating physician}]}",
     )
+    text = text.replace("source_kind: full_text", "source_kind: full_text\nsources: [demo.txt]")
     (data / "demo2020.yaml").write_text(text)
+    for name in ("analyses.yaml", "vocabulary.yaml"):
+        shutil.copy(DEMO / name, data / name)
     sources = tmp_path / "sources"
     sources.mkdir()
     # the demo source of the test above, without the sentence the snippet quotes
@@ -268,8 +273,9 @@ def test_risk_of_bias_snippets_are_verified_against_the_sources(
     assert main(["validate", "--data", "data", "--sources", "sources"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert [e for e in err if "risk" in e or "assessment" in e] == [
-        "data/demo2020.yaml:119: assessment rob.os: field domains[0].provenance[0].snippet: "
-        "snippet not found in any source text: 'chosen by the treating physician'"
+        "data/demo2020.yaml:120: assessment rob.os: field domains[0].provenance[0].snippet: "
+        "snippet not found in demo.txt: 'chosen by the treating physician' (`hccmeta locate` "
+        "shows the closest text)"
     ]
     # and found once the source prints it
     with (sources / "demo.txt").open("a") as fh:
@@ -428,6 +434,12 @@ def test_sources_that_are_not_utf8_are_located(
 ) -> None:
     data = tmp_path / "data"
     shutil.copytree(DEMO, data)
+    study = data / "demo2020.yaml"
+    study.write_text(
+        study.read_text().replace(
+            "source_kind: full_text", "source_kind: full_text\nsources: [demo.txt]"
+        )
+    )
     sources = tmp_path / "sources"
     sources.mkdir()
     (sources / "demo.txt").write_bytes(b"line one\nline two \xe9t\xe9\n")  # Latin-1

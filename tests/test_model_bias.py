@@ -168,11 +168,11 @@ def test_no_bias_terms_equal_the_unadjusted_model_exactly() -> None:
     """Every entry None (mu_b = 0, sigma_b = 0) goes through the adjusted code path and
     gives the unadjusted numbers to the last bit; so does sd 1e-12 (its square vanishes
     next to s^2) apart from the extra bias rows."""
-    plain = hm.pool(Y, S, study=LABELS)
-    none = hm.pool(Y, S, study=LABELS, bias=[None] * 6)
+    plain = hm.pool(Y, S, measure="hr", study=LABELS)
+    none = hm.pool(Y, S, measure="hr", study=LABELS, bias=[None] * 6)
     np.testing.assert_array_equal(none.summary().to_numpy(), plain.summary().to_numpy())
     assert none.prob_below(-0.2) == plain.prob_below(-0.2)
-    tiny = hm.pool(Y, S, study=LABELS, bias=[priors.Normal(0.0, 1e-12)] * 6)
+    tiny = hm.pool(Y, S, measure="hr", study=LABELS, bias=[priors.Normal(0.0, 1e-12)] * 6)
     np.testing.assert_allclose(
         tiny.summary().loc[plain.variables].to_numpy(),
         plain.summary().to_numpy(),
@@ -203,7 +203,7 @@ def test_k1_fixed_effect_closed_form() -> None:
     assert table.loc["bias[1]", "mean"] == pytest.approx(b_mean, abs=TOL_CLOSED_FORM)
     assert table.loc["bias[1]", "sd"] == pytest.approx(b_prec**-0.5, abs=TOL_CLOSED_FORM)
     # without the bias term mu moves to the unadjusted posterior: shifted by m, tighter
-    plain = hm.pool([y], [s], model="fixed", prior_mu=priors.Normal(m0, s0)).summary()
+    plain = hm.pool([y], [s], measure="hr", model="fixed", prior_mu=priors.Normal(m0, s0)).summary()
     assert plain.loc["mu", "sd"] < sd
     assert plain.loc["mu", "mean"] < mean
 
@@ -216,7 +216,7 @@ def test_k1_random_effects_against_quad() -> None:
     scipy.integrate.quad."""
     y, s, m, v = -0.9, 0.3, -0.3, 0.3
     tau_prior = priors.HalfNormal(0.5)
-    res = hm.pool([y], [s], bias=[priors.Normal(m, v)], prior_tau=tau_prior)
+    res = hm.pool([y], [s], measure="hr", bias=[priors.Normal(m, v)], prior_tau=tau_prior)
 
     def weight(t: float) -> float:
         total = 1 + s**2 + v**2 + t**2
@@ -286,12 +286,12 @@ def test_bias_result_records_the_distributions() -> None:
 )
 def test_bias_argument_errors(bias, message) -> None:
     with pytest.raises(InputError, match=message):
-        hm.pool(Y, S, bias=bias)
+        hm.pool(Y, S, measure="hr", bias=bias)
 
 
 def test_bias_accepts_spec_strings() -> None:
-    a = hm.pool(Y, S, bias=["normal:-0.3:0.3"] + [None] * 5)
-    b = hm.pool(Y, S, bias=[priors.Normal(-0.3, 0.3)] + [None] * 5)
+    a = hm.pool(Y, S, measure="hr", bias=["normal:-0.3:0.3"] + [None] * 5)
+    b = hm.pool(Y, S, measure="hr", bias=[priors.Normal(-0.3, 0.3)] + [None] * 5)
     np.testing.assert_array_equal(a.summary().to_numpy(), b.summary().to_numpy())
 
 
@@ -303,7 +303,7 @@ def test_combined_without_non_randomised_studies_is_the_plain_model() -> None:
     """No non-randomised study: mu, tau, theta equal hccmeta.pool's 1-D engine, and the
     posteriors of mu_b and sigma_b are their priors."""
     res = hm.pool_combined(Y[:3], S[:3], randomised=[True] * 3, method="exact")
-    plain = hm.pool(Y[:3], S[:3]).summary()
+    plain = hm.pool(Y[:3], S[:3], measure="hr").summary()
     table = res.summary()
     np.testing.assert_allclose(
         table.loc[plain.index].to_numpy(), plain.to_numpy(), rtol=0, atol=TOL_2D
@@ -338,7 +338,7 @@ def test_combined_with_known_bias_equals_the_additive_model() -> None:
         method="exact",
     ).summary()
     bias = [None if r else priors.Normal(-0.3, 0.2) for r in RANDOMISED]
-    additive = hm.pool(Y, S, study=LABELS, bias=bias).summary()
+    additive = hm.pool(Y, S, measure="hr", study=LABELS, bias=bias).summary()
     # pinned, not fixed: the remaining prior spread (1e-6) moves numbers by about 1e-6
     np.testing.assert_allclose(
         combined.loc[additive.index].to_numpy(), additive.to_numpy(), rtol=0, atol=2e-5
@@ -356,7 +356,7 @@ def test_combined_learns_the_bias_from_the_randomised_studies() -> None:
     assert table.loc["mu_b", "ci_upper"] < -0.2
     assert table.loc["mu_b", "mean"] == pytest.approx(-0.6, abs=0.1)
     assert table.loc["mu", "mean"] == pytest.approx(-0.2, abs=0.05)
-    naive = hm.pool(y, s).summary()
+    naive = hm.pool(y, s, measure="hr").summary()
     assert naive.loc["mu", "mean"] < -0.4
 
 
@@ -416,8 +416,8 @@ def test_combined_result_records_its_design() -> None:
 @pytest.mark.sampling
 def test_bias_mcmc_agrees_with_exact() -> None:
     bias = [None, None, None, priors.bias_prior("serious", -1), None, priors.Normal(0.1, 0.2)]
-    exact = hm.pool(Y, S, study=LABELS, bias=bias)
-    fit = hm.pool(Y, S, study=LABELS, bias=bias, method="mcmc", seed=3)
+    exact = hm.pool(Y, S, measure="hr", study=LABELS, bias=bias)
+    fit = hm.pool(Y, S, measure="hr", study=LABELS, bias=bias, method="mcmc", seed=3)
     _assert_agree(fit, exact, ["mu", "tau", "theta[cohort1]", "bias[cohort1]", "bias[cohort3]"])
     assert float(np.abs(fit.posterior_draws()["bias"][..., 0]).max()) == 0.0
 
@@ -425,8 +425,8 @@ def test_bias_mcmc_agrees_with_exact() -> None:
 @pytest.mark.sampling
 def test_bias_mcmc_with_sd_zero_is_the_unadjusted_model() -> None:
     """v_i = 0 everywhere: the bias structure samples the unadjusted posterior."""
-    fit = hm.pool(Y, S, bias=[None] * 6, method="mcmc", seed=4)
-    _assert_agree(fit, hm.pool(Y, S), ["mu", "tau"])
+    fit = hm.pool(Y, S, measure="hr", bias=[None] * 6, method="mcmc", seed=4)
+    _assert_agree(fit, hm.pool(Y, S, measure="hr"), ["mu", "tau"])
 
 
 @pytest.mark.sampling
@@ -439,7 +439,7 @@ def test_combined_mcmc_agrees_with_exact() -> None:
 @pytest.mark.sampling
 def test_combined_mcmc_without_non_randomised_is_the_plain_model() -> None:
     fit = hm.pool_combined(Y, S, randomised=[True] * 6, seed=6)
-    _assert_agree(fit, hm.pool(Y, S), ["mu", "tau", "theta_new"])
+    _assert_agree(fit, hm.pool(Y, S, measure="hr"), ["mu", "tau", "theta_new"])
     assert float(np.abs(fit.posterior_draws()["bias"]).max()) == 0.0
 
 

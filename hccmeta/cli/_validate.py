@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         load_registry(data_dir)
     except StudyDataError as exc:
         problems += exc.problems
-    if problems:
-        raise StudyDataError(problems)
+    if problems:  # (a vocabulary problem is found by both loaders: listed once)
+        raise StudyDataError(list(dict.fromkeys(problems)))
     warnings = consistency_warnings(ev)
     level = "error" if args.strict else "warning"
     for w in warnings:
