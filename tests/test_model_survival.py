@@ -270,8 +270,16 @@ def test_other_variants_build_with_a_finite_log_density(
         raise _Built(key)
 
     monkeypatch.setattr(mcmc, "sample", stand_in)
+    # marginal landmarks: with the 1/m weights (the joint likelihood takes conditional ones)
+    overlap = "families" if form == "marginal" else "joint"
     with pytest.raises(_Built):
-        _fit(n34(), baseline=baseline, landmark_likelihood=likelihood, landmark_terms=form)
+        _fit(
+            n34(),
+            baseline=baseline,
+            landmark_likelihood=likelihood,
+            landmark_terms=form,
+            overlap=overlap,
+        )
 
 
 def test_single_experimental_arm_can_be_kept_out_of_the_contrast(
@@ -310,7 +318,7 @@ def test_single_experimental_arm_can_be_kept_out_of_the_contrast(
         with pytest.raises(_Built):
             _fit(data, single_arm_experimental=how)
     (key_arm, vars_arm), (key_ex, vars_ex) = keys
-    assert key_arm[2] == 0 and key_ex[2] == 1  # number of excluded studies
+    assert key_arm[1].n_excluded == 0 and key_ex[1].n_excluded == 1  # excluded studies
     assert "eta_own" in vars_ex and "eta_own" not in vars_arm
     assert not any(v.startswith("log_hr_dev") for v in vars_ex)  # one study: no deviations
     assert any(v.startswith("log_hr_dev") for v in vars_arm)  # two studies
@@ -350,7 +358,7 @@ def test_n34_study_informs_through_every_statistic() -> None:
     assert {"hr", "hr_new", "median", "median_new", "survival_new", "k"} <= set(table["estimand"])
     terms = res.inputs["terms"]
     assert set(terms["term"]) == {"median", "landmark", "contrast"}
-    assert '"overlap": "families"' in res.tree.attrs["options"]
+    assert '"overlap": "joint"' in res.tree.attrs["options"]
     # the log densities at the draws for power-scaling (values: tests/test_survival_psense.py)
     ll, lp = res.tree["log_likelihood"].to_dataset(), res.tree["log_prior"].to_dataset()
     draws = dict(res.posterior["tau"].sizes)
@@ -371,8 +379,8 @@ def test_n34_study_informs_through_every_statistic() -> None:
     assert np.all(k == 1.0)
     assert expo.priors["shape"] == "k = 1 (exponential)"
     assert "log_k" not in expo.tree["log_prior"]  # k is fixed: no prior of ln k to scale
-    # marginal landmarks are a data change too
-    marginal = _fit(data, seed=3, landmark_terms="marginal")
+    # marginal landmarks with the 1/m weights are a data change too
+    marginal = _fit(data, seed=3, landmark_terms="marginal", overlap="families")
     assert mcmc.compile_count() == before
     assert marginal.diagnostics.ok and marginal.diagnostics.n_divergent == 0
 
@@ -478,8 +486,8 @@ def test_two_studies_pool_cleanly() -> None:
     assert table.loc["median_study[terashima2016, sorafenib]", "median"] == pytest.approx(
         5.8, rel=0.25
     )
-    # one term family less for Terashima (no landmarks): weight 1/2 against 1/3
-    assert '"terashima2016": 0.5' in res.tree.attrs["options"]
+    # the joint likelihood weighs no term down (the 1/m weights are overlap='families')
+    assert '"terashima2016": 1.0' in res.tree.attrs["options"]
 
 
 @pytest.mark.sampling

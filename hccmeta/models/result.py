@@ -90,10 +90,6 @@ def package_versions(method: str) -> dict[str, str]:
 def check_ci_prob(ci_prob: float, argument: str = "ci_prob") -> float:
     """``ci_prob`` as a float in (0, 1); an :class:`InputError` for anything else (a
     percentage such as 95 gets a hint)."""
-    return _check_ci_prob(ci_prob, argument)
-
-
-def _check_ci_prob(ci_prob: float, argument: str = "ci_prob") -> float:
     try:
         value = float(ci_prob)
     except (TypeError, ValueError):
@@ -164,7 +160,7 @@ class PoolResult:
         self.prior_mu = prior_mu
         self.prior_tau = prior_tau
         self.seed = int(seed)
-        self.ci_prob = _check_ci_prob(ci_prob)
+        self.ci_prob = check_ci_prob(ci_prob)
         self.diagnostics = diagnostics
         self.bias: tuple[Normal | None, ...] | None = tuple(bias) if bias is not None else None
         self._exact = exact
@@ -284,7 +280,7 @@ class PoolResult:
             theta[<study>]...``, then ``bias[<study>]`` rows of a bias-adjusted fit
             (and ``mu_b``, ``sigma_b`` of the combined model).
         """
-        prob = self.ci_prob if ci_prob is None else _check_ci_prob(ci_prob)
+        prob = self.ci_prob if ci_prob is None else check_ci_prob(ci_prob)
         if scale not in ("analysis", "ratio"):
             raise InputError(f"scale must be 'analysis' or 'ratio', got {scale!r}")
         if scale == "ratio" and not self.is_ratio:
@@ -549,23 +545,17 @@ class PoolResult:
         With h5py installed the file is netCDF4 with one HDF5 group per DataTree group
         (``xarray.open_datatree``). Without it (h5netcdf cannot write HDF5 without h5py)
         the groups are flattened into one classic netCDF file, in the layout of
-        :mod:`hccmeta.report.netcdf` (read it back with
-        :func:`hccmeta.report.netcdf.read_posteriors`).
+        :mod:`hccmeta.models.netcdf` (read it back with
+        :func:`hccmeta.models.netcdf.read_tree`).
 
         Returns
         -------
         str
             ``"netcdf4"`` or ``"netcdf3-flat"``.
         """
-        import importlib.util
+        from hccmeta.models.netcdf import write_tree
 
-        if importlib.util.find_spec("h5py") is not None:
-            self.datatree.to_netcdf(os.fspath(path), engine="h5netcdf")
-            return "netcdf4"
-        from hccmeta.report.netcdf import _flatten
-
-        _flatten(self.datatree).to_netcdf(os.fspath(path), engine="scipy", format="NETCDF3_64BIT")
-        return "netcdf3-flat"
+        return write_tree(self.datatree, path)
 
     def bias_text(self) -> dict[str, str]:
         """Each study's bias distribution as a readable string (``"none"``: no bias
