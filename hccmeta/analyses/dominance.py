@@ -121,27 +121,38 @@ def study_estimate(
 
 def _prior_texts(
     analysis: Analysis, row: Mapping[str, Any], priors: Mapping[str, str]
-) -> dict[str, str]:
+) -> dict[str, list[str]]:
     """The priors of the pooled mean (``mu``) and of the between-study SD (``tau``)
-    behind an estimate row, as the fit states them."""
+    behind an estimate row, as the fit states them (keys of ``priors``: the parameter,
+    prefixed by the fit's role where it has one)."""
     estimand, model = str(row["estimand"]), analysis.model
     if model == "per_regimen":
-        return {"mu": priors.get(f"{estimand}.mu", ""), "tau": priors.get(f"{estimand}.tau", "")}
-    if model == "proportions" and estimand != "log_or":
+        keys = {"mu": [f"{estimand}.mu"], "tau": [f"{estimand}.tau"]}
+    elif model == "proportions" and estimand != "log_or":
         prefix = "regimens." if "regimens.mu" in priors else ""
-        return {"mu": priors.get(f"{prefix}mu", ""), "tau": priors.get(f"{prefix}tau", "")}
-    if model == "proportions":
-        return {"mu": priors.get("d", ""), "tau": priors.get("tau", "")}
-    if model == "survival_multiformat" and estimand != "log_hr":
-        baseline = priors.get("baseline", "")
-        tau = baseline
+        keys = {"mu": [f"{prefix}mu"], "tau": [f"{prefix}tau"]}
+    elif model == "proportions":
+        keys = {"mu": ["d"], "tau": ["tau"]}
+    elif model == "survival_multiformat" and estimand != "log_hr":
+        # a regimen's median or survival: the baselines' mean and SD (m_eta, sigma_eta),
+        # and for the experimental regimen the log HR's too
         exposed = analysis.contrast[0] if analysis.contrast else None
-        if exposed is not None and estimand.endswith(f"_{exposed}"):
-            tau = f"{baseline}; {priors.get('tau', '')}"
-        return {"mu": baseline, "tau": tau}
-    if model == "survival_multiformat":
-        return {"mu": priors.get("mu_hr", ""), "tau": priors.get("tau", "")}
-    return {"mu": priors.get("mu", ""), "tau": priors.get("tau", "")}
+        shifted = exposed is not None and estimand.endswith(f"_{exposed}")
+        keys = {
+            "mu": ["baseline", *(["mu_hr"] if shifted else [])],
+            "tau": ["baseline", *(["tau"] if shifted else [])],
+        }
+    elif model == "survival_multiformat":
+        keys = {"mu": ["mu_hr"], "tau": ["tau"]}
+    else:
+        keys = {"mu": ["mu"], "tau": ["tau"]}
+
+    def text(key: str) -> str:
+        value = priors.get(key, "")
+        name = key.rsplit(".", 1)[-1]
+        return value if not value or "~" in value else f"{name} ~ {value}"
+
+    return {name: [t for key in ks if (t := text(key))] for name, ks in keys.items()}
 
 
 def prior_dominance(
@@ -179,6 +190,6 @@ def prior_dominance(
             texts = _prior_texts(analysis, rec, priors)
             out.loc[i, "dominant_prior"] = " and ".join(which)
             out.loc[i, "dominant_prior_text"] = "; ".join(
-                dict.fromkeys(t for name in which if (t := texts.get(name)))
+                dict.fromkeys(t for name in which for t in texts[name])
             )
     return out
