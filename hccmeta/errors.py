@@ -58,11 +58,6 @@ class Problem:
             parts.append(f"field {self.field}")
         return ": ".join(parts) + f": {self.message}"
 
-    def as_warning(self) -> str:
-        """The problem as a warning line: ``FILE:LINE: warning: record ID: message``."""
-        where, _, rest = str(self).partition(": ")
-        return f"{where}: warning: {rest}"
-
 
 class StudyDataError(HccmetaError):
     """The study data failed validation; :attr:`problems` lists every problem found."""

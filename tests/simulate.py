@@ -17,9 +17,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hccmeta.effects import DeriveOptions, log_hr_from_logrank, log_median_from_events
+
 LN2 = math.log(2.0)
 #: Var[ln KM median] / Var[ln exponential-MLE median] (1 / ln(2)^2; hccmeta.effects.survival).
 KM_MEDIAN_VARIANCE_FACTOR = 1.0 / LN2**2
+# The default derivation options of the effects layer (what the coverage claims are about).
+DEFAULTS = DeriveOptions()
 
 
 # --------------------------------------------------------------------------------------
@@ -172,13 +176,17 @@ def paper_report(
     landmark_times: tuple[float, ...] = (6.0, 12.0, 24.0),
 ) -> dict[str, pd.DataFrame]:
     """The inputs of :func:`hccmeta.models.survival.fit_survival` for one simulated
-    two-arm study, as a paper would report it and the effects layer would derive them:
+    two-arm study, as a paper would report it and the effects layer derives them with
+    its default options (:class:`hccmeta.effects.DeriveOptions`):
 
-    - medians: ``ln`` KM median, ``SE = sqrt(KM factor / d)`` (events per arm);
+    - medians: ``ln`` KM median with the events per arm, by
+      :func:`hccmeta.effects.log_median_from_events` (the Kaplan-Meier variance
+      ``1 / (d (ln 2)^2)``, the default);
     - landmarks: KM ``S(t)`` with ``n_eff = S (1 - S) / Var_Greenwood[S]``;
     - contrasts: the Cox log HR with its SE (``kind="hr"``) and the log-rank p with the
-      medians (``SE = |ln(M_ref / M_exp)| / z_{1-p/2}``, ``kind="logrank_medians"``),
-      which the model supersedes by the HR.
+      total events and group sizes (Tierney's O - E and V,
+      :func:`hccmeta.effects.log_hr_from_logrank`, ``kind="logrank_peto"``; the default
+      derivation when those are printed), which the model supersedes by the HR.
     """
     arms = pd.DataFrame({"study": [study, study], "arm": [reference, experimental]})
     med_rows, lm_rows = [], []
@@ -192,7 +200,14 @@ def paper_report(
                     "study": study,
                     "arm": label,
                     "yi": math.log(m),
-                    "sei": math.sqrt(KM_MEDIAN_VARIANCE_FACTOR / max(arm.events, 1)),
+                    "sei": float(
+                        log_median_from_events(
+                            m,
+                            max(arm.events, 1),
+                            variance=DEFAULTS.median_variance,
+                            km_factor=DEFAULTS.km_median_factor,
+                        ).sei
+                    ),
                 }
             )
         for t in landmark_times:
@@ -209,12 +224,12 @@ def paper_report(
                 )
     beta, se = cox_hr(exp, ref)
     ct_rows = [{"study": study, "yi": beta, "sei": se, "kind": "hr"}]
-    _, _, p = logrank(exp, ref)
-    m_ref, m_exp = km[reference].median(), km[experimental].median()
-    if math.isfinite(m_ref) and math.isfinite(m_exp) and m_ref != m_exp:
-        y = math.log(m_ref / m_exp)
+    o_minus_e, _, p = logrank(exp, ref)
+    events = exp.events + ref.events
+    if events > 0 and p < 1.0:
+        d = log_hr_from_logrank(p, events, exp.n, ref.n, direction=1.0 if o_minus_e > 0 else -1.0)
         ct_rows.append(
-            {"study": study, "yi": y, "sei": abs(y) / stats.norm.isf(p / 2), "kind": "logrank"}
+            {"study": study, "yi": float(d.yi), "sei": float(d.sei), "kind": "logrank_peto"}
         )
     return {
         "arms": arms,
@@ -273,7 +288,10 @@ def normal_normal_exact(
 def coverage_study(replicates: int = 20, overlap: str = "families") -> pd.DataFrame:
     """Fit ``replicates`` simulated two-arm studies (n 40 + 60, Weibull k 1.3, reference
     median 9 months, HR 0.5) with :func:`hccmeta.models.survival.fit_survival` and return,
-    per quantity, the share of 95% intervals that contain the truth and their mean width."""
+    per quantity, the share of 95% intervals that contain the truth and their mean width.
+    The inputs are what :func:`paper_report` derives with the effects layer's default
+    options (Kaplan-Meier median variance; Tierney's O - E and V from the log-rank p),
+    so the coverage is that of the shipped defaults."""
     from hccmeta.models import mcmc
     from hccmeta.models.survival import fit_survival
 

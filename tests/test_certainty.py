@@ -103,18 +103,24 @@ def test_os_with_vs_without_intrahepatic_therapy(evidence: hm.Evidence) -> None:
 def test_prognostic_factors(evidence: hm.Evidence) -> None:
     """Prognostic factors start high (cohorts are the right design). Child-Pugh B vs A:
     lee2017 and terashima2016 are QUIPS moderate (deficit 1 for all the weight): -1;
-    Terashima (factors at sorafenib failure) is indirect but, with SE 0.361 vs Lee's
-    0.272, carries 1/0.361^2 / (1/0.361^2 + 1/0.272^2) = 36% < 50%: no rating down.
+    Terashima (factors at sorafenib failure) is indirect and, with its B vs class A SE
+    0.3036 against Lee's floored 0.4536 (medians + p, least favourable split), carries
+    1/0.3036^2 / (1/0.3036^2 + 1/0.4536^2) = 69% >= 50%: -1.
     Dose reduction: Lee's QUIPS high (a factor arising during treatment): -2. AFP,
     extrahepatic spread and cause of failure: Terashima only, moderate (-1), indirect
     (-1)."""
     res = hm.run_analysis("prognostic_factors", evidence)
     est = res.estimates.set_index("estimand")
     cp = _rating(res, "child_pugh_b_vs_a")
-    assert (cp["start"], cp["risk_of_bias"], cp["indirectness"]) == ("high", -1, 0)
+    se = res.effects[res.effects["role"] == "child_pugh_b_vs_a"].set_index("study")["sei"]
+    assert se["lee2017"] == pytest.approx(0.4536, abs=1e-4)
+    assert se["terashima2016"] == pytest.approx(0.3036, abs=1e-4)
+    share = 0.3036**-2 / (0.3036**-2 + 0.4536**-2)
+    assert share == pytest.approx(0.69, abs=0.005)
+    assert (cp["start"], cp["risk_of_bias"], cp["indirectness"]) == ("high", -1, -1)
     imp = _imprecision_by_hand(est.loc["child_pugh_b_vs_a"])
     assert cp["imprecision"] == -imp
-    assert cp["certainty"] == LEVELS[3 - 1 - imp]
+    assert cp["certainty"] == LEVELS[max(0, 3 - 2 - imp)]
     dose = _rating(res, "dose_reduction")
     assert dose["risk_of_bias"] == -2 and dose["indirectness"] == 0
     for factor in ("afp_400", "extrahepatic_spread", "progression_vs_intolerance"):
@@ -311,9 +317,8 @@ def test_a_new_randomised_trial_is_rated_and_worded_as_randomised(
     shutil.copytree(STUDY_DATA, data)
     (data / "rct2030.yaml").write_text(RCT + (ROB2_LOW if with_rob else ""))
     ev = hm.load_studies(data)
-    assert [w.record for w in ev.warnings if w.record == "rct2030"] == (
-        [] if with_rob else ["rct2030"]
-    )
+    missing = [w.study for w in ev.warnings if w.check == "risk_of_bias_missing"]
+    assert ("rct2030" in missing) is not with_rob
     res = hm.run_analysis("os_tace_plus_sorafenib_vs_tace_alone", ev)
     assert res.status == "ok" and set(res.effects["study"]) == {"rct2030"}
     row = res.estimates.set_index("estimand").loc["effect"]

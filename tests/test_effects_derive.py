@@ -120,8 +120,9 @@ def test_survival_contrast_methods_and_ranking() -> None:
     assert hr.loc["logrank_peto", "yi"] == pytest.approx(-1.115365, abs=HAND_TOL)
     assert hr.loc["logrank_peto", "sei"] == pytest.approx(1 / math.sqrt(5.333333), abs=HAND_TOL)
     assert "direction_from_medians" in hr.loc["logrank_peto", "assumptions"]
-    # imputed events 24 x 20/30 = 16, 24 x 10/30 = 8: SE = sqrt(1/16 + 1/8) = 0.433013
-    assert hr.loc["medians_events", "sei"] == pytest.approx(0.433013, abs=HAND_TOL)
+    # imputed events 24 x 20/30 = 16, 24 x 10/30 = 8: SE = sqrt(2.081369 (1/16 + 1/8))
+    # = 0.624705 (Kaplan-Meier variances of the two medians)
+    assert hr.loc["medians_events", "sei"] == pytest.approx(0.624705, abs=HAND_TOL)
     assert "imputed_events" in hr.loc["medians_events", "assumptions"]
     # Peto (no imputation) is the primary derivation of this estimand
     assert hr["primary"].sum() == 1 and hr.loc["logrank_peto", "primary"]
@@ -142,9 +143,10 @@ def test_imputation_off_and_events_by_difference() -> None:
     groups = [dict(ARM_GROUPS[0]), {**ARM_GROUPS[1], "events": 9}, dict(ARM_GROUPS[2])]
     res = derive_effects(_evidence(_study([_surv("syn.os", groups, contrasts=[CONTRAST])])))
     me = res.select(method="medians_events").iloc[0]
-    # 24 - 9 = 15 events in the combination arm: SE = sqrt(1/15 + 1/9) = 0.421637
-    assert me["sei"] == pytest.approx(0.421637, abs=HAND_TOL)
-    assert me["assumptions"] == "events_by_difference;exponential"
+    # 24 - 9 = 15 events in the combination arm: SE = sqrt(2.081369 (1/15 + 1/9))
+    # = 0.608294
+    assert me["sei"] == pytest.approx(0.608294, abs=HAND_TOL)
+    assert me["assumptions"] == "events_by_difference;exponential;km_median_variance"
     assert (me["events_exposed"], me["events_reference"]) == (15, 9)
 
 
@@ -208,7 +210,9 @@ def test_se_floor() -> None:
     assert row["sei"] == pytest.approx(0.433013, abs=HAND_TOL)
     assert "se_floor" in row["assumptions"]
     assert row["yi"] == pytest.approx(math.log(0.5))
-    # subgroups of one arm (n = 20) of unknown size: SE >= 2 / sqrt(20) = 0.447214
+    # subgroups of one arm (n = 20) of unknown size: the least favourable split allowed
+    # (each at least 10% of 20): 2 vs 18, SE >= sqrt(1/2 + 1/18) = 0.745356 (the even
+    # split would allow 2 / sqrt(20) = 0.447214)
     sub = _surv(
         "syn.os.sub",
         [
@@ -228,7 +232,13 @@ def test_se_floor() -> None:
         contrasts=[{"exposed": "b", "reference": "a", "p": {"value": 0.001, "test": "log_rank"}}],
     )
     res = derive_effects(_evidence(_study([sub])))
-    assert res.effects["sei"].iloc[0] == pytest.approx(0.447214, abs=HAND_TOL)
+    assert res.effects["sei"].iloc[0] == pytest.approx(0.745356, abs=HAND_TOL)
+    assert "se_floor_split_assumed" in res.effects["assumptions"].iloc[0]
+    even = derive_effects(_evidence(_study([sub])), subgroup_share_min=0.5)
+    assert even.effects["sei"].iloc[0] == pytest.approx(0.447214, abs=HAND_TOL)
+    # share 0.25: 5 vs 15, sqrt(1/5 + 1/15) = 0.516398
+    quarter = derive_effects(_evidence(_study([sub])), subgroup_share_min=0.25)
+    assert quarter.effects["sei"].iloc[0] == pytest.approx(0.516398, abs=HAND_TOL)
     # ln(9/5) / z(0.001) = 0.587787 / 3.290527 = 0.178630 without the floor
     raw = derive_effects(_evidence(_study([sub])), se_floor=False)
     assert raw.effects["sei"].iloc[0] == pytest.approx(0.178630, abs=HAND_TOL)
@@ -240,12 +250,17 @@ def test_weibull_and_km_options() -> None:
     k = derive_effects(ev, weibull_shape=1.5).select(method="medians_logrank_p").iloc[0]
     assert k["yi"] == pytest.approx(1.5 * math.log(0.5))
     assert "weibull_shape" in k["assumptions"]
-    km = derive_effects(ev, km_median_inflation=True)
+    km = derive_effects(ev)  # the default: the Kaplan-Meier variance
     row = km.select(method="median_events", exposed="all").iloc[0]
     # 24 events: SE = sqrt(2.081369 / 24) = 0.294488
     assert row["sei"] == pytest.approx(0.294488, abs=HAND_TOL)
-    assert "km_median_inflation" in row["assumptions"]
-    f = derive_effects(ev, km_median_inflation=True, km_median_factor=1.5)
+    assert "km_median_variance" in row["assumptions"]
+    mle = derive_effects(ev, median_variance="exponential_mle")
+    row = mle.select(method="median_events", exposed="all").iloc[0]
+    # the exponential-MLE variant: SE = 1 / sqrt(24) = 0.204124
+    assert row["sei"] == pytest.approx(0.204124, abs=HAND_TOL)
+    assert "exponential_mle_median_variance" in row["assumptions"]
+    f = derive_effects(ev, km_median_factor=1.5)
     assert f.select(method="median_events", exposed="all")["sei"].iloc[0] == pytest.approx(
         math.sqrt(1.5 / 24)
     )
@@ -258,6 +273,9 @@ def test_invalid_options() -> None:
         {"p_choice": "first"},
         {"weibull_shape": 0.0},
         {"km_median_factor": 0.5},
+        {"median_variance": "parametric"},
+        {"subgroup_share_min": 0.0},
+        {"subgroup_share_min": 0.6},
         {"continuity_correction": -1.0},
     ):
         with pytest.raises(InputError):
@@ -425,9 +443,12 @@ def test_lee_pvi_from_study_data(real: tuple[Evidence, Any]) -> None:
     ]
     assert len(row) == 1
     r = row.iloc[0]
-    # 3.7 vs 8.4 months, p = 0.004: 0.819899 and 0.284869 (tests/test_effects_formulas.py)
+    # 3.7 vs 8.4 months, p = 0.004: 0.819899 and 0.284869 (tests/test_effects_formulas.py);
+    # the subgroup sizes of the 54 patients are not printed, so the SE floor takes the
+    # least favourable split allowed (10%): 5.4 vs 48.6, sqrt(1/5.4 + 1/48.6) = 0.453609
     assert r["yi"] == pytest.approx(0.819899, abs=HAND_TOL)
-    assert r["sei"] == pytest.approx(0.284869, abs=HAND_TOL)
+    assert r["sei"] == pytest.approx(0.453609, abs=HAND_TOL)
+    assert "se_floor_split_assumed" in r["assumptions"]
     assert r["exposed_level"] == "main_or_lobar"
     assert "p_test_not_stated" in r["assumptions"]
 
@@ -457,7 +478,8 @@ def test_n34_from_study_data(real: tuple[Evidence, Any]) -> None:
         [-2.970195, -1.341838, -0.225011], abs=HAND_TOL
     )
     peto = e[(e["method"] == "logrank_peto") & (e["time_origin"] == "sorafenib_start")].iloc[0]
-    assert peto["yi"] == pytest.approx(-1.257135, abs=HAND_TOL)
+    # the log-rank P = 0.002 (curves) with 30 deaths: -z(0.001) / sqrt(6.851211) = -1.180613
+    assert peto["yi"] == pytest.approx(-1.180613, abs=HAND_TOL)
     assert peto["primary"]
     orr = e[
         (e["endpoint"] == "objective_response") & (e["measure"] == "log_or") & e["primary"]

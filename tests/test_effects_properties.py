@@ -222,8 +222,8 @@ INVALID: list[tuple[str, Callable[[], Any], str]] = [
     ("events fractional", lambda: log_median_from_events(7.1, 2.5), "events = 2.5"),
     (
         "km factor below 1",
-        lambda: log_median_from_events(7.1, 10, km_inflation=0.5),
-        "km_inflation",
+        lambda: log_median_from_events(7.1, 10, km_factor=0.5),
+        "km_factor",
     ),
     ("weibull shape", lambda: log_hr_from_medians_p(3.7, 8.4, 0.01, shape=0), "shape = 0"),
     ("floor events above n", lambda: min_log_hr_se(10, 10, 21), "events = 21"),

@@ -542,3 +542,19 @@ def test_binomial_bias_argument_errors() -> None:
         fit_contrast(df, reference="C", bias={"c": priors.Normal(0, 0.1)})
     with pytest.raises(InputError, match="bias has 1 entries for 2 studies"):
         fit_contrast(df, reference="C", bias=[None])
+
+
+def test_import_stays_light() -> None:
+    """The new modules keep ``import hccmeta`` free of PyMC, pytensor, nutpie and xarray
+    (CONTRIBUTING: heavy imports live inside the functions that need them)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hccmeta; "
+        "print(sorted(m for m in ('pymc', 'pytensor', 'nutpie', 'xarray') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

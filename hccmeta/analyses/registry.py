@@ -23,6 +23,7 @@ __all__ = [
     "DIRECTNESS_ELEMENTS",
     "Alternative",
     "Analysis",
+    "LevelMap",
     "NotAnalysed",
     "Registry",
     "Selector",
@@ -47,6 +48,58 @@ ModelKind = Literal[
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LevelMap(_Model):
+    """A declared mapping of the levels a study compares onto the level a question names.
+
+    Contrasts are pooled only when their exposed levels agree and their reference levels
+    agree (for subgroups: variable and level; for whole arms: the regimen). Where studies
+    use other levels for the same idea, the analysis says so here, with its reason:
+
+    - ``same_as``: levels taken to be this level as they are (``"level"`` of the same
+      variable, or ``"variable=level"``), e.g. any vascular invasion for main or lobar
+      portal vein invasion;
+    - ``combine``: sub-levels merged into this level; a model's contrasts against one of
+      them are recombined into a contrast against the merged level
+      (:func:`hccmeta.effects.levels.log_hr_merged_reference`), e.g. Child-Pugh A from
+      A(5) and A(6).
+    """
+
+    variable: str = Field(
+        description="Subgroup variable (e.g. child_pugh_class), or 'regimen' for whole arms."
+    )
+    level: str = Field(min_length=1, description="The level as the question names it.")
+    same_as: list[str] = Field(
+        default_factory=list,
+        description="Levels taken to be this level: 'level' (same variable) or 'variable=level'.",
+    )
+    combine: list[str] = Field(
+        default_factory=list,
+        description="Sub-levels of the same variable merged into this level (at least two).",
+    )
+    covariance: Literal["shared_reference", "zero"] = Field(
+        default="shared_reference",
+        description="For 'combine': how the unprinted covariance of a model's contrasts is "
+        "taken (see hccmeta.effects.levels).",
+    )
+    reason: str = Field(min_length=20, description="Why the mapping holds, in words.")
+
+    @model_validator(mode="after")
+    def _what(self) -> LevelMap:
+        if not self.same_as and not self.combine:
+            raise ValueError("a level mapping needs 'same_as' or 'combine'")
+        if self.combine and len(self.combine) < 2:
+            raise ValueError("'combine' merges at least two sub-levels")
+        return self
+
+    def sources(self) -> list[tuple[str, str]]:
+        """The (variable, level) pairs this mapping takes to be ``(variable, level)``."""
+        out = [(self.variable, self.level)]
+        for item in self.same_as:
+            var, _, lev = item.partition("=") if "=" in item else ("", "", item)
+            out.append((var or self.variable, lev))
+        return out
 
 
 class Selector(_Model):
@@ -83,6 +136,11 @@ class Selector(_Model):
         default=["adjusted", "univariate", "descriptive"],
         description="When a study offers the same comparison adjusted and univariate, the "
         "first in this list is taken.",
+    )
+    levels: list[LevelMap] = Field(
+        default_factory=list,
+        description="Declared level mappings (see LevelMap); the analysis's own 'levels' "
+        "are added to every selector of the analysis.",
     )
 
 
@@ -145,6 +203,11 @@ class Analysis(_Model):
         )
     )
     alternatives: list[Alternative] = Field(default_factory=list)
+    levels: list[LevelMap] = Field(
+        default_factory=list,
+        description="Level mappings that apply to every selector of the analysis (its "
+        "select, regimens, factors and alternatives); see LevelMap.",
+    )
     prior_mu: str | None = Field(default=None, description="Prior SPEC, e.g. normal:0:1.")
     prior_tau: str | None = Field(default=None, description="Prior SPEC, e.g. halfnormal:0.5.")
     landmarks: list[float] | None = Field(
@@ -158,6 +221,45 @@ class Analysis(_Model):
         description="How directly each contributing study answers the question; a study "
         "not listed is taken as direct and said to be undeclared.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spread_levels(cls, data: object) -> object:
+        """Add the analysis's ``levels`` to every selector it contains."""
+        if not isinstance(data, dict) or not data.get("levels"):
+            return data
+        shared = data["levels"]
+        if not isinstance(shared, list):
+            return data
+
+        def spread(sel: object) -> object:
+            if isinstance(sel, list):
+                return [spread(x) for x in sel]
+            if isinstance(sel, dict):
+                own = sel.get("levels") or []
+                return {**sel, "levels": [*own, *shared]} if isinstance(own, list) else sel
+            return sel
+
+        out = dict(data)
+        if "select" in out:
+            out["select"] = spread(out["select"])
+        for part in ("regimens", "factors"):
+            items = out.get(part)
+            if isinstance(items, dict):
+                out[part] = {
+                    k: {**v, "select": spread(v.get("select"))}
+                    if isinstance(v, dict) and "select" in v
+                    else v
+                    for k, v in items.items()
+                }
+        alts = out.get("alternatives")
+        if isinstance(alts, list):
+            out["alternatives"] = [
+                {**a, "select": spread(a["select"])} if isinstance(a, dict) and "select" in a
+                else a
+                for a in alts
+            ]  # fmt: skip
+        return out
 
     @model_validator(mode="after")
     def _shape(self) -> Analysis:

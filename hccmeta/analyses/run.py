@@ -210,6 +210,11 @@ class AnalysisResult:
         (:data:`hccmeta.analyses.certainty.CERTAINTY_COLUMNS`).
     basis : dict
         ``{estimand: [effect ids]}``: the effect rows behind each estimate.
+    conditions : dict
+        ``{study: [conditions of entry]}``: what the statistics of each contributing
+        study are conditional on (``inclusion_conditions`` of its study file).
+    conflicts : DataFrame
+        (property) the conflict p-value of every statistic (Presanis et al. 2013).
     """
 
     analysis: Analysis
@@ -226,6 +231,19 @@ class AnalysisResult:
     priors: dict[str, str] = field(default_factory=dict)
     certainty: pd.DataFrame = field(default_factory=pd.DataFrame)
     basis: dict[str, list[str]] = field(default_factory=dict)
+    conditions: dict[str, list[str]] = field(default_factory=dict)
+    _conflicts: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def conflicts(self) -> pd.DataFrame:
+        """Cross-validated predictive conflict p-value of every statistic that enters the
+        model (columns study, record, statistic, p, method; computed on first access):
+        see :mod:`hccmeta.analyses.conflicts`."""
+        if self._conflicts is None:
+            from hccmeta.analyses.conflicts import conflict_table
+
+            self._conflicts = conflict_table(self)
+        return self._conflicts
 
     @property
     def name(self) -> str:
@@ -445,7 +463,7 @@ def _run_random_effects(
     if variation.alternative is not None:
         alt = alternative_of(analysis, variation.alternative)
         selects = selectors(alt.select) or selects
-    rows = take(derived.effects, selects, variation)
+    rows = take(derived.effects, selects, variation, what=analysis.name)
     if rows.empty:
         return rows, [], {}, None
     check_mixing(rows, analysis.mixes, analysis.name)
@@ -610,6 +628,11 @@ def run_analysis(
         priors=priors,
         certainty=certainty,
         basis=basis,
+        conditions={
+            str(sid): [c.condition for c in evidence.study(str(sid)).inclusion_conditions]
+            for sid in dict.fromkeys(rows["study"].astype(str) if not rows.empty else [])
+            if evidence.study(str(sid)).inclusion_conditions
+        },
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from hccmeta.analyses.levels import combine_levels
 from hccmeta.analyses.registry import MIXABLE, Selector
 from hccmeta.errors import InputError
 
@@ -74,7 +75,8 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
     selection would copy all of them (this runs for every analysis and every
     sensitivity variant).
     """
-    df = effects
+    combining = [m for m in sel.levels if m.combine]
+    df = combine_levels(effects, combining) if combining else effects
     base = np.array(df["primary"].astype(bool), dtype=bool)  # a writable copy
     base &= np.asarray(df["kind"] == sel.kind) & np.asarray(df["measure"] == sel.measure)
     for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "study"):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from hccmeta.analyses.levels import check_levels
 from hccmeta.analyses.registry import Alternative, Analysis, Selector
 from hccmeta.analyses.select import select_effects
 from hccmeta.errors import InputError
@@ -54,11 +55,18 @@ def subset_rows(rows: pd.DataFrame, subset: str | None) -> pd.DataFrame:
 
 
 def take(
-    effects: pd.DataFrame, selects: list[Selector], variation: Variation, *, subset: bool = True
+    effects: pd.DataFrame,
+    selects: list[Selector],
+    variation: Variation,
+    *,
+    subset: bool = True,
+    what: str = "",
 ) -> pd.DataFrame:
     """The effects the selectors take under ``variation`` (one per study and time; an
-    InputError where a study matches twice), the left-out studies removed and, with
-    ``subset``, the variation's subset taken."""
+    InputError where a study matches twice, or where they compare levels that differ
+    without a declared mapping: :func:`hccmeta.analyses.levels.check_levels`, naming
+    ``what``), the left-out studies removed and, with ``subset``, the variation's subset
+    taken."""
     if variation.prefer_univariate:
         order = ["univariate", "adjusted", "descriptive"]
         selects = [s.model_copy(update={"prefer_analysis": order}) for s in selects]
@@ -77,6 +85,7 @@ def take(
         raise InputError(
             "more than one effect of a study matches: " + ", ".join(dup["effect"].astype(str))
         )
+    check_levels(rows, [m for s in selects for m in s.levels], what=what)
     rows = rows[~rows["study"].isin(variation.exclude_studies)]
     if subset:
         rows = subset_rows(rows, variation.subset)
@@ -90,7 +99,8 @@ def take_roles(
     column; a subset is taken over all of them at once, so that "the most common endpoint
     and time origin" is that of the whole analysis, not of each role."""
     parts = [
-        take(effects, selects, variation, subset=False).assign(role=role) for role, selects in roles
+        take(effects, selects, variation, subset=False, what=role).assign(role=role)
+        for role, selects in roles
     ]
     parts = [p for p in parts if not p.empty]
     if not parts:

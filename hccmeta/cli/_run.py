@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
                 {k: _clean(row[k]) for k in ("study", "effect", "role", "yi", "sei", "method")}
                 for row in result.effects.to_dict(orient="records")
             ],
+            "conflicts": [
+                {k: _clean(row[k]) for k in ("study", "record", "statistic", "p", "method")}
+                for row in result.conflicts.to_dict(orient="records")
+            ],
             "diagnostics_ok": result.ok,
             "statement": interpret(result),
             "data_hash": result.data_hash,

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from hccmeta.data.schema import Provenance
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hccmeta.data.schema import Study
+from hccmeta.data.schema import Provenance, Study
 
 __all__ = [
     "COMPARISON_TOOLS",
@@ -201,6 +198,11 @@ class RiskOfBias(_Model):
     )
     assessments: list[Assessment] = Field(min_length=1)
     note: str | None = Field(default=None, description="Free-text remark of the assessors.")
+
+
+# Study refers to RiskOfBias by name (schema.py cannot import this module, which uses its
+# Provenance): complete it now that RiskOfBias exists.
+Study.model_rebuild(_types_namespace={"RiskOfBias": RiskOfBias})
 
 
 def matches(pattern: str, record_id: str) -> bool:

@@ -7,6 +7,8 @@ into a line, the id of the record / arm / characteristic, and a field name.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from hccmeta.data.schema import (
     Record,
     Study,
     SummaryGroup,
+    SummaryRecord,
     SurvivalGroup,
     SurvivalRecord,
 )
@@ -289,3 +292,272 @@ class _Checker:
 def check_study(study: Study) -> list[Finding]:
     """Run every cross-field check on one study; returns all findings (empty if clean)."""
     return _Checker(study).run()
+
+
+# ---- consistency warnings -------------------------------------------------------------
+#
+# Statistics of the same arm that a source prints can contradict each other without any
+# single field being invalid (a median of 25 months with 45% alive at 24 months). Such
+# findings are warnings, not errors: the data are kept as printed, and ``hccmeta
+# validate`` lists them (``--strict`` turns them into errors).
+
+
+@dataclass(frozen=True, slots=True)
+class Inconsistency:
+    """A consistency finding: where (a location path in the file), what, and which check."""
+
+    loc: Loc
+    message: str
+    check: str
+
+
+@dataclass(frozen=True, slots=True)
+class DataWarning:
+    """A consistency warning located in a study file (what ``hccmeta validate`` prints).
+
+    Attributes
+    ----------
+    file, line : str, int or None
+        Where: the study file and the line of the statistic.
+    record : str or None
+        The record (or other unit) the statistic belongs to.
+    message : str
+        What does not fit, with the numbers.
+    check : str
+        Which check found it: ``median_vs_landmark``, ``follow_up_vs_landmarks``,
+        ``rate_not_whole_fraction`` or ``p_not_reproduced``.
+    study : str
+        The study id.
+    """
+
+    file: str
+    line: int | None
+    record: str | None
+    message: str
+    check: str
+    study: str = ""
+
+    def format(self, *, level: str = "warning") -> str:
+        """``FILE:LINE: warning: record ID: message`` (``level`` "error" under --strict)."""
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        rec = f"record {self.record}: " if self.record else ""
+        return f"{where}: {level}: {rec}{self.message}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def printed_tolerance(value: float) -> float:
+    """Half a unit of the last printed digit of a fraction (at least 2 decimals: 0.9 is
+    a printed 90%, so +-0.005), plus float noise."""
+    text = repr(float(value))
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text else 2
+    return 0.5 * 10.0 ** -max(decimals, 2) + 1e-12
+
+
+def _time_tolerance(value: float) -> float:
+    """Half a unit of the last printed digit of a time in months (25 -> 0.5, 16.5 -> 0.05)."""
+    text = repr(float(value))
+    decimals = len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 0
+    return 0.5 * 10.0**-decimals
+
+
+def whole_fraction(prop: float, n: int) -> bool:
+    """Whether some whole count k of n rounds to the printed rate ``prop``."""
+    tol = printed_tolerance(prop)
+    k = round(prop * n)
+    return any(0 <= j <= n and abs(j / n - prop) <= tol for j in (k - 1, k, k + 1))
+
+
+_Key = tuple[str, str, str, str | None, str | None]
+
+
+def _survival_points(study: Study) -> dict[_Key, list[tuple[float, float, Loc, str, str]]]:
+    """Per (endpoint, time origin, arm, subgroup variable, level): every printed point of
+    the survival curve as (time, S, location, record id, kind), where a median M is the
+    point (M, 0.5)."""
+    out: dict[_Key, list[tuple[float, float, Loc, str, str]]] = {}
+    for i, rec in enumerate(study.records):
+        if not isinstance(rec, SurvivalRecord):
+            continue
+        for gi, g in enumerate(rec.groups):
+            sub = g.subgroup
+            key: _Key = (
+                rec.endpoint,
+                rec.time_origin,
+                g.arm,
+                sub.variable if sub else None,
+                sub.level if sub else None,
+            )
+            base: Loc = ("records", i, "groups", gi)
+            pts = out.setdefault(key, [])
+            if g.median is not None:
+                pts.append((g.median.value, 0.5, (*base, "median", "value"), rec.id, "median"))
+            for li, lm in enumerate(g.landmarks):
+                loc: Loc = (*base, "landmarks", li, "survival")
+                pts.append((lm.time, lm.survival, loc, rec.id, "landmark"))
+    return out
+
+
+def _median_vs_landmarks(study: Study) -> list[Inconsistency]:
+    out = []
+    for key, pts in _survival_points(study).items():
+        medians = [p for p in pts if p[4] == "median"]
+        marks = [p for p in pts if p[4] == "landmark"]
+        for m, _, _, m_rec, _ in medians:
+            tm = _time_tolerance(m)
+            for t, s, loc, rec, _ in marks:
+                ts = printed_tolerance(s)
+                where = f" (record {m_rec})" if m_rec != rec else ""
+                group = f"arm {key[2]}" + (f", {key[3]} = {key[4]}" if key[3] else "")
+                if t < m - tm and s < 0.5 - ts:
+                    out.append(
+                        Inconsistency(
+                            loc,
+                            f"{key[0]} from {key[1]}, {group}: S({t:g}) = {s:g} is below 0.5 "
+                            f"but the median is {m:g} months{where}: a Kaplan-Meier median "
+                            f"is the first time S <= 0.5, so it cannot exceed {t:g}",
+                            "median_vs_landmark",
+                        )
+                    )
+                elif t > m + tm and s > 0.5 + ts:
+                    out.append(
+                        Inconsistency(
+                            loc,
+                            f"{key[0]} from {key[1]}, {group}: S({t:g}) = {s:g} is above 0.5 "
+                            f"but the median is {m:g} months{where}: survival cannot be "
+                            "above one half after the median",
+                            "median_vs_landmark",
+                        )
+                    )
+    return out
+
+
+def _survival_at(points: list[tuple[float, float]], t: float) -> tuple[float, str] | None:
+    """S(t) from printed points (time, S), log-linear (constant hazard) between the
+    points that bracket t (from S(0) = 1 before the first); None after the last point."""
+    pts = sorted([(0.0, 1.0), *points])
+    for (t0, s0), (t1, s1) in itertools.pairwise(pts):
+        if t0 <= t <= t1 and t1 > t0 and s0 > 0 and s1 > 0:
+            frac = (t - t0) / (t1 - t0)
+            how = f"log-linear between {t0:g} and {t1:g} months"
+            return float(s0 * (s1 / s0) ** frac), how
+    return None
+
+
+def _follow_up(study: Study) -> list[Inconsistency]:
+    """Median follow-up F against the survival curve and the deaths of the same arm.
+
+    F is taken as the median observation time of all patients (to death or last
+    contact). Then half the patients were observed beyond F, all of them alive at F:
+    ``S(F) >= 1/2``; and half were observed for at most F, i.e. died by F (at most
+    ``1 - S(F)``) or were censored (at most the share alive at the end, ``(n - D) / n``
+    with D deaths printed): ``1 - S(F) + (n - D) / n >= 1/2``.
+    """
+    out = []
+    points = _survival_points(study)
+    sizes: dict[str, int | None] = {a.id: a.n for a in study.arms}
+    sizes[ALL] = study.population_size
+    deaths: dict[tuple[str, str], int] = {}
+    for rec in study.records:
+        if isinstance(rec, SurvivalRecord) and rec.endpoint == "os":
+            for g in rec.groups:
+                if g.subgroup is None and g.events is not None:
+                    deaths.setdefault((rec.time_origin, g.arm), g.events)
+                    deaths.setdefault(("*", g.arm), g.events)
+    for i, rec in enumerate(study.records):
+        if not (isinstance(rec, SummaryRecord) and rec.quantity.startswith("follow_up")):
+            continue
+        if rec.time_origin is None or rec.unit != "months":
+            continue
+        for gi, sg in enumerate(rec.groups):
+            if sg.median is None or sg.subgroup is not None:
+                continue
+            f = sg.median.value
+            pts = points.get(("os", rec.time_origin, sg.arm, None, None), [])
+            found = _survival_at([(t, s) for t, s, *_ in pts], f)
+            if found is None:
+                continue
+            s_f, how = found
+            loc: Loc = ("records", i, "groups", gi, "median", "value")
+            if s_f < 0.5 - 0.005:
+                out.append(
+                    Inconsistency(
+                        loc,
+                        f"median follow-up {f:g} months, but S({f:g}) = {s_f:.2f} ({how}) "
+                        "< 0.5: fewer than half the patients can have been observed beyond "
+                        f"{f:g} months",
+                        "follow_up_vs_landmarks",
+                    )
+                )
+                continue
+            d = deaths.get((rec.time_origin, sg.arm), deaths.get(("*", sg.arm)))
+            n = sg.n if sg.n is not None else sizes.get(sg.arm)
+            if d is None or not n or d > n:
+                continue
+            bound = (1.0 - s_f) + (n - d) / n
+            if bound < 0.5 - 0.005:
+                out.append(
+                    Inconsistency(
+                        loc,
+                        f"median follow-up {f:g} months: half the {n} patients were observed "
+                        f"for at most {f:g} months, but at most {1 - s_f:.0%} died by then "
+                        f"(S({f:g}) = {s_f:.2f}, {how}) and at most {(n - d) / n:.0%} were "
+                        f"censored at all ({n - d} of {n} alive at the end): together "
+                        f"{bound:.0%} < 50%",
+                        "follow_up_vs_landmarks",
+                    )
+                )
+    return out
+
+
+def _rates(study: Study) -> list[Inconsistency]:
+    """Printed rates without a count that no whole number of patients gives."""
+    out = []
+    sizes: dict[str, int | None] = {a.id: a.n for a in study.arms}
+    sizes[ALL] = study.population_size
+
+    def check(prop: float, n: int | None, loc: Loc, what: str) -> None:
+        if n and not whole_fraction(prop, n):
+            out.append(
+                Inconsistency(
+                    loc,
+                    f"{what} {prop:g} is not a whole number of patients out of n = {n} "
+                    f"(no k/{n} rounds to it; the nearest are {math.floor(prop * n)}/{n} = "
+                    f"{math.floor(prop * n) / n:.3f} and {math.ceil(prop * n)}/{n} = "
+                    f"{math.ceil(prop * n) / n:.3f})",
+                    "rate_not_whole_fraction",
+                )
+            )
+
+    for i, rec in enumerate(study.records):
+        if not isinstance(rec, CountRecord):
+            continue
+        for gi, g in enumerate(rec.groups):
+            n = g.n if g.n is not None else (sizes.get(g.arm) if g.subgroup is None else None)
+            base: Loc = ("records", i, "groups", gi)
+            if g.proportion is not None and g.count is None:
+                check(g.proportion, n, (*base, "proportion"), "printed rate")
+            for key, prop in (g.category_proportions or {}).items():
+                if key not in (g.categories or {}):
+                    check(prop, n, (*base, "category_proportions", key), f"rate of {key}")
+    for ci, ch in enumerate(study.characteristics):
+        for li, lev in enumerate(ch.levels):
+            for key, prop in (lev.proportions or {}).items():
+                if (lev.counts or {}).get(key) is None:
+                    loc: Loc = ("characteristics", ci, "levels", li, "proportions", key)
+                    check(prop, sizes.get(key), loc, f"printed share of '{lev.level}'")
+    return out
+
+
+def consistency_findings(study: Study) -> list[Inconsistency]:
+    """Every consistency warning of one study (empty if its statistics agree).
+
+    Checks: a median above a landmark time with S < 0.5, or below one with S > 0.5
+    (same endpoint, time origin, arm and subgroup, across records; printed rounding
+    allowed); a median follow-up that the survival curve and the deaths cannot produce
+    (:func:`_follow_up`); printed rates, without a count, that are no whole fraction of n.
+    The p-values that a derived effect cannot reproduce are checked by the effects
+    layer (:func:`hccmeta.effects.consistency.p_value_warnings`).
+    """
+    return [*_median_vs_landmarks(study), *_follow_up(study), *_rates(study)]

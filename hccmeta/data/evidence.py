@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hccmeta.data.checks import DataWarning
 from hccmeta.data.provenance import iter_values
 from hccmeta.data.schema import (
     Arm,
@@ -18,7 +19,7 @@ from hccmeta.data.schema import (
     Study,
     SurvivalRecord,
 )
-from hccmeta.errors import InputError, Problem
+from hccmeta.errors import InputError
 
 __all__ = ["Evidence", "Located"]
 
@@ -71,9 +72,15 @@ class Evidence:
         ``{record or characteristic id: Located}``: the file and line of each id.
     verified_values : int or None
         Numbers verified against the source texts (None if sources were not given).
-    warnings : tuple of Problem
-        What validates but deserves attention (e.g. a study without a risk-of-bias
-        assessment); ``hccmeta validate`` prints them as ``FILE:LINE: warning: ...``.
+    warnings : tuple of DataWarning
+        Consistency warnings between statistics of the same arm (the data stay as
+        printed; :func:`hccmeta.data.checks.consistency_findings`), and one per study
+        without a risk-of-bias assessment (check ``risk_of_bias_missing``). The p-values a
+        derived effect cannot reproduce are added by
+        :func:`hccmeta.effects.consistency_warnings`.
+    field_lines : dict
+        ``{"record id:contrasts[k].p": line}``: the line of each contrast's p-value (for
+        warnings that point at a statistic).
     """
 
     studies: tuple[Study, ...]
@@ -81,7 +88,8 @@ class Evidence:
     data_hash: str
     locations: dict[str, Located] = field(default_factory=dict)
     verified_values: int | None = None
-    warnings: tuple[Problem, ...] = ()
+    warnings: tuple[DataWarning, ...] = ()
+    field_lines: dict[str, int] = field(default_factory=dict)
 
     # ---- look-ups ---------------------------------------------------------------
     def study(self, study_id: str) -> Study:
@@ -158,6 +166,45 @@ class Evidence:
             for a in s.arms
         ]
         return pd.DataFrame(rows)
+
+    @cached_property
+    def inclusion_conditions(self) -> pd.DataFrame:
+        """One row per condition of entry that a study's statistics are conditional on:
+        study, condition, time_origin, min_time, applies_to, location, snippet."""
+        rows = [
+            {
+                "study": s.id,
+                "condition": c.condition,
+                "time_origin": c.time_origin,
+                "min_time": c.min_time,
+                "applies_to": c.applies_to,
+                "location": "; ".join(p.location for p in c.provenance),
+                "snippet": c.provenance[0].snippet,
+            }
+            for s in self.studies
+            for c in s.inclusion_conditions
+        ]
+        columns = [
+            "study", "condition", "time_origin", "min_time", "applies_to", "location", "snippet"
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=columns)
+
+    @cached_property
+    def warnings_table(self) -> pd.DataFrame:
+        """The consistency warnings of the data as a table: study, record, check,
+        message, file, line."""
+        rows = [
+            {
+                "study": w.study,
+                "record": w.record,
+                "check": w.check,
+                "message": w.message,
+                "file": w.file,
+                "line": w.line,
+            }
+            for w in self.warnings
+        ]
+        return pd.DataFrame(rows, columns=["study", "record", "check", "message", "file", "line"])
 
     @cached_property
     def records_table(self) -> pd.DataFrame:

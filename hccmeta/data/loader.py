@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from hccmeta.data.checks import check_study, format_field
+from hccmeta.data.checks import DataWarning, check_study, consistency_findings, format_field
 from hccmeta.data.evidence import Evidence, Located
 from hccmeta.data.provenance import SourceText, verify_study
 from hccmeta.data.schema import Study
@@ -157,10 +157,11 @@ def load_studies(
     data_dir = Path(path) if path is not None else default_data_dir()
     files = study_files(data_dir)
     problems: list[Problem] = []
-    warnings: list[Problem] = []
     studies: list[Study] = []
     located: dict[str, Located] = {}
     linemaps: dict[str, tuple[str, LineMap, object]] = {}
+    warnings: list[DataWarning] = []
+    field_lines: dict[str, int] = {}
     if not files:
         raise StudyDataError([Problem(_display(data_dir), None, None, None, "no study files")])
     for file in files:
@@ -177,6 +178,16 @@ def load_studies(
             continue
         for f in check_study(study):
             problems.append(_problem(display, lines, data, f.loc, f.message))
+        for i, rec in enumerate(study.records):
+            for k, _ in enumerate(getattr(rec, "contrasts", [])):
+                line = lines.line(("records", i, "contrasts", k, "p"))
+                if line is not None:
+                    field_lines[f"{rec.id}:contrasts[{k}].p"] = line
+        for w in consistency_findings(study):
+            where = _problem(display, lines, data, w.loc, w.message)
+            warnings.append(
+                DataWarning(display, where.line, where.record, w.message, w.check, study.id)
+            )
         # ids unique across files
         owners: list[tuple[str, str, tuple[str | int, ...]]] = [("study", study.id, ())]
         owners += [("record", r.id, ("records", i)) for i, r in enumerate(study.records)]
@@ -203,14 +214,14 @@ def load_studies(
         studies.append(study)
         if study.risk_of_bias is None:
             warnings.append(
-                Problem(
+                DataWarning(
                     display,
                     lines.line(("id",)),
-                    study.id,
                     None,
-                    "no risk_of_bias block: its results count as not assessed for risk "
-                    "of bias (the certainty of evidence is rated down for it)",
-                    "study",
+                    f"study {study.id}: no risk_of_bias block: its results count as not "
+                    "assessed for risk of bias (the certainty of evidence is rated down for it)",
+                    "risk_of_bias_missing",
+                    study.id,
                 )
             )
     if problems:
@@ -242,4 +253,5 @@ def load_studies(
         locations={k: v for k, v in located.items() if not k.startswith("study:")},
         verified_values=verified,
         warnings=tuple(warnings),
+        field_lines=field_lines,
     )

@@ -185,6 +185,14 @@ def _units(study: Study) -> Iterator[tuple[tuple[str | int, ...], str, BaseModel
             if v.loc[0] != "provenance"
         ]
         yield base, rec.id, rec, vals
+    for i, cond in enumerate(study.inclusion_conditions):
+        base = ("inclusion_conditions", i)
+        vals = [
+            Value((*base, *v.loc), v.value, v.percent_ok)
+            for v in iter_values(cond)
+            if v.loc[0] != "provenance"
+        ]
+        yield base, f"{study.id}.inclusion_conditions[{i}]", cond, vals
 
 
 def _shorten(text: str, width: int = 80) -> str:

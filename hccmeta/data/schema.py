@@ -13,9 +13,14 @@ in :mod:`hccmeta.data.checks` so that every problem of a file is reported at onc
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:  # pragma: no cover
+    # defined in hccmeta.data.bias (which uses Provenance, below); that module completes
+    # Study with it (Study.model_rebuild) when the package is imported
+    from hccmeta.data.bias import RiskOfBias
 
 __all__ = [
     "ALL",
@@ -30,6 +35,7 @@ __all__ = [
     "Enrolment",
     "Estimate",
     "HazardRatio",
+    "InclusionCondition",
     "Interval",
     "Landmark",
     "PValue",
@@ -371,6 +377,11 @@ class SummaryRecord(_Record):
         description="Unit of the values ('percent' values are printed percentages)."
     )
     groups: list[SummaryGroup] = Field(min_length=1)
+    time_origin: TimeOrigin | None = Field(
+        default=None,
+        description="For a follow-up: the start of its clock, as the source states it; the "
+        "consistency checks compare it with the OS statistics of the same time origin.",
+    )
 
 
 class CorrelationGroup(_Group):
@@ -461,6 +472,26 @@ class Enrolment(_Model):
     end: str | None = Field(pattern=r"^\d{4}(-\d{2})?$")
 
 
+class InclusionCondition(_Model):
+    """A condition of entry into the study that its statistics are conditional on (e.g.
+    "received sorafenib for at least three months": survival from the start of sorafenib
+    then counts only patients who lived and stayed on treatment that long)."""
+
+    condition: str = Field(min_length=5, description="The condition, in words.")
+    time_origin: TimeOrigin | None = Field(
+        default=None, description="The clock whose statistics the condition bears on."
+    )
+    min_time: Months | None = Field(
+        default=None,
+        gt=0,
+        description="Months from that origin every included patient had to complete.",
+    )
+    applies_to: str | None = Field(
+        default=None, description="What it conditions, in words (default: every statistic)."
+    )
+    provenance: list[Provenance] = Field(min_length=1)
+
+
 class Study(_Model):
     """One study: the contents of one YAML file in ``study_data/``."""
 
@@ -496,16 +527,14 @@ class Study(_Model):
     arms: list[Arm] = Field(min_length=1)
     characteristics: list[Characteristic] = Field(default_factory=list)
     records: list[Record] = Field(default_factory=list)
+    inclusion_conditions: list[InclusionCondition] = Field(
+        default_factory=list,
+        description="Conditions of entry that the study's statistics are conditional on "
+        "(stated in the report next to its estimates).",
+    )
     risk_of_bias: RiskOfBias | None = Field(
         default=None,
         description="The encoders' risk-of-bias assessment of the study's results (RoB 2, "
         "ROBINS-I or QUIPS per comparison; see study_data/README.md). Without it the "
         "study validates with a warning and its results count as not assessed.",
     )
-
-
-# The risk-of-bias models use Provenance (defined above): imported last, then Study is
-# completed with them.
-from hccmeta.data.bias import RiskOfBias  # noqa: E402
-
-Study.model_rebuild()

@@ -14,9 +14,11 @@ cumulative hazard: larger is worse).
 """
 
 from hccmeta.effects.base import ASSUMPTIONS, DEFAULT_CI_LEVEL, Derived, PBoundRule
+from hccmeta.effects.consistency import consistency_warnings, p_value_warnings
 from hccmeta.effects.counts import logit_proportion, two_arm_counts
 from hccmeta.effects.csvinput import CSV_MEASURES, read_effect_csv
 from hccmeta.effects.derive import derive_effects
+from hccmeta.effects.levels import log_hr_merged_reference
 from hccmeta.effects.ratios import from_ci, log_ratio_from_ci, log_ratio_from_p, se_from_p
 from hccmeta.effects.survival import (
     KM_MEDIAN_VARIANCE_FACTOR,
@@ -55,16 +57,19 @@ __all__ = [
     "cloglog_survival_from_ci",
     "cloglog_survival_from_n",
     "cloglog_survival_from_n_at_risk",
+    "consistency_warnings",
     "derive_effects",
     "from_ci",
     "log_hr_from_logrank",
     "log_hr_from_medians_events",
     "log_hr_from_medians_p",
+    "log_hr_merged_reference",
     "log_median_from_ci",
     "log_median_from_events",
     "log_ratio_from_ci",
     "log_ratio_from_p",
     "logit_proportion",
+    "p_value_warnings",
     "read_effect_csv",
     "se_from_p",
     "survival_of_cloglog",

@@ -46,7 +46,7 @@ PBoundRule = Literal["bound", "midpoint"]
 #: Assumption tags and what each means (the ``assumptions`` column of the effects table).
 ASSUMPTIONS: dict[str, str] = {
     "exponential": "survival is exponential in each group, so HR = M_ref / M_exp and "
-    "the variance of ln(median) is that of ln(rate)",
+    "the variance of ln(median) follows from the exponential density at the median",
     "weibull_shape": "survival is Weibull with a common, assumed shape k in each group, "
     "so ln HR = k ln(M_ref / M_exp)",
     "p_bound": "a p-value printed as a bound ('p < x') was turned into a number (see the "
@@ -67,8 +67,27 @@ ASSUMPTIONS: dict[str, str] = {
     "one_sided_bound": "only one confidence bound is printed; it is taken as a one-sided "
     "bound at the stated level",
     "estimate_from_ci": "no point estimate is printed; the log-scale midpoint of the CI was used",
-    "km_median_inflation": "the variance of ln(median) from events was inflated for a "
-    "Kaplan-Meier (rather than parametric) median",
+    "km_median_variance": "the variance of ln(median) from d events is that of a "
+    "Kaplan-Meier median, 1 / (d (ln 2)^2) = 2.08 / d (exponential survival; the events "
+    "stand for the information, which allows for censoring)",
+    "exponential_mle_median_variance": "the variance of ln(median) from d events is that "
+    "of the exponential-MLE (parametric) median, 1 / d, smaller than a Kaplan-Meier "
+    "median's (a sensitivity variant: median_variance='exponential_mle')",
+    "events_from_other_record": "the events of the population that the groups partition "
+    "are printed in another record of the study (e.g. 'sixteen patients were alive' of 79)",
+    "se_floor_split_assumed": "the sizes of the two subgroups are not printed: the SE "
+    "floor takes the least favourable split allowed (each subgroup at least "
+    "subgroup_share_min of its arm), i.e. the largest floor",
+    "recombined_reference": "the contrast against a merged level (e.g. Child-Pugh A = "
+    "A(5) + A(6)) was recombined from a model's contrasts against one of its sub-levels: "
+    "the merged level's hazard is the size-weighted mean of its sub-levels' hazards",
+    "reference_covariance_shared": "the unprinted covariance of two contrasts against a "
+    "common base level is that of level estimates with variances proportional to 1 / n",
+    "reference_covariance_zero": "the unprinted covariance of two contrasts against a "
+    "common base level was set to zero (the larger variance)",
+    "conditional_on_inclusion": "the study admitted only patients meeting a condition "
+    "that its statistics are conditional on (e.g. at least three months of sorafenib; "
+    "see the study's inclusion_conditions)",
     "estimate_at_ci_bound": "the printed estimate equals one of its CI bounds (rounding)",
     "imputed_events": "events per group were not printed: the events of the population "
     "the groups partition were split in proportion to the group sizes",
@@ -81,7 +100,8 @@ ASSUMPTIONS: dict[str, str] = {
     "count_from_rate": "only a rate is printed: the count is the whole number that, over "
     "n, rounds to it",
     "se_floor": "the SE derived from a p-value was below the smallest SE the group sizes "
-    "allow (every patient an event) and was raised to it (see the se_floor option)",
+    "(and events, where printed) allow and was raised to it (see the se_floor option); "
+    "the pair no longer reproduces the printed p",
     "response_from_categories": "objective response = CR + PR and disease control = CR + "
     "PR + SD, from the category counts",
 }

@@ -43,6 +43,7 @@ from hccmeta.effects.survival import (
     log_median_from_ci,
     log_median_from_events,
     min_log_hr_se,
+    min_log_hr_se_subgroups,
 )
 from hccmeta.effects.table import (
     EFFECT_COLUMNS,
@@ -66,7 +67,7 @@ _Sig = tuple[str, str | None, str | None]
 def derive_effects(
     evidence: Evidence,
     *,
-    km_median_inflation: bool = False,
+    median_variance: str = "km",
     km_median_factor: float | None = None,
     p_bound: PBoundOption = "bound",
     p_choice: PChoice = "record",
@@ -76,6 +77,7 @@ def derive_effects(
     count_from_rate: bool = True,
     continuity_correction: float = 0.5,
     se_floor: bool = True,
+    subgroup_share_min: float = 0.1,
 ) -> DerivedEffects:
     """Derive every effect of the study data, and list what cannot be derived.
 
@@ -83,8 +85,9 @@ def derive_effects(
     ----------
     evidence : Evidence
         The loaded study data (:func:`hccmeta.load_studies`).
-    km_median_inflation, km_median_factor, p_bound, p_choice, weibull_shape,
-    impute_events, impute_n_at_risk, count_from_rate, continuity_correction, se_floor
+    median_variance, km_median_factor, p_bound, p_choice, weibull_shape,
+    impute_events, impute_n_at_risk, count_from_rate, continuity_correction, se_floor,
+    subgroup_share_min
         See :class:`hccmeta.effects.table.DeriveOptions`.
 
     Returns
@@ -94,7 +97,7 @@ def derive_effects(
         estimand marked ``primary``) and ``.underivable`` (record, what, reason).
     """
     options = DeriveOptions(
-        km_median_inflation=km_median_inflation,
+        median_variance=median_variance,  # type: ignore[arg-type]
         km_median_factor=km_median_factor
         if km_median_factor is not None
         else DeriveOptions.km_median_factor,
@@ -106,6 +109,7 @@ def derive_effects(
         count_from_rate=count_from_rate,
         continuity_correction=continuity_correction,
         se_floor=se_floor,
+        subgroup_share_min=subgroup_share_min,
     )
     return _Deriver(evidence, options).run()
 
@@ -133,10 +137,14 @@ class _Deriver:
         self.skipped: list[dict[str, Any]] = []
         self.p_index: dict[tuple[Any, ...], list[tuple[PValue, str]]] = {}
         self.medians_at: dict[tuple[Any, ...], str] = {}
+        # (study, endpoint) -> {arm or 'all': (events, record id)}: whole populations
+        # whose events a record prints
+        self.population_events: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
 
     # ---- bookkeeping -------------------------------------------------------------------
     def run(self) -> DerivedEffects:
         self._index_p_values()
+        self._index_population_events()
         for study, record in self.ev.records():
             if isinstance(record, SurvivalRecord):
                 self._survival(study, record)
@@ -190,7 +198,11 @@ class _Deriver:
         records: tuple[str, ...] = (),
         **context: Any,
     ) -> None:
-        tags = sorted(set(d.assumptions()) | set(extra_tags))
+        tags = sorted(
+            set(d.assumptions())
+            | set(extra_tags)
+            | ({"conditional_on_inclusion"} if study.inclusion_conditions else set())
+        )
         comparison = exposed.id if reference is None else f"{exposed.id}~{reference.id}"
         yi, sei = float(d.yi), float(d.sei)
         if not (math.isfinite(yi) and math.isfinite(sei) and sei > 0):
@@ -278,10 +290,23 @@ class _Deriver:
                 if by_id[c.exposed].median and by_id[c.reference].median:
                     self.medians_at.setdefault(key, record.id)
 
+    def _index_population_events(self) -> None:
+        for study, record in self.ev.records():
+            if not isinstance(record, SurvivalRecord):
+                continue
+            found = self.population_events.setdefault((study.id, record.endpoint), {})
+            for g in record.groups:
+                if g.subgroup is None and g.events is not None and g.arm not in found:
+                    found[g.arm] = (g.events, record.id)
+
     def _choose_p(
         self, key: tuple[Any, ...], own: PValue | None, record_id: str
     ) -> tuple[PValue, str] | None:
         cands = self.p_index.get(key, [])
+        if own is not None and self.opt.p_choice == "record" and own.test == "not_stated":
+            named = [(p, r) for p, r in cands if r != record_id and p.test == "log_rank"]
+            if named:
+                return named[0]
         if own is not None and (self.opt.p_choice == "record" or len(cands) <= 1):
             return own, record_id
         if not cands:
@@ -308,15 +333,18 @@ class _Deriver:
     ) -> tuple[Derived, tuple[str, ...]]:
         """Raise an SE below what the group sizes (and events) allow; see se_floor.
 
-        With both sizes known: :func:`min_log_hr_se`. With two subgroups of one arm of
-        known size N and unknown sizes: ``sqrt(1/n_e + 1/n_r) >= 2 / sqrt(N)``.
+        With both sizes known: :func:`min_log_hr_se` (with the events D where known:
+        ``N / sqrt(D n_e n_r)``). With two subgroups of one arm of known size N:
+        :func:`min_log_hr_se_subgroups`, which takes the least favourable split allowed
+        by ``subgroup_share_min`` where neither size is printed (flagged
+        ``se_floor_split_assumed``).
         """
         if not self.opt.se_floor:
             return d, ()
+        assumed = False
         if e.n and r.n:
-            if events is not None and not 0 < events <= e.n + r.n:
-                events = None
-            lowest = float(min_log_hr_se(e.n, r.n, events))
+            ev = events if events is not None and 0 < events <= e.n + r.n else None
+            lowest = float(min_log_hr_se(e.n, r.n, ev))
         elif (
             e.arm == r.arm
             and e.parent_n
@@ -324,19 +352,21 @@ class _Deriver:
             and e.variable == r.variable
             and e.level != r.level
         ):
-            # two subgroups of one arm of known size N: n_e + n_r <= N, and
-            # sqrt(1/n_e + 1/n_r) is smallest at n_e = n_r = N/2 (or with the size known)
-            big = e.parent_n
-            n1 = e.n or (big - r.n if r.n else big / 2)
-            n0 = r.n or (big - e.n if e.n else big / 2)
-            if n1 <= 0 or n0 <= 0:
+            lowest, assumed = min_log_hr_se_subgroups(
+                e.parent_n,
+                n_exp=e.n,
+                n_ref=r.n,
+                events=events,
+                share_min=self.opt.subgroup_share_min,
+            )
+            if not math.isfinite(lowest):
                 return d, ()
-            lowest = math.sqrt(1.0 / n1 + 1.0 / n0)
         else:
             return d, ()
         if float(d.sei) >= lowest:
             return d, ()
-        return Derived(d.measure, d.method, d.yi, np.asarray(lowest), d.flags), ("se_floor",)
+        tags = ("se_floor", "se_floor_split_assumed") if assumed else ("se_floor",)
+        return Derived(d.measure, d.method, d.yi, np.asarray(lowest), d.flags), tags
 
     def _p_args(self, p: PValue) -> dict[str, Any]:
         rule = "bound" if self.opt.p_bound == "exclude" else self.opt.p_bound
@@ -346,9 +376,14 @@ class _Deriver:
     def _survival(self, study: Study, rec: SurvivalRecord) -> None:
         infos = {g.id: group_info(study, g) for g in rec.groups}
         groups = {g.id: g for g in rec.groups}
-        events, totals = resolve_events(study, rec, impute=self.opt.impute_events)
+        events, totals, sources = resolve_events(
+            study,
+            rec,
+            impute=self.opt.impute_events,
+            population_events=self.population_events.get((study.id, rec.endpoint)),
+        )
         for c in rec.contrasts:
-            self._survival_contrast(study, rec, c, infos, groups, events, totals)
+            self._survival_contrast(study, rec, c, infos, groups, events, totals, sources)
         if rec.p_overall is not None:
             self.skip(
                 study,
@@ -356,6 +391,21 @@ class _Deriver:
                 "p_overall",
                 f"p = {rec.p_overall.value:g} ({rec.p_overall.test}) across "
                 f"{len(rec.groups)} groups: no pairwise contrast, not an effect",
+            )
+        if (
+            len(rec.groups) == 1
+            and rec.groups[0].events is not None
+            and rec.groups[0].median is None
+            and not rec.groups[0].landmarks
+            and not rec.contrasts
+        ):
+            g = rec.groups[0]
+            self.skip(
+                study,
+                rec.id,
+                f"group {g.id}: events",
+                f"{g.events} events without a median or landmark: no effect of its own; "
+                "the population's events for the records whose groups partition it",
             )
         if len(rec.groups) >= 2 and not rec.contrasts and rec.p_overall is None:
             self.skip(
@@ -373,7 +423,13 @@ class _Deriver:
             tags.append("imputed_events")
         if any(e.how == "difference" for e in evs):
             tags.append("events_by_difference")
+        if any(e.source is not None for e in evs):
+            tags.append("events_from_other_record")
         return tuple(tags)
+
+    @staticmethod
+    def _event_records(*evs: Events) -> tuple[str, ...]:
+        return tuple(e.source for e in evs if e.source is not None)
 
     def _survival_contrast(
         self,
@@ -384,6 +440,7 @@ class _Deriver:
         groups: dict[str, SurvivalGroup],
         events: dict[str, Events],
         totals: dict[frozenset[str], int],
+        sources: dict[frozenset[str], str],
     ) -> None:
         e, r = infos[c.exposed], infos[c.reference]
         what = f"contrast {c.exposed} vs {c.reference}"
@@ -457,8 +514,25 @@ class _Deriver:
             "events_reference": ev_r.count if ev_r else None,
         }
         if ev_e and ev_r and ev_e.count > 0 and ev_r.count > 0:
-            d = log_hr_from_medians_events(me, mr, ev_e.count, ev_r.count, shape=shape)
-            self.add(study, rec, d, e, r, extra_tags=self._event_tags(ev_e, ev_r), **ev_ctx)
+            d = log_hr_from_medians_events(
+                me,
+                mr,
+                ev_e.count,
+                ev_r.count,
+                shape=shape,
+                variance=self.opt.median_variance,
+                km_factor=self.opt.km_median_factor,
+            )
+            self.add(
+                study,
+                rec,
+                d,
+                e,
+                r,
+                extra_tags=self._event_tags(ev_e, ev_r),
+                records=self._event_records(ev_e, ev_r),
+                **ev_ctx,
+            )
             made += 1
         chosen = self._choose_p(key, c.p, rec.id)
         if chosen is None:
@@ -470,15 +544,30 @@ class _Deriver:
                 reasons.append(why)
             else:
                 tags = p_tags(p) + (("p_from_other_record",) if p_rec != rec.id else ())
-                total = totals.get(frozenset((c.exposed, c.reference)))
+                pair = frozenset((c.exposed, c.reference))
+                total = totals.get(pair)
                 ev_tags: tuple[str, ...] = ()
+                ev_recs: tuple[str, ...] = ()
+                if total is not None and pair in sources:
+                    ev_tags, ev_recs = ("events_from_other_record",), (sources[pair],)
                 if total is None and ev_e and ev_r:
                     total = ev_e.count + ev_r.count
                     ev_tags = self._event_tags(ev_e, ev_r)
+                    ev_recs = self._event_records(ev_e, ev_r)
                 d = log_hr_from_medians_p(me, mr, p.value, **self._p_args(p), shape=shape)
                 known = total if "imputed_events" not in ev_tags else None
                 d, floor = self._floor(d, e, r, known)
-                self.add(study, rec, d, e, r, extra_tags=tags + floor, records=(p_rec,), **p_ctx(p))
+                floor_tags = floor + (ev_tags if floor and known is not None else ())
+                self.add(
+                    study,
+                    rec,
+                    d,
+                    e,
+                    r,
+                    extra_tags=tags + floor_tags,
+                    records=(p_rec, *(ev_recs if floor and known is not None else ())),
+                    **p_ctx(p),
+                )
                 made += 1
                 if total and e.n and r.n and total <= e.n + r.n:
                     d = log_hr_from_logrank(
@@ -491,7 +580,15 @@ class _Deriver:
                     )
                     tags = (*tags, *ev_tags, "direction_from_medians")
                     self.add(
-                        study, rec, d, e, r, extra_tags=tags, records=(p_rec,), **p_ctx(p), **ev_ctx
+                        study,
+                        rec,
+                        d,
+                        e,
+                        r,
+                        extra_tags=tags,
+                        records=(p_rec, *ev_recs),
+                        **p_ctx(p),
+                        **ev_ctx,
                     )
                     made += 1
         if not made:
@@ -518,9 +615,12 @@ class _Deriver:
                 self.add(study, rec, d, info, None)
                 made += 1
             if ev is not None and ev.count > 0:
-                km = self.opt.km_median_factor if self.opt.km_median_inflation else None
                 d = log_median_from_events(
-                    g.median.value, ev.count, km_inflation=km, shape=self.opt.weibull_shape
+                    g.median.value,
+                    ev.count,
+                    variance=self.opt.median_variance,
+                    km_factor=self.opt.km_median_factor,
+                    shape=self.opt.weibull_shape,
                 )
                 self.add(
                     study,
@@ -529,6 +629,7 @@ class _Deriver:
                     info,
                     None,
                     extra_tags=self._event_tags(ev),
+                    records=self._event_records(ev),
                     events_exposed=ev.count,
                 )
                 made += 1

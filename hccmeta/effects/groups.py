@@ -10,12 +10,15 @@ Events are resolved per group: as printed; else, where a group of the same recor
 holds the events of a population that the record's groups partition (``arm: all`` with
 the arms partitioning the population; or an arm with ``groups_partition`` subgroups),
 by difference when only one group lacks them, or (with ``impute_events``) split in
-proportion to the group sizes.
+proportion to the group sizes. Where the record prints no such total, the events of the
+population printed in another record of the study with the same endpoint are used
+(:func:`resolve_events`, ``population_events``; flagged ``events_from_other_record``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hccmeta.data.schema import ALL, CountGroup, Study, SurvivalGroup, SurvivalRecord
@@ -91,7 +94,8 @@ class Events:
     """Events of one group as used: the count and how it was obtained."""
 
     count: int
-    how: str  # "printed", "difference" or "imputed"
+    how: str  # "printed", "difference", "imputed" or "other_record"
+    source: str | None = None  # the record that printed the total, if not this one
 
 
 def _partition_members(
@@ -117,10 +121,48 @@ def _partition_members(
     return None
 
 
+def _partition_of_record(study: Study, record: SurvivalRecord) -> tuple[str, list[SurvivalGroup]]:
+    """The population (an arm, or ``all``) that the record's groups partition without a
+    group of its own, and the groups: subgroups of one variable of one arm with
+    ``groups_partition``, or whole arms that partition the study population."""
+    groups = list(record.groups)
+    if len(groups) < 2:
+        return "", []
+    arms = {g.arm for g in groups}
+    subs = [g.subgroup for g in groups]
+    if len(arms) == 1 and all(sub is not None for sub in subs):
+        variables = {sub.variable for sub in subs if sub is not None}
+        if record.groups_partition and len(variables) == 1:
+            return groups[0].arm, groups
+        return "", []
+    arm_ids = sorted(a.id for a in study.arms)
+    if (
+        all(sub is None and g.arm != ALL for g, sub in zip(groups, subs, strict=True))
+        and study.arms_partition_population
+        and len(arm_ids) > 1
+        and sorted(g.arm for g in groups) == arm_ids
+    ):
+        return ALL, groups
+    return "", []
+
+
 def resolve_events(
-    study: Study, record: SurvivalRecord, *, impute: bool
-) -> tuple[dict[str, Events], dict[frozenset[str], int]]:
+    study: Study,
+    record: SurvivalRecord,
+    *,
+    impute: bool,
+    population_events: Mapping[str, tuple[int, str]] | None = None,
+) -> tuple[dict[str, Events], dict[frozenset[str], int], dict[frozenset[str], str]]:
     """Events per group of a survival record, and totals of partitioned populations.
+
+    Parameters
+    ----------
+    population_events : mapping, optional
+        ``{arm id or 'all': (events, record id)}``: events of whole populations printed
+        in *other* records of the study with the same endpoint (e.g. "sixteen patients
+        were alive" of 79). Used where the record's groups partition that population
+        and the record itself prints no total; the deaths at the time of analysis are
+        the same events whatever the time origin.
 
     Returns
     -------
@@ -130,25 +172,43 @@ def resolve_events(
     totals : dict
         ``{frozenset of member group ids: total events}`` for each population whose
         events are printed and that the record's groups partition.
+    sources : dict
+        ``{frozenset of member group ids: record id}`` for the totals taken from
+        another record (``population_events``).
     """
     events: dict[str, Events] = {
         g.id: Events(g.events, "printed") for g in record.groups if g.events is not None
     }
     totals: dict[frozenset[str], int] = {}
+    sources: dict[frozenset[str], str] = {}
+    unions: list[tuple[int, list[SurvivalGroup], str | None]] = []
     for union in record.groups:
-        if union.events is None:
-            continue
         members = _partition_members(study, record, union)
         if not members:
             continue
-        totals[frozenset(m.id for m in members)] = union.events
+        if union.events is not None:
+            unions.append((union.events, members, None))
+        elif population_events and union.subgroup is None and union.arm in population_events:
+            total, origin = population_events[union.arm]
+            events[union.id] = Events(total, "other_record", origin)
+            unions.append((total, members, origin))
+    if not unions and population_events:
+        arm, members = _partition_of_record(study, record)
+        if members and arm in population_events:
+            total, origin = population_events[arm]
+            unions.append((total, members, origin))
+    for total, members, source in unions:
+        key = frozenset(m.id for m in members)
+        totals[key] = total
+        if source is not None:
+            sources[key] = source
         missing = [m for m in members if m.id not in events]
         if not missing:
             continue
-        rest = union.events - sum(events[m.id].count for m in members if m.id in events)
+        rest = total - sum(events[m.id].count for m in members if m.id in events)
         if len(missing) == 1:
             if rest >= 0:
-                events[missing[0].id] = Events(rest, "difference")
+                events[missing[0].id] = Events(rest, "difference", source)
             continue
         if not impute:
             continue
@@ -157,8 +217,8 @@ def resolve_events(
             continue
         shares = _largest_remainder(rest, [float(n) for n in sizes if n is not None])
         for m, share in zip(missing, shares, strict=True):
-            events[m.id] = Events(share, "imputed")
-    return events, totals
+            events[m.id] = Events(share, "imputed", source)
+    return events, totals, sources
 
 
 def _largest_remainder(total: int, weights: list[float]) -> list[int]:

@@ -34,6 +34,7 @@ log-log scale, as most software does, and close to the delta method otherwise):
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -59,6 +60,7 @@ from hccmeta.errors import InputError
 
 __all__ = [
     "KM_MEDIAN_VARIANCE_FACTOR",
+    "MedianVariance",
     "cloglog_of_survival",
     "cloglog_survival_from_ci",
     "cloglog_survival_from_n",
@@ -69,14 +71,19 @@ __all__ = [
     "log_median_from_ci",
     "log_median_from_events",
     "min_log_hr_se",
+    "min_log_hr_se_subgroups",
     "survival_of_cloglog",
 ]
 
 #: Variance of ln(Kaplan-Meier median) relative to ln(exponential-MLE median), without
-#: censoring, by the delta method: the sample median of an exponential sample has
-#: asymptotic variance 1 / (4 n f(M)^2) = 1 / (n lambda^2), so Var[ln M_KM] =
+#: censoring, by the delta method (the default of :func:`log_median_from_events`): the
+#: sample median of an exponential sample has asymptotic variance
+#: 1 / (4 n f(M)^2) = 1 / (n lambda^2), so Var[ln M_KM] =
 #: 1 / (n (ln 2)^2), against Var[ln M_MLE] = 1 / d = 1 / n: a factor 1 / (ln 2)^2 = 2.08.
 KM_MEDIAN_VARIANCE_FACTOR = 1.0 / math.log(2.0) ** 2
+
+#: The variance of a log median from events: Kaplan-Meier (default) or exponential MLE.
+MedianVariance = Literal["km", "exponential_mle"]
 
 
 def _check_shape(shape: float) -> float:
@@ -148,25 +155,41 @@ def log_hr_from_medians_events(
     events_ref: ArrayLike,
     *,
     shape: float = 1.0,
+    variance: MedianVariance = "km",
+    km_factor: float = KM_MEDIAN_VARIANCE_FACTOR,
 ) -> Derived:
-    """Log HR from two medians and the events in each group.
+    """Log HR from two Kaplan-Meier medians and the events in each group.
 
-    ``ln HR = k ln(M_ref / M_exp)`` and ``SE = sqrt(1/d_exp + 1/d_ref)``: the variance
-    of the difference of two log rates estimated from d events each (the exponential
-    MLE; with a known Weibull shape the variance of ln rate is the same).
+    ``ln HR = k ln(M_ref / M_exp)``. Its variance is that of the difference of the two
+    log medians times k^2: with ``variance="km"`` (default) the Kaplan-Meier variance of
+    each (:func:`log_median_from_events`), ``SE = sqrt((1/d_exp + 1/d_ref) / (ln 2)^2)``
+    whatever k (flagged ``km_median_variance``); with ``"exponential_mle"``
+    ``SE = sqrt(1/d_exp + 1/d_ref)``, the variance of the ratio of two exponential-MLE
+    rates, too small for medians read off Kaplan-Meier curves (a sensitivity variant;
+    the coverage study in validation/conversions/ finds 85-87% for 95% intervals under
+    exponential survival).
     """
     k = _check_shape(shape)
     y = k * _log_median_ratio(median_exp, median_ref)
     d1 = check_count("events_exp", events_exp, positive=True)
     d0 = check_count("events_ref", events_ref, positive=True)
     y, d1, d0 = broadcast(y, d1, d0)
-    sei = np.sqrt(1.0 / d1 + 1.0 / d0)
+    if variance not in ("km", "exponential_mle"):
+        raise InputError(f"variance = {variance!r}: must be 'km' or 'exponential_mle'")
+    if not (isinstance(km_factor, int | float) and math.isfinite(km_factor) and km_factor >= 1.0):
+        raise InputError(f"km_factor = {km_factor!r}: a variance factor must be >= 1")
+    factor = float(km_factor) if variance == "km" else 1.0
+    sei = np.sqrt(factor * (1.0 / d1 + 1.0 / d0))
     return Derived(
         measure="log_hr",
         method="medians_events",
         yi=y,
         sei=np.asarray(sei, dtype=float),
-        flags=_model_flags(k, y.shape),
+        flags={
+            **_model_flags(k, y.shape),
+            "km_median_variance": mask(variance == "km", y.shape),
+            "exponential_mle_median_variance": mask(variance != "km", y.shape),
+        },
     )
 
 
@@ -240,6 +263,49 @@ def min_log_hr_se(
     return np.asarray((n1 + n0) / np.sqrt(d * n1 * n0), dtype=float)
 
 
+def min_log_hr_se_subgroups(
+    parent_n: float,
+    *,
+    n_exp: float | None = None,
+    n_ref: float | None = None,
+    events: float | None = None,
+    share_min: float = 0.1,
+) -> tuple[float, bool]:
+    """The SE floor of a log HR between two subgroups of an arm of ``parent_n`` patients.
+
+    With both sizes printed this is :func:`min_log_hr_se`; with one, the other is
+    ``parent_n`` minus it. With neither, the split is not known and the floor takes the
+    *least favourable* split allowed: each subgroup holds at least ``share_min`` of the
+    arm, and ``sqrt(1/n_e + 1/n_r)`` is largest at ``q N`` vs ``(1 - q) N`` (an even split,
+    the smallest floor, would be the least conservative choice). With D events known the
+    floor is ``N / sqrt(D n_e n_r)`` (Peto's log-rank information ``D n_e n_r / N^2`` is
+    the most a comparison of these groups can carry).
+
+    Returns
+    -------
+    floor : float
+        The smallest SE the printed numbers allow (NaN if the sizes do not fit).
+    split_assumed : bool
+        True where the split was assumed (neither size printed).
+    """
+    big = float(parent_n)
+    assumed = False
+    if n_exp and n_ref:
+        n1, n0 = float(n_exp), float(n_ref)
+    elif n_exp or n_ref:
+        n1 = float(n_exp) if n_exp else big - float(n_ref or 0)
+        n0 = float(n_ref) if n_ref else big - float(n_exp or 0)
+    else:
+        if not 0 < share_min <= 0.5:
+            raise InputError(f"share_min = {share_min!r}: must lie in (0, 0.5]")
+        n1, n0, assumed = share_min * big, (1.0 - share_min) * big, True
+    if n1 <= 0 or n0 <= 0:
+        return math.nan, assumed
+    if events is not None and 0 < events <= n1 + n0:
+        return (n1 + n0) / math.sqrt(float(events) * n1 * n0), assumed
+    return math.sqrt(1.0 / n1 + 1.0 / n0), assumed
+
+
 def log_median_from_ci(
     median: ArrayLike, lower: ArrayLike, upper: ArrayLike, *, level: ArrayLike | None = None
 ) -> Derived:
@@ -255,33 +321,40 @@ def log_median_from_events(
     median: ArrayLike,
     events: ArrayLike,
     *,
-    km_inflation: float | None = None,
+    variance: MedianVariance = "km",
+    km_factor: float = KM_MEDIAN_VARIANCE_FACTOR,
     shape: float = 1.0,
 ) -> Derived:
-    """Log median and SE from the median and the number of events.
+    """Log median and SE from a Kaplan-Meier median and the number of events.
 
-    Under an exponential model the MLE of the rate from d events has
-    ``Var[ln rate] = 1/d``, so ``SE[ln M] = 1 / sqrt(d)``; with a known Weibull shape
-    k, ``ln M = (ln ln 2 - ln lambda) / k`` and ``SE = 1 / (k sqrt(d))``.
+    ``variance="km"`` (default): the asymptotic variance of the log of a Kaplan-Meier
+    median, ``Var[ln M] = 1 / (d (ln 2)^2) = 2.08 / d`` for exponential survival. Without
+    censoring the sample median of n exponential times has ``Var[M] = 1 / (4 n f(M)^2)``
+    with ``f(M) = lambda / 2``, so ``Var[ln M] = 1 / (n (lambda M)^2) = 1 / (n (ln 2)^2)``;
+    with censoring the number of events d stands for n (the information about the
+    curve; exact for censoring after the median would give ``1 / (n (ln 2)^2) <= 1 / (d
+    (ln 2)^2)``, so the rule is conservative there, and close for censoring spread over
+    follow-up). With a known Weibull shape k, ``f(M) M = k ln 2 / 2`` and the SE is
+    divided by k. Flagged ``km_median_variance``.
+
+    ``variance="exponential_mle"``: ``Var[ln M] = 1 / (d k^2)``, the variance of the
+    *parametric* (exponential-MLE) median, too small for a Kaplan-Meier median; only as a
+    named sensitivity variant (flagged ``exponential_mle_median_variance``).
 
     Parameters
     ----------
-    km_inflation : float, optional
-        Multiply the variance by this factor (>= 1) to allow for a Kaplan-Meier rather
-        than a parametric median; :data:`KM_MEDIAN_VARIANCE_FACTOR` (2.08) is the
-        uncensored exponential value. Flagged ``km_median_inflation``.
+    km_factor : float
+        The variance factor of the Kaplan-Meier rule (>= 1; default ``1 / (ln 2)^2``).
     """
     k = _check_shape(shape)
     m = check_positive("median", median)
     d = check_count("events", events, positive=True)
     m, d = broadcast(m, d)
-    factor = 1.0
-    if km_inflation is not None:
-        if not (math.isfinite(km_inflation) and km_inflation >= 1.0):
-            raise InputError(
-                f"km_inflation = {km_inflation!r}: a variance inflation factor must be >= 1"
-            )
-        factor = float(km_inflation)
+    if variance not in ("km", "exponential_mle"):
+        raise InputError(f"variance = {variance!r}: must be 'km' or 'exponential_mle'")
+    if not (isinstance(km_factor, int | float) and math.isfinite(km_factor) and km_factor >= 1.0):
+        raise InputError(f"km_factor = {km_factor!r}: a variance factor must be >= 1")
+    factor = float(km_factor) if variance == "km" else 1.0
     sei = np.sqrt(factor / d) / k
     return Derived(
         measure="log_median",
@@ -290,7 +363,8 @@ def log_median_from_events(
         sei=np.asarray(sei, dtype=float),
         flags={
             **_model_flags(k, m.shape),
-            "km_median_inflation": mask(km_inflation is not None, m.shape),
+            "km_median_variance": mask(variance == "km", m.shape),
+            "exponential_mle_median_variance": mask(variance != "km", m.shape),
         },
     )
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from hccmeta.effects.survival import KM_MEDIAN_VARIANCE_FACTOR
+from hccmeta.effects.survival import KM_MEDIAN_VARIANCE_FACTOR, MedianVariance
 from hccmeta.errors import InputError
 
 __all__ = [
@@ -94,10 +94,10 @@ METHODS: dict[str, tuple[int, str]] = {
     "ratio_ci": (0, "reported ratio with its CI"),
     "ratio_p": (1, "reported ratio with its two-sided p-value"),
     "logrank_peto": (2, "log-rank p, total events and group sizes (Peto O - E, V)"),
-    "medians_events": (3, "two medians (exponential) and events per group"),
+    "medians_events": (3, "two medians (exponential) and events per group (KM variances)"),
     "medians_logrank_p": (4, "two medians (exponential) and the two-sided test p"),
     "median_ci": (0, "median with its CI"),
-    "median_events": (1, "median and events (exponential MLE variance)"),
+    "median_events": (1, "median and events (Kaplan-Meier variance 1 / (d (ln 2)^2))"),
     "landmark_ci": (0, "survival proportion with its CI, cloglog scale"),
     "landmark_peto": (1, "survival proportion and number at risk (Peto), cloglog scale"),
     "landmark_binomial": (2, "survival proportion and group size (binomial), cloglog scale"),
@@ -119,11 +119,15 @@ class DeriveOptions:
 
     Attributes
     ----------
-    km_median_inflation : bool
-        Inflate the variance of ln(median) from events by ``km_median_factor`` (a
-        Kaplan-Meier rather than a parametric median).
+    median_variance : {"km", "exponential_mle"}
+        Variance of ln(median) from a median and its events (and of a log HR from two
+        medians and their events): ``"km"`` (default), the
+        asymptotic variance of a Kaplan-Meier median, ``km_median_factor / d``
+        (flagged ``km_median_variance``); ``"exponential_mle"``, ``1 / d``, the variance
+        of a parametric median, too small for a Kaplan-Meier one (a sensitivity variant;
+        flagged ``exponential_mle_median_variance``).
     km_median_factor : float
-        The variance factor; default ``1 / (ln 2)^2 = 2.08``.
+        The Kaplan-Meier variance factor; default ``1 / (ln 2)^2 = 2.08``.
     p_bound : {"bound", "midpoint", "exclude"}
         A p printed as "p < x" (or "> x"): use x ("bound"; for "<" this gives the
         largest SE the report allows, i.e. the conservative choice), the middle of the
@@ -131,7 +135,9 @@ class DeriveOptions:
     p_choice : {"record", "smallest", "largest"}
         Where a study prints two p-values for the same comparison (same endpoint, time
         origin, analysis and groups, in different records): use each record's own
-        ("record"), or the smallest / largest of them ("largest" is conservative).
+        ("record"; but where the record's own p names no test and another record's p
+        is a log-rank test of the comparison, the log-rank one), or the smallest /
+        largest of them ("largest" is conservative).
     weibull_shape : float
         Common Weibull shape k assumed where medians are turned into hazard ratios or
         median variances; 1 is the exponential.
@@ -152,9 +158,16 @@ class DeriveOptions:
         allow (:func:`hccmeta.effects.survival.min_log_hr_se`), where they are known.
         Two close medians with a large p otherwise give an SE far below what the study
         can support (flagged ``se_floor``).
+    subgroup_share_min : float
+        Where two subgroups of an arm of known size N are compared but their sizes are
+        not printed, each is taken to hold at least this share of N (default 0.1: the
+        smallest subgroup whose median a paper would print, e.g. 5 of 54 patients); the
+        SE floor uses the least favourable split in that range, ``q N`` vs
+        ``(1 - q) N``, i.e. the largest floor the printed numbers allow (flagged
+        ``se_floor_split_assumed``).
     """
 
-    km_median_inflation: bool = False
+    median_variance: MedianVariance = "km"
     km_median_factor: float = KM_MEDIAN_VARIANCE_FACTOR
     p_bound: PBoundOption = "bound"
     p_choice: PChoice = "record"
@@ -164,8 +177,17 @@ class DeriveOptions:
     count_from_rate: bool = True
     continuity_correction: float = 0.5
     se_floor: bool = True
+    subgroup_share_min: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.median_variance not in ("km", "exponential_mle"):
+            raise InputError(
+                f"median_variance = {self.median_variance!r}: must be km or exponential_mle"
+            )
+        if not (math.isfinite(self.subgroup_share_min) and 0 < self.subgroup_share_min <= 0.5):
+            raise InputError(
+                f"subgroup_share_min = {self.subgroup_share_min!r}: must lie in (0, 0.5]"
+            )
         if self.p_bound not in ("bound", "midpoint", "exclude"):
             raise InputError(f"p_bound = {self.p_bound!r}: must be bound, midpoint or exclude")
         if self.p_choice not in ("record", "smallest", "largest"):

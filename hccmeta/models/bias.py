@@ -43,7 +43,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import xarray as xr
 from numpy.typing import NDArray
 
 from hccmeta.errors import InputError
@@ -62,6 +61,7 @@ from hccmeta.priors import (
 
 if TYPE_CHECKING:  # pragma: no cover
     import pymc as pm
+    import xarray as xr
 
     from hccmeta.models.mcmc import Diagnostics, SamplerSettings
 

@@ -549,6 +549,22 @@ class ExactPosterior:
             d = np.vstack([d, np.sqrt(v2 * (t2[None, :] + self.s_obs[j, None] ** 2) / total)])
         return _Mixture(self.p, A, c, d, self.cond)
 
+    def predictive_cdf(self, x: float, extra_sd: float = 0.0) -> float:
+        """CDF at ``x`` of ``theta_new + extra_sd Z``: the posterior predictive of a new
+        study's estimate whose standard error is ``extra_sd`` (a mixture over tau of
+        normals with variance ``Var(mu | tau, y) + tau^2 + extra_sd^2``; truncated
+        normal mixtures under a Uniform prior on mu)."""
+        tau = self.tau
+        n = tau.size
+        mix = _Mixture(
+            self.p,
+            np.zeros((1, n)),
+            np.ones((1, n)),
+            np.sqrt(tau * tau + float(extra_sd) ** 2)[None, :],
+            self.cond,
+        )
+        return float(mix.cdf(np.array([[float(x)]]))[0, 0])
+
     # -- exact draws ----------------------------------------------------------------------
 
     def sample(self, rng: np.random.Generator, n: int) -> dict[str, FloatArray]:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build_context", "natural_text", "p_benefit_text"]
 
 _RATIO = ("HR", "OR", "RR")
+#: A statistic whose cross-validated conflict p-value is below this is flagged.
+CONFLICT_ALPHA = 0.05
 _Z95 = 1.959963984540054
 
 
@@ -115,9 +117,12 @@ def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
     from hccmeta.report.forest import to_natural
 
     t = Table(
-        ["Study", "For", "Groups", "Estimate (95% CI)", "yi (SE)", "Method", "Assumptions"],
-        numeric={3, 4},
-    )
+        ["Study", "For", "Groups", "Estimate (95% CI)", "yi (SE)", "Method", "Assumptions",
+         "Conflict p"],
+        numeric={3, 4, 7},
+    )  # fmt: skip
+    conflicts = result.conflicts
+    conflict_p = {f"{c['record']}/{c['statistic']}": float(c["p"]) for _, c in conflicts.iterrows()}
     single = set(result.effects["role"].astype(str)) <= {""}
     tags: list[str] = []
     labels = _role_labels(result)
@@ -144,6 +149,8 @@ def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
         assumptions = [a for a in str(e.get("assumptions") or "").split(";") if a]
         tags += [a for a in assumptions if a not in tags]
         method = str(e["method"])
+        p = conflict_p.get(str(e["effect"]), math.nan)
+        flagged = math.isfinite(p) and p < CONFLICT_ALPHA
         t.rows.append(
             [
                 str(e["study"]),
@@ -153,10 +160,17 @@ def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
                 f"{y:.3f} ({s:.3f})",
                 f"{METHODS.get(method, (0, method))[1]} [{method}]",
                 ", ".join(assumptions) or "none",
+                "–" if not math.isfinite(p) else f"{p:.2f}" + (" (conflict)" if flagged else ""),
             ]
         )
+        t.classes.append("warn" if flagged else "")
     if single:  # one estimand: the "For" column would repeat it on every row
-        t = Table([c for c in t.columns if c != "For"], [r[:1] + r[2:] for r in t.rows], {2, 3})
+        t = Table(
+            [c for c in t.columns if c != "For"],
+            [r[:1] + r[2:] for r in t.rows],
+            {2, 3, 6},
+            classes=t.classes,
+        )
     return t, [(tag, ASSUMPTIONS.get(tag, tag)) for tag in tags]
 
 
@@ -487,10 +501,28 @@ def _overview(data: ReportData) -> Table:
         rating = r.certainty.set_index("estimand")
         rated: Any = rating.loc[r.primary_estimand] if r.primary_estimand in rating.index else None
         t.rows.append([f"{r.analysis.title}: {est['label']}", natural_text(est),
-                       str(est["design"]).replace("_", "-"), certainty_text(est, rated),
+                       str(est["design"]).replace("_", "-"),
+                       certainty_text(est, rated, short=True),
                        bias_adjusted_text(est), p_benefit_text(est, r.analysis.benefit),
                        _int(est["k"]), _int(est["n_patients"]), _robustness(s)])  # fmt: skip
     return t
+
+
+def _data_checks(data: ReportData) -> tuple[list[str], list[str]]:
+    """The consistency warnings of the reported statistics (``hccmeta validate``) and
+    the studies' inclusion conditions that their statistics are conditional on."""
+    from hccmeta.effects.consistency import consistency_warnings
+
+    warnings = [
+        f"{w.file}:{w.line}: {w.message}" if w.line is not None else f"{w.file}: {w.message}"
+        for w in consistency_warnings(data.evidence, data.derived)
+    ]
+    conditions = [
+        f"{c['study']}: {c['condition']} — {' '.join(str(c['applies_to']).split())} "
+        f'({c["location"]}: "{c["snippet"]}")'
+        for _, c in data.evidence.inclusion_conditions.iterrows()
+    ]
+    return warnings, conditions
 
 
 def _evidence_base(data: ReportData) -> str:
@@ -605,6 +637,7 @@ def build_context(data: ReportData, figures: Mapping[str, str], methods: Methods
         How the posteriors were written (``netcdf4`` or ``netcdf3-flat``).
     """
     account, account_summary = _account(data)
+    data_warnings, conditions = _data_checks(data)
     ev = data.evidence
     files = Table(["File", "What"], [[f, w] for f, w in _FILES])
     from importlib import resources
@@ -627,6 +660,8 @@ def build_context(data: ReportData, figures: Mapping[str, str], methods: Methods
         "sensitivity_run": data.sensitivity is not None,
         "overview": _overview(data),
         "evidence_base": _evidence_base(data),
+        "data_warnings": data_warnings,
+        "inclusion_conditions": conditions,
         "statements": [
             (s.result.analysis.title, slug(s.name), _sentence(s.statement)) for s in data.sections
         ],

@@ -90,11 +90,22 @@ def _p_number(p: float) -> str:
     return f"= {p:.2f}"
 
 
-def certainty_text(row: pd.Series | dict[str, Any], rating: pd.Series | None = None) -> str:
-    """'very low certainty (rated down for risk of bias, indirectness and imprecision)'."""
+def certainty_text(
+    row: pd.Series | dict[str, Any], rating: pd.Series | None = None, *, short: bool = False
+) -> str:
+    """'very low certainty (rated down for risk of bias, indirectness and imprecision)';
+    ``short``: 'very low (risk of bias, indirectness, imprecision)'."""
     level = row.get("certainty")
     if not isinstance(level, str):
-        return "certainty not rated"
+        return "not rated" if short else "certainty not rated"
+    if short:
+        text = level.replace("_", " ")
+        if rating is not None:
+            down = [words for col, words in _DOMAINS.items() if int(rating[col]) < 0]
+            if int(rating["rated_up"]):
+                down.append("rated up: large effect")
+            text += f" ({', '.join(down)})" if down else ""
+        return text
     text = f"{level.replace('_', ' ')} certainty"
     if rating is not None:
         down = [words for col, words in _DOMAINS.items() if int(rating[col]) < 0]
@@ -240,6 +251,11 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
     note = _design_note(result)
     if note:
         parts.append(note)
+    for study, conditions in result.conditions.items():
+        parts.append(
+            f"{study} enrolled only patients who {'; '.join(conditions)}: its statistics "
+            "are conditional on that."
+        )
     warnings = []
     k_min = int(result.estimates["k"].min())
     if k_min <= 2:

@@ -5,7 +5,8 @@ Every named assumption of the effect-size layer is varied:
 
 - exponential survival (Weibull shape 1) vs Weibull shapes 0.75 and 1.5 where medians
   are turned into hazard ratios or median variances;
-- the Kaplan-Meier inflation of the variance of ln(median) from events;
+- the variance of ln(median) from events: the exponential-MLE 1/d instead of the
+  Kaplan-Meier 1/(d (ln 2)^2) (the default);
 - a p printed as "p < x": the bound x (primary), the midpoint x/2, or nothing derived;
 - where a study prints two p-values for the same comparison: each record's own
   (primary), the smaller or the larger;
@@ -42,10 +43,10 @@ CONVERSIONS: tuple[tuple[str, dict[str, object], str], ...] = (
         "medians converted under a Weibull shape 1.5 (rising hazard) instead of the exponential",
     ),
     (
-        "km_median_inflation",
-        {"km_median_inflation": True},
-        "variance of ln(median) from events inflated by 1/(ln 2)^2 = 2.08 (Kaplan-Meier "
-        "rather than parametric median)",
+        "median_variance_exponential_mle",
+        {"median_variance": "exponential_mle"},
+        "variance of ln(median) from d events 1/d (exponential MLE, a parametric median) "
+        "instead of the Kaplan-Meier 1/(d (ln 2)^2)",
     ),
     (
         "p_bound_midpoint",

@@ -189,7 +189,7 @@ def _normal_view(result: AnalysisResult, role: str, fit: Any) -> FitView:
     if fit.prior_tau is not None:
         priors["tau"] = (draws["tau"], fit.prior_tau)
         settable["prior_tau"] = "tau"
-    loglik = stats.norm.logpdf(fit.yi, draws["theta"], fit.sei)
+    loglik = fit.pointwise_log_likelihood()  # the bias term integrated out, if any
     return FitView(role, {estimand: draws["mu"]}, priors, settable, np.asarray(loglik))
 
 
