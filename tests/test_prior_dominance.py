@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize, special, stats
 
 import hccmeta as hm
 from hccmeta.analyses.dominance import SHIFT_SE, WIDTH_RATIO, prior_dominance, study_estimate
@@ -22,6 +22,8 @@ from hccmeta.analyses.registry import load_registry
 
 #: Closed forms against the code.
 TOL_EXACT = 1e-9
+#: Posterior medians within this many Monte Carlo SEs of the quadrature.
+N_MCSE = 4.0
 Z = stats.norm.isf(0.025)
 
 
@@ -40,6 +42,13 @@ def test_a_proportions_own_estimate_is_the_exact_interval() -> None:
     assert est == pytest.approx(13 / 22, abs=TOL_EXACT)
     assert lo == pytest.approx(stats.beta.ppf(0.025, 13, 10), abs=TOL_EXACT)
     assert hi == pytest.approx(stats.beta.ppf(0.975, 14, 9), abs=TOL_EXACT)
+    # the same bounds by their definition: P(X >= 13 | lo) = P(X <= 13 | hi) = 2.5%
+    assert lo == pytest.approx(
+        optimize.brentq(lambda p: stats.binom.sf(12, 22, p) - 0.025, 1e-6, 13 / 22), abs=1e-8
+    )
+    assert hi == pytest.approx(
+        optimize.brentq(lambda p: stats.binom.cdf(13, 22, p) - 0.025, 13 / 22, 1 - 1e-6), abs=1e-8
+    )
     assert y == pytest.approx(math.log(13.5 / 9.5), abs=TOL_EXACT)
     assert se == pytest.approx(math.sqrt(1 / 13.5 + 1 / 9.5), abs=TOL_EXACT)
     zero = basis.assign(events_exposed=0.0, n_exposed=12.0)
@@ -138,6 +147,20 @@ def test_parks_pfs_shows_the_study_next_to_the_pooled(evidence: hm.Evidence) -> 
     assert "set by the prior of the between-study SD (tau ~ HalfNormal(scale=1.0))" in text
 
 
+def _own_arm_median(events: int, n: int) -> float:
+    """Posterior median of expit(mu) for one arm of ``events`` of ``n`` under logit p ~
+    N(mu, tau^2), mu ~ N(0, 2^2), tau ~ HalfNormal(1), by quadrature: a grid over mu and
+    tau, Gauss-Hermite over logit p."""
+    mu = np.linspace(-10.0, 10.0, 2001)
+    tau = np.linspace(0.0, 6.0, 601)[1:]
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    theta = mu[:, None, None] + tau[None, :, None] * x
+    like = (stats.binom.pmf(events, n, special.expit(theta)) * w / w.sum()).sum(-1)
+    post = like * stats.norm.pdf(mu, 0.0, 2.0)[:, None] * stats.halfnorm.pdf(tau)[None, :]
+    cdf = np.cumsum(post.sum(1))
+    return float(special.expit(np.interp(0.5, cdf / cdf[-1], mu)))
+
+
 @pytest.mark.sampling
 def test_response_rate_of_a_regimen_comes_from_its_own_arms(evidence: hm.Evidence) -> None:
     """Objective response, sorafenib + TACE: the n=34 study's 13 of 22 is its only arm.
@@ -152,8 +175,14 @@ def test_response_rate_of_a_regimen_comes_from_its_own_arms(evidence: hm.Evidenc
     est = res.estimates.set_index("estimand")
     tace = est.loc["sorafenib_tace"]
     assert tace["study_estimate"] == pytest.approx(13 / 22, abs=TOL_EXACT)
-    # the own-arm model: a logit prior N(0, 2) pulls 13/22 only slightly towards 50%
-    assert 0.5 < tace["natural_median"] < 0.65
+    # the own-arm model against its posterior by quadrature (58.1%): a logit prior
+    # N(0, 2) pulls 13/22 only slightly towards 50%
+    p_own = res.fits["regimens"].posterior["p"].sel(arm="sorafenib_tace").to_numpy()
+    import arviz_stats as azs
+
+    mcse = float(azs.mcse(p_own, method="median"))
+    assert tace["natural_median"] == pytest.approx(_own_arm_median(13, 22), abs=N_MCSE * mcse)
+    assert tace["natural_median"] == pytest.approx(float(np.median(p_own)), rel=1e-6)
     assert tace["dominant_prior"] == "tau"
     # the OR of the contrast model: 0 of 12 against 13 of 22, so the N(0, 1) prior of d
     # sets it far below the observed 35.5
@@ -161,7 +190,49 @@ def test_response_rate_of_a_regimen_comes_from_its_own_arms(evidence: hm.Evidenc
     assert odds["study_estimate"] == pytest.approx(13.5 * 12.5 / (9.5 * 0.5), rel=TOL_EXACT)
     assert odds["natural_median"] < 15 and "mu" in str(odds["dominant_prior"])
     assert "d ~ Normal(mean=0.0, sd=1.0)" in str(odds["dominant_prior_text"])
-    # the rates of the regimens are the absolute model's, the OR the contrast model's
-    p_own = res.fits["regimens"].posterior["p"].sel(arm="sorafenib_tace").to_numpy()
-    assert tace["natural_median"] == pytest.approx(float(np.median(p_own)), rel=1e-6)
     assert "against the study's own 59%" in res.interpret()
+
+
+@pytest.mark.parametrize(
+    ("estimand", "shift", "dominant", "texts"),
+    [
+        # the experimental regimen's median, as wide as 3 study intervals: the baselines'
+        # SD and the log HRs' SD
+        ("median_sorafenib_tace", 0.0, "tau", ["eta_i ~ B", "tau ~ T"]),
+        # ... and 1 study SE away: the baselines' mean and the log HR's mean too
+        ("median_sorafenib_tace", 1.0, "mu and tau", ["eta_i ~ B", "mu_hr ~ M", "tau ~ T"]),
+        # the reference regimen's median: its baseline only
+        ("median_sorafenib", 1.0, "mu and tau", ["eta_i ~ B"]),
+    ],
+)
+def test_a_survival_median_names_the_baseline_prior(
+    evidence: hm.Evidence, estimand: str, shift: float, dominant: str, texts: list[str]
+) -> None:
+    """The survival synthesis: a one-study median of 25 months (ln 25, SE 0.3) pooled
+    with a 95% interval 3 times as wide (ln 25 + shift x 0.3 +- 3 x 1.96 x 0.3) is
+    tau-dominated, and mu-dominated too when shifted by 1 SE; the statement names the
+    priors that set that regimen's median."""
+    analysis = load_registry(evidence.data_dir).get("median_os_per_regimen")
+    y, se = math.log(25.0), 0.3
+    effects = pd.DataFrame(
+        {"effect": ["m"], "kind": ["group"], "measure": ["log_median"], "yi": [y], "sei": [se]}
+    )
+    centre = y + shift * se
+    est = pd.DataFrame(
+        [
+            {
+                "estimand": estimand,
+                "scale": "log_median",
+                "median": centre,
+                "ci_lower": centre - 3 * Z * se,
+                "ci_upper": centre + 3 * Z * se,
+                "k": 1,
+            }
+        ]
+    )
+    priors = {"baseline": "eta_i ~ B", "mu_hr": "mu_hr ~ M", "tau": "tau ~ T"}
+    row = prior_dominance(analysis, est, effects, {estimand: ["m"]}, priors).iloc[0]
+    assert row["study_estimate"] == pytest.approx(25.0, rel=TOL_EXACT)
+    assert row["study_ci_lower"] == pytest.approx(25.0 * math.exp(-Z * se), rel=TOL_EXACT)
+    assert row["dominant_prior"] == dominant
+    assert row["dominant_prior_text"] == "; ".join(texts)

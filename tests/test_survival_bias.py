@@ -1,8 +1,10 @@
 """The per-study bias on the log HR of the multi-format survival model (``bias=``) and
 its wiring into the survival analyses (issue 11 for the survival synthesis).
 
-References: with sd 0 and mean 0 the bias term is no term (the model's log density is
-the unadjusted one plus the standard normal density of the unused ``w_bias``); with
+References: a study without a bias distribution (None) has bias mean 0 and SD 0, so
+its term is no term (the model's log density is the unadjusted one plus the standard
+normal density of the unused ``w_bias``); a bias ``m + v w`` moves what the study's
+statistics show by exactly that amount; with
 contrasts only and tau pinned near 0, ``mu_hr | y`` is normal with precision
 ``sum_i 1 / (s_i^2 + v_i^2) + 1`` (the Normal(0, 1) prior) and mean ``sum_i (y_i - m_i)
 / (s_i^2 + v_i^2) / precision`` -- the additive bias model of hccmeta.pool.
@@ -54,12 +56,13 @@ class _Stop(Exception):
 
 
 def test_zero_bias_is_the_unadjusted_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bias N(0, 0) for both studies: at any point, the model's log density is the
-    unadjusted one plus log N(w_bias; 0, 1) of the unused standard normals."""
+    """No bias distribution for either study (None: mean 0, SD 0 in the model's data,
+    the bias variables still in the graph): at any point, the model's log density is
+    the unadjusted one plus log N(w_bias; 0, 1) of the unused standard normals."""
     models = _Models()
     monkeypatch.setattr(mcmc, "sample", models)
     data = n34_and_terashima()
-    for bias in (None, {"n34": priors.Normal(0.0, 0.0), "terashima2016": priors.Normal(0.0, 0.0)}):
+    for bias in (None, {"n34": None, "terashima2016": None}):
         with pytest.raises(_Stop):
             fit_survival(
                 data["arms"],
@@ -80,12 +83,13 @@ def test_zero_bias_is_the_unadjusted_model(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_a_bias_shifts_every_statistic_of_the_study(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Bias N(-0.3, 0) on the n=34 study: its arms and contrast see beta - 0.3, so the
-    model's log density at beta equals the unadjusted density at beta - 0.3."""
+    """Bias N(-0.3, 0.5^2) on the n=34 study, at w_bias = 0.4: b = -0.3 + 0.5 x 0.4 =
+    -0.1, and its arms and contrast see beta + b, so the likelihood terms (the model's
+    potentials) at beta = -0.8 equal the unadjusted ones at beta = -0.9."""
     models = _Models()
     monkeypatch.setattr(mcmc, "sample", models)
     data = n34()
-    for bias in (None, {"n34": priors.Normal(-0.3, 0.0)}):
+    for bias in (None, {"n34": priors.Normal(-0.3, 0.5)}):
         with pytest.raises(_Stop):
             fit_survival(
                 data["arms"],
@@ -101,9 +105,11 @@ def test_a_bias_shifts_every_statistic_of_the_study(monkeypatch: pytest.MonkeyPa
     lp_shifted = shifted.compile_logp(vars=shifted.potentials, mode="FAST_COMPILE")(
         {**point, "w_bias": np.array([0.4])}
     )
-    moved = {**point, "log_hr_bar": np.asarray(-0.8 - 0.3)}
-    lp_plain = plain.compile_logp(vars=plain.potentials, mode="FAST_COMPILE")(moved)
-    assert lp_shifted == pytest.approx(lp_plain, abs=TOL_LOGP)
+    moved = {**point, "log_hr_bar": np.asarray(-0.8 + (-0.3 + 0.5 * 0.4))}
+    plain_logp = plain.compile_logp(vars=plain.potentials, mode="FAST_COMPILE")
+    assert lp_shifted == pytest.approx(plain_logp(moved), abs=TOL_LOGP)
+    # and the shift matters: unshifted, the terms differ
+    assert abs(lp_shifted - plain_logp(point)) > 1e-3
 
 
 def test_bias_argument_errors() -> None:
@@ -213,3 +219,12 @@ def test_survival_analyses_get_a_bias_adjusted_hazard_ratio(
     assert res.priors["bias"] == (
         "serious risk of bias in tace_resistant_n34: bias ~ N(-0.30, 0.30²)"
     )
+    # the sensitivity table's group "bias" re-fits it with the default and the doubled SD
+    from hccmeta.effects import derive_effects
+    from hccmeta.sensitivity.bias import bias_variants
+    from hccmeta.sensitivity.variants import PlanContext
+
+    derived = derive_effects(evidence)
+    ctx = PlanContext(res.analysis, res, derived, lambda options: derived)
+    planned = {v.name: v.variation.bias for v in bias_variants(ctx)}
+    assert planned == {"bias_default": "default", "bias_doubled_sd": "doubled_sd"}
