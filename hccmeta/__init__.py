@@ -21,6 +21,12 @@ from hccmeta.sensitivity import sensitivity_all
 
 __version__ = "0.1.0"
 
+# AnalysisResult.forest_plot() and .interpret() present a result with the report layer's
+# functions; the analyses layer does not import that layer, so they are registered here,
+# by name (imported when first called: ``import hccmeta`` stays light).
+analyses.run.register_presenter("forest_plot", "hccmeta.report.plots:forest_plot")
+analyses.run.register_presenter("interpret", "hccmeta.report.interpret:interpret")
+
 __all__ = [
     "Evidence",
     "HccmetaError",

@@ -264,8 +264,11 @@ def test_run_json(capsys: pytest.CaptureFixture[str]) -> None:
         "natural_scale", "natural_median", "natural_ci_lower", "natural_ci_upper",
         "benefit", "p_benefit", "k", "n_patients", "studies",
         "design", "certainty", "certainty_reasons", "bias_adjusted",
+        "study_estimate", "dominant_prior", "dominant_prior_text",
     }  # fmt: skip
     est = out["estimates"][0]
+    # two studies: no single study's own estimate to show, no prior named
+    assert est["study_estimate"] is None and est["dominant_prior"] is None
     assert est["benefit"] == "below"  # p_benefit is P(HR < 1)
     # two retrospective cohorts: non-randomised, rated, and adjusted for bias
     assert est["design"] == "non_randomised"
@@ -288,7 +291,8 @@ def test_unknown_analysis_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_estimate_columns(evidence: hm.Evidence, derived: object) -> None:
     res = run_analysis("median_ttp_per_regimen", evidence, derived=derived)
-    cols = [*hm.analyses.run.ESTIMATE_COLUMNS, *hm.analyses.run.CREDIBILITY_COLUMNS]
+    run = hm.analyses.run
+    cols = [*run.ESTIMATE_COLUMNS, *run.CREDIBILITY_COLUMNS, *run.DOMINANCE_COLUMNS]
     assert list(res.estimates.columns) == cols
     row = res.estimates.set_index("estimand").loc["sorafenib_tace"]
     # months on the natural scale, no probability of benefit for a per-regimen median

@@ -123,20 +123,15 @@ def test_mcmc_models_use_the_normal_approximation_per_estimand() -> None:
     import pandas as pd
 
     from hccmeta.analyses.registry import load_registry
-    from hccmeta.analyses.run import (
-        AnalysisResult,
-        Variation,
-        _selectors,
-        _take_roles,
-        default_priors,
-    )
+    from hccmeta.analyses.run import AnalysisResult, Variation, default_priors
+    from hccmeta.analyses.take import selectors, take_roles
     from hccmeta.effects import derive_effects
 
     ev = hm.load_studies()
     definition = load_registry(ev.data_dir).get("objective_response")
     assert definition.regimens is not None
-    roles = [(r, _selectors(g.select)) for r, g in definition.regimens.items()]
-    rows = _take_roles(derive_effects(ev).effects, roles, Variation())
+    roles = [(r, selectors(g.select)) for r, g in definition.regimens.items()]
+    rows = take_roles(derive_effects(ev).effects, roles, Variation())
     res = AnalysisResult(definition, "ok", "", rows, pd.DataFrame())
     table = res.conflicts.set_index("study")
     sor = rows[rows["role"] == "sorafenib"]

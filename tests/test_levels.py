@@ -16,8 +16,10 @@ import pytest
 import hccmeta as hm
 from hccmeta.analyses.levels import check_levels, combine_levels
 from hccmeta.analyses.registry import LevelMap, Selector, load_registry
-from hccmeta.analyses.run import Variation, _selectors, _take_roles
+from hccmeta.analyses.run import Variation
 from hccmeta.analyses.select import select_effects
+from hccmeta.analyses.take import selectors as _selectors
+from hccmeta.analyses.take import take_roles as _take_roles
 from hccmeta.effects import derive_effects, log_hr_merged_reference
 from hccmeta.effects.levels import shared_reference_correlation
 from hccmeta.errors import InputError

@@ -270,8 +270,16 @@ def test_other_variants_build_with_a_finite_log_density(
         raise _Built(key)
 
     monkeypatch.setattr(mcmc, "sample", stand_in)
+    # marginal landmarks: with the 1/m weights (the joint likelihood takes conditional ones)
+    overlap = "families" if form == "marginal" else "joint"
     with pytest.raises(_Built):
-        _fit(n34(), baseline=baseline, landmark_likelihood=likelihood, landmark_terms=form)
+        _fit(
+            n34(),
+            baseline=baseline,
+            landmark_likelihood=likelihood,
+            landmark_terms=form,
+            overlap=overlap,
+        )
 
 
 def test_single_experimental_arm_can_be_kept_out_of_the_contrast(
@@ -310,7 +318,7 @@ def test_single_experimental_arm_can_be_kept_out_of_the_contrast(
         with pytest.raises(_Built):
             _fit(data, single_arm_experimental=how)
     (key_arm, vars_arm), (key_ex, vars_ex) = keys
-    assert key_arm[2] == 0 and key_ex[2] == 1  # number of excluded studies
+    assert key_arm[1].n_excluded == 0 and key_ex[1].n_excluded == 1  # excluded studies
     assert "eta_own" in vars_ex and "eta_own" not in vars_arm
     assert not any(v.startswith("log_hr_dev") for v in vars_ex)  # one study: no deviations
     assert any(v.startswith("log_hr_dev") for v in vars_arm)  # two studies
@@ -350,7 +358,7 @@ def test_n34_study_informs_through_every_statistic() -> None:
     assert {"hr", "hr_new", "median", "median_new", "survival_new", "k"} <= set(table["estimand"])
     terms = res.inputs["terms"]
     assert set(terms["term"]) == {"median", "landmark", "contrast"}
-    assert '"overlap": "families"' in res.tree.attrs["options"]
+    assert '"overlap": "joint"' in res.tree.attrs["options"]
     # the log densities at the draws for power-scaling (values: tests/test_survival_psense.py)
     ll, lp = res.tree["log_likelihood"].to_dataset(), res.tree["log_prior"].to_dataset()
     draws = dict(res.posterior["tau"].sizes)
@@ -371,8 +379,8 @@ def test_n34_study_informs_through_every_statistic() -> None:
     assert np.all(k == 1.0)
     assert expo.priors["shape"] == "k = 1 (exponential)"
     assert "log_k" not in expo.tree["log_prior"]  # k is fixed: no prior of ln k to scale
-    # marginal landmarks are a data change too
-    marginal = _fit(data, seed=3, landmark_terms="marginal")
+    # marginal landmarks with the 1/m weights are a data change too
+    marginal = _fit(data, seed=3, landmark_terms="marginal", overlap="families")
     assert mcmc.compile_count() == before
     assert marginal.diagnostics.ok and marginal.diagnostics.n_divergent == 0
 
@@ -389,9 +397,17 @@ def test_simulated_studies_recover_the_true_curves() -> None:
     """Draw two Weibull arms (n 40 and 60, uniform accrual over 24 months, analysis 24
     months after the last enrolment, 1%/month loss to follow-up), compute what a paper
     reports (KM medians with events, KM survival at 6/12/24 months with Greenwood
-    variances, Cox HR with SE, log-rank p with the medians), fit, and check that the true
-    log HR, medians, shape and survival at 6/12/24 months lie in the 95% intervals."""
+    variances, Cox HR with SE, log-rank p with the medians), fit, and count the true log
+    HR, medians, shape and survival at 6/12/24 months (10 quantities) outside the 95%
+    intervals. Intervals with exact 95% coverage miss 2.5 of the 50 on average and all
+    50 contain the truth with probability 0.08 only (0.95^50, independent checks; the
+    checks of one arm are positively correlated, which widens the spread of the count):
+    the test allows 6 misses (P(more) = 0.012 for 50 independent checks) and no
+    quantity missed in more than 2 of the 5 replicates (P = 0.001 for one quantity). The
+    coverage proper is measured by
+    validation/survival/survival_coverage.py."""
     compiles = mcmc.compile_count()
+    misses: list[str] = []
     for seed in REPLICATES:
         rng = np.random.default_rng(seed)
         ref = simulate_arm(rng, n=40, median=TRUE_M_REF, shape=TRUE_K)
@@ -413,12 +429,14 @@ def test_simulated_studies_recover_the_true_curves() -> None:
                 draws[f"S{t:g}_{label}"] = np.exp(-math.log(2) * (t / medians[:, j]) ** k)
         for name, value in truth.items():
             lo, hi = np.quantile(draws[name], [0.025, 0.975])
-            assert lo <= value <= hi, (
-                f"replicate {seed}: {name} {value:.3f} not in [{lo:.3f}, {hi:.3f}]"
-            )
+            if not lo <= value <= hi:
+                misses.append(f"replicate {seed}: {name} {value:.3f} not in [{lo:.3f}, {hi:.3f}]")
         # the p-value row is superseded by the Cox HR of the same comparison
         contrast_terms = res.inputs["terms"].query("term == 'contrast'")
         assert list(contrast_terms["used"]) == [True, False]
+    assert len(misses) <= 6, misses
+    by_quantity = [m.split(": ")[1].split(" ")[0] for m in misses]
+    assert max(map(by_quantity.count, set(by_quantity)), default=0) <= 2, misses
     # all replicates share one compiled model (at most one compile, if not cached yet)
     assert mcmc.compile_count() - compiles <= 1
 
@@ -478,8 +496,8 @@ def test_two_studies_pool_cleanly() -> None:
     assert table.loc["median_study[terashima2016, sorafenib]", "median"] == pytest.approx(
         5.8, rel=0.25
     )
-    # one term family less for Terashima (no landmarks): weight 1/2 against 1/3
-    assert '"terashima2016": 0.5' in res.tree.attrs["options"]
+    # the joint likelihood weighs no term down (the 1/m weights are overlap='families')
+    assert '"terashima2016": 1.0' in res.tree.attrs["options"]
 
 
 @pytest.mark.sampling

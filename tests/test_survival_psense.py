@@ -124,9 +124,14 @@ def _with_single_arm(data: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 CASES = {
     "one study": (n34, {}),
     "two studies": (n34_and_terashima, {}),
-    "fixed baselines, cloglog, marginal": (
+    "fixed baselines, cloglog, marginal, family weights": (
         n34_and_terashima,
-        {"baseline": "fixed", "landmark_likelihood": "cloglog", "landmark_terms": "marginal"},
+        {
+            "baseline": "fixed",
+            "landmark_likelihood": "cloglog",
+            "landmark_terms": "marginal",
+            "overlap": "families",
+        },
     ),
     "exponential, no overlap weights": (n34_and_terashima, {"weibull": False, "overlap": "none"}),
     "single arm excluded": (

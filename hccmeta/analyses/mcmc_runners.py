@@ -10,6 +10,7 @@ the first time such an analysis runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -17,19 +18,11 @@ import numpy as np
 import pandas as pd
 
 from hccmeta.analyses.bias import study_bias
+from hccmeta.analyses.estimates import estimate_row, n_patients
 from hccmeta.analyses.registry import Analysis, Selector
-from hccmeta.analyses.run import (
-    JOINT_FIT,
-    Variation,
-    _n_patients,
-    _row,
-    _selectors,
-    _subset,
-    _take,
-    _take_roles,
-    check_mixing,
-    register_runner,
-)
+from hccmeta.analyses.run import JOINT_FIT, Variation, register_runner
+from hccmeta.analyses.select import check_mixing
+from hccmeta.analyses.take import selectors, subset_rows, take, take_roles
 from hccmeta.effects.table import DerivedEffects
 from hccmeta.errors import InputError
 
@@ -74,13 +67,13 @@ def run_prognostic(
     # information, so that the model keeps the compiled structure of the full data
     masking = variation.keep_structure and bool(variation.exclude_studies or variation.subset)
     unmasked = replace(variation, exclude_studies=(), subset=None)
-    roles = [(name, _selectors(factor.select)) for name, factor in analysis.factors.items()]
-    rows = _take_roles(derived.effects, roles, unmasked if masking else variation)
+    roles = [(name, selectors(factor.select)) for name, factor in analysis.factors.items()]
+    rows = take_roles(derived.effects, roles, unmasked if masking else variation)
     if rows.empty:
         return pd.DataFrame(), [], {}, None
     if masking:
-        # what _take_roles does after selecting: leave studies out, then take the subset
-        kept = _subset(rows[~rows["study"].isin(variation.exclude_studies)], variation.subset)
+        # what take_roles does after selecting: leave studies out, then take the subset
+        kept = subset_rows(rows[~rows["study"].isin(variation.exclude_studies)], variation.subset)
         masked = ~rows["effect"].isin(set(kept["effect"]))
     else:
         masked = pd.Series(False, index=rows.index)
@@ -124,7 +117,7 @@ def run_prognostic(
             continue
         x = mu.sel(factor=name).to_numpy().ravel()
         estimates.append(
-            _row(
+            estimate_row(
                 name,
                 factor.label,
                 "log_hr",
@@ -132,7 +125,7 @@ def run_prognostic(
                 natural="log_hr",
                 p_benefit=_benefit(analysis, x),
                 k=len(sub),
-                n_patients=_n_patients(sub),
+                n_patients=n_patients(sub),
                 benefit=analysis.benefit,
                 basis=sub,
             )
@@ -141,17 +134,72 @@ def run_prognostic(
 
 
 # ------------------------------------------------------------------------ proportions
+#: Fits reused within a process: the same model on the same data with the same seed and
+#: settings (the two survival analyses share one fit; a proportions analysis's absolute
+#: model does not change with its contrast's prior or bias variants). Last few only.
+_FIT_CACHE: dict[str, Any] = {}
+_FIT_CACHE_SIZE = 4
+
+
+def _cached(key: str, fit: Callable[[], Any]) -> Any:
+    """``fit()``, or the fit of the same ``key`` made before."""
+    if key in _FIT_CACHE:
+        _FIT_CACHE[key] = _FIT_CACHE.pop(key)  # most recently used last
+        return _FIT_CACHE[key]
+    result = fit()
+    _FIT_CACHE[key] = result
+    while len(_FIT_CACHE) > _FIT_CACHE_SIZE:
+        _FIT_CACHE.pop(next(iter(_FIT_CACHE)))
+    return result
+
+
+def _regimen_rows(
+    analysis: Analysis, rows: pd.DataFrame, fit: Any, present: list[str]
+) -> list[dict[str, Any]]:
+    """The absolute proportion of each regimen from :func:`fit_proportion`'s ``p``."""
+    assert analysis.regimens is not None
+    out = []
+    for role in present:
+        sub = rows[rows["role"] == role]
+        x = _logit(fit.posterior["p"].sel(arm=role).to_numpy())
+        out.append(
+            estimate_row(
+                role,
+                analysis.regimens[role].label,
+                "logit_p",
+                stats(x),
+                natural="logit_p",
+                p_benefit=math.nan,
+                k=int(sub["study"].nunique()),
+                n_patients=float(sub["n_exposed"].sum()),
+                basis=sub,
+            )
+        )
+    return out
+
+
 def run_proportions(
     analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
 ) -> Runner:
-    """Binomial-logit pooling per regimen and the log OR of the contrast
-    (:func:`hccmeta.models.binomial.fit_contrast`, or :func:`fit_proportion` when only
-    one regimen has data)."""
+    """The absolute proportion of each regimen from its own arms and the log OR of the
+    contrast.
+
+    The absolute rates come from a baseline model in the NICE DSU TSD 5 sense: each
+    regimen's arms pooled on their own (:func:`hccmeta.models.binomial.fit_proportion`,
+    regimens unlinked, its default priors), so that a regimen observed in one study is
+    that study's rate with the heterogeneity prior's uncertainty -- not the reference
+    regimen's rate shifted by the contrast, which would borrow the other regimen's arms
+    (fit key ``"regimens"``). The log OR comes from the contrast model
+    (:func:`hccmeta.models.binomial.fit_contrast`, key ``""``), whose priors and bias the
+    variation sets. Arms that differ in a property the analysis does not declare under
+    ``mixes`` (response criteria, ...) are refused for both. Without a comparative
+    study the absolute model alone is fitted (key ``""``, with the variation's tau prior).
+    """
     from hccmeta.models.binomial import fit_contrast, fit_proportion
 
     assert analysis.regimens is not None
-    roles = [(role, _selectors(reg.select)) for role, reg in analysis.regimens.items()]
-    rows = _take_roles(derived.effects, roles, variation)
+    roles = [(role, selectors(reg.select)) for role, reg in analysis.regimens.items()]
+    rows = take_roles(derived.effects, roles, variation)
     if rows.empty:
         return pd.DataFrame(), [], {}, None
     check_mixing(rows, analysis.mixes, analysis.name)
@@ -170,62 +218,55 @@ def run_proportions(
     )
     present = list(dict.fromkeys(data["arm"]))
     contrast = analysis.contrast
-    estimates: list[dict[str, Any]] = []
     fits: dict[str, Any] = {}
     comparative = bool((data.groupby("study")["arm"].nunique() >= 2).any())
-    if contrast is not None and all(r in present for r in contrast) and comparative:
+    if not (contrast is not None and all(r in present for r in contrast) and comparative):
         kwargs: dict[str, Any] = {}
-        if variation.prior_mu is not None:
-            kwargs["prior_d"] = variation.prior_mu
-        if variation.prior_tau is not None:
-            kwargs["prior_tau"] = variation.prior_tau
-        if variation.bias == "combined":
-            raise InputError(
-                f"{analysis.name}: the combined model of randomised and non-randomised "
-                "evidence is available for random-effects pooling only"
-            )
-        if variation.bias is not None:
-            kwargs["bias"] = study_bias(
-                rows, good=analysis.benefit, exposed_role=contrast[0], variant=variation.bias
-            )
-        fit = fit_contrast(
-            data, reference=contrast[1], seed=seed, settings=variation.settings, **kwargs
-        )
-        fits[JOINT_FIT] = fit
-        post = fit.posterior
-        for role in present:
-            sub = rows[rows["role"] == role]
-            x = _logit(post["p"].sel(arm=role).to_numpy())
-            label = analysis.regimens[role].label
-            estimates.append(
-                _row(role, label, "logit_p", stats(x), natural="logit_p", p_benefit=math.nan,
-                     k=int(sub["study"].nunique()), n_patients=float(sub["n_exposed"].sum()),
-                     basis=sub)
-            )  # fmt: skip
-        d = post["d"].to_numpy().ravel()
-        arms_per_study = data.groupby("study")["arm"].nunique()
-        both = rows[rows["study"].isin(arms_per_study[arms_per_study > 1].index)]
-        estimates.append(
-            _row("log_or", f"Odds ratio, {analysis.regimens[contrast[0]].label} vs "
-                 f"{analysis.regimens[contrast[1]].label}", "log_or", stats(d),
-                 natural="log_or", p_benefit=_benefit(analysis, d), benefit=analysis.benefit,
-                 k=int(both["study"].nunique()), n_patients=float(both["n_exposed"].sum()),
-                 basis=both)
-        )  # fmt: skip
-    else:
-        kwargs = {}
         if variation.prior_tau is not None:
             kwargs["prior_tau"] = variation.prior_tau
         fit = fit_proportion(data, seed=seed, settings=variation.settings, **kwargs)
         fits[JOINT_FIT] = fit
-        for role in present:
-            sub = rows[rows["role"] == role]
-            x = _logit(fit.posterior["p"].sel(arm=role).to_numpy())
-            estimates.append(
-                _row(role, analysis.regimens[role].label, "logit_p", stats(x), natural="logit_p",
-                     p_benefit=math.nan, k=int(sub["study"].nunique()),
-                     n_patients=float(sub["n_exposed"].sum()), basis=sub)
-            )  # fmt: skip
+        return rows, _regimen_rows(analysis, rows, fit, present), fits, None
+    key = repr(("proportion", data.to_numpy().tolist(), seed, repr(variation.settings)))
+    regimens = _cached(key, lambda: fit_proportion(data, seed=seed, settings=variation.settings))
+    estimates = _regimen_rows(analysis, rows, regimens, present)
+    kwargs = {}
+    if variation.prior_mu is not None:
+        kwargs["prior_d"] = variation.prior_mu
+    if variation.prior_tau is not None:
+        kwargs["prior_tau"] = variation.prior_tau
+    if variation.bias == "combined":
+        raise InputError(
+            f"{analysis.name}: the combined model of randomised and non-randomised "
+            "evidence is available for random-effects pooling only"
+        )
+    if variation.bias is not None:
+        kwargs["bias"] = study_bias(
+            rows, good=analysis.benefit, exposed_role=contrast[0], variant=variation.bias
+        )
+    fit = fit_contrast(
+        data, reference=contrast[1], seed=seed, settings=variation.settings, **kwargs
+    )
+    fits[JOINT_FIT] = fit
+    fits["regimens"] = regimens
+    d = fit.posterior["d"].to_numpy().ravel()
+    arms_per_study = data.groupby("study")["arm"].nunique()
+    both = rows[rows["study"].isin(arms_per_study[arms_per_study > 1].index)]
+    labels = analysis.regimens
+    estimates.append(
+        estimate_row(
+            "log_or",
+            f"Odds ratio, {labels[contrast[0]].label} vs {labels[contrast[1]].label}",
+            "log_or",
+            stats(d),
+            natural="log_or",
+            p_benefit=_benefit(analysis, d),
+            benefit=analysis.benefit,
+            k=int(both["study"].nunique()),
+            n_patients=float(both["n_exposed"].sum()),
+            basis=both,
+        )
+    )
     return rows, estimates, fits, None
 
 
@@ -246,15 +287,14 @@ def _contrast_selector(exposed: Selector, reference: Selector) -> Selector:
     )
 
 
-_SURVIVAL_CACHE: dict[str, Any] = {}
-
-
 def run_survival(
     analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
 ) -> Runner:
     """The multi-format Weibull synthesis (:func:`hccmeta.models.survival.fit_survival`):
-    every arm's median, its landmark survival and the arms' contrast enter at once. A
-    contrast of a study without arm-level statistics of both arms is left out."""
+    every arm's median, its landmark survival and the arms' contrast enter at once, by
+    their joint likelihood; with ``variation.bias`` each study's log HR carries its bias
+    distribution (:func:`hccmeta.analyses.bias.study_bias`). A contrast of a study without
+    arm-level statistics of both arms is left out."""
     from hccmeta.models.survival import fit_survival
 
     assert analysis.regimens is not None and analysis.contrast is not None
@@ -262,13 +302,13 @@ def run_survival(
     roles: list[tuple[str, list[Selector]]] = [
         (role, [_family(sel, measure)])
         for role, reg in analysis.regimens.items()
-        for sel in _selectors(reg.select)
+        for sel in selectors(reg.select)
         for measure in ("log_median", "cloglog_survival")
     ]
-    exp_sel = _selectors(analysis.regimens[exp_role].select)[0]
-    ref_sel = _selectors(analysis.regimens[ref_role].select)[0]
+    exp_sel = selectors(analysis.regimens[exp_role].select)[0]
+    ref_sel = selectors(analysis.regimens[ref_role].select)[0]
     roles.append(("contrast", [_contrast_selector(exp_sel, ref_sel)]))
-    rows = _take_roles(derived.effects, roles, variation)
+    rows = take_roles(derived.effects, roles, variation)
     if rows.empty:
         return pd.DataFrame(), [], {}, None
     # a contrast enters the latent curves of its study's two arms: a study that reports
@@ -284,7 +324,13 @@ def run_survival(
     contrast_rows = rows[rows["role"] == "contrast"]
     check_mixing(rows, analysis.mixes, analysis.name)
     groups = rows[rows["kind"] == "group"]
-    arms = groups[["study", "role"]].drop_duplicates().rename(columns={"role": "arm"})
+    arms = (
+        groups.drop_duplicates(["study", "role"])
+        .loc[:, ["study", "role", "n_exposed"]]
+        .rename(columns={"role": "arm", "n_exposed": "n"})
+        .reset_index(drop=True)
+    )
+    arms["n"] = pd.to_numeric(arms["n"], errors="coerce")
     if ref_role not in set(arms["arm"]) or exp_role not in set(arms["arm"]):
         raise InputError(
             f"{analysis.name}: the survival synthesis needs arms of both regimens "
@@ -323,6 +369,16 @@ def run_survival(
         kwargs["prior_mu_hr"] = variation.prior_mu
     if variation.prior_tau is not None:
         kwargs["prior_tau"] = variation.prior_tau
+    if variation.bias == "combined":
+        raise InputError(
+            f"{analysis.name}: the combined model of randomised and non-randomised "
+            "evidence is available for random-effects pooling only"
+        )
+    if variation.bias is not None:
+        # the comparison is a hazard ratio, whatever the analysis reports: below is better
+        kwargs["bias"] = study_bias(
+            rows, good="below", exposed_role=exp_role, variant=variation.bias
+        )
     weibull = variation.survival_shape == "weibull"
     times = tuple(analysis.landmarks or (6.0, 12.0, 24.0))
     key = repr((arms.to_numpy().tolist(), medians.to_numpy().tolist(),
@@ -330,49 +386,73 @@ def run_survival(
                 None if contrasts is None else contrasts.to_numpy().tolist(),
                 sorted((k, repr(v)) for k, v in kwargs.items()), times, seed, weibull,
                 repr(variation.settings)))  # fmt: skip
-    fit = _SURVIVAL_CACHE.get(key)
-    if fit is None:
-        fit = fit_survival(
-            arms, reference=ref_role, medians=medians, landmarks=landmarks,
-            contrasts=contrasts, times=times, seed=seed, weibull=weibull,
-            settings=variation.settings, **kwargs,
-        )  # fmt: skip
-        _SURVIVAL_CACHE.clear()
-        _SURVIVAL_CACHE[key] = fit
+    fit = _cached(
+        key,
+        lambda: fit_survival(
+            arms,
+            reference=ref_role,
+            medians=medians,
+            landmarks=landmarks,
+            contrasts=contrasts,
+            times=times,
+            seed=seed,
+            weibull=weibull,
+            settings=variation.settings,
+            **kwargs,
+        ),
+    )
     post = fit.posterior
     estimates: list[dict[str, Any]] = []
     for role, reg in analysis.regimens.items():
         sub = groups[groups["role"] == role]
-        k = int(sub["study"].nunique())
-        n = float(sub.drop_duplicates("study")["n_exposed"].sum())
+        common: dict[str, Any] = {
+            "p_benefit": math.nan,
+            "k": int(sub["study"].nunique()),
+            "n_patients": float(sub.drop_duplicates("study")["n_exposed"].sum()),
+            "basis": sub,
+        }
         if analysis.measure == "log_median":
             x = np.log(post["median"].sel(arm=role).to_numpy())
+            label = f"Median OS, {reg.label}"
             estimates.append(
-                _row(f"median_{role}", f"Median OS, {reg.label}", "log_median", stats(x),
-                     natural="log_median", p_benefit=math.nan, k=k, n_patients=n, basis=sub)
-            )  # fmt: skip
-        else:
-            for t in times:
-                sv = post["survival"].sel(arm=role, time=t).to_numpy()
-                x = np.log(-np.log(np.clip(sv, 1e-12, 1 - 1e-12)))
-                estimates.append(
-                    _row(f"survival_{t:g}m_{role}", f"Survival at {t:g} months, {reg.label}",
-                         "cloglog_survival", stats(x), natural="cloglog_survival",
-                         p_benefit=math.nan, k=k, n_patients=n, basis=sub)
-                )  # fmt: skip
+                estimate_row(
+                    f"median_{role}", label, "log_median", stats(x), natural="log_median", **common
+                )
+            )
+            continue
+        for t in times:
+            sv = post["survival"].sel(arm=role, time=t).to_numpy()
+            x = np.log(-np.log(np.clip(sv, 1e-12, 1 - 1e-12)))
+            estimates.append(
+                estimate_row(
+                    f"survival_{t:g}m_{role}",
+                    f"Survival at {t:g} months, {reg.label}",
+                    "cloglog_survival",
+                    stats(x),
+                    natural="cloglog_survival",
+                    **common,
+                )
+            )
     both = groups.groupby("study")["role"].nunique()
     comparative = groups[groups["study"].isin(both[both > 1].index)]
     x = post["mu_hr"].to_numpy().ravel()
+    labels = analysis.regimens
     estimates.append(
-        _row("log_hr", f"Hazard ratio, {analysis.regimens[exp_role].label} vs "
-             f"{analysis.regimens[ref_role].label}", "log_hr", stats(x), natural="log_hr",
-             p_benefit=_benefit(analysis.model_copy(update={"benefit": "below"}), x),
-             benefit="below",
-             k=int(comparative["study"].nunique()),
-             n_patients=float(comparative.drop_duplicates(["study", "role"])["n_exposed"].sum()),
-             basis=pd.concat([comparative, contrast_rows[
-                 contrast_rows["study"].isin(comparative["study"])]]))
-    )  # fmt: skip
+        estimate_row(
+            "log_hr",
+            f"Hazard ratio, {labels[exp_role].label} vs {labels[ref_role].label}",
+            "log_hr",
+            stats(x),
+            natural="log_hr",
+            p_benefit=float(np.mean(x < 0.0)),
+            benefit="below",
+            k=int(comparative["study"].nunique()),
+            n_patients=float(comparative.drop_duplicates(["study", "role"])["n_exposed"].sum()),
+            basis=pd.concat(
+                [comparative, contrast_rows[contrast_rows["study"].isin(comparative["study"])]]
+            ),
+        )
+    )
     return rows, estimates, {JOINT_FIT: fit}, None
 
 
@@ -380,7 +460,7 @@ def select_effects_variation(
     derived: DerivedEffects, select: Selector, variation: Variation
 ) -> pd.DataFrame:
     """The rows a selector takes under a variation (one per study)."""
-    return _take(derived.effects, [select], variation)
+    return take(derived.effects, [select], variation)
 
 
 register_runner("prognostic_joint", run_prognostic)

@@ -21,9 +21,16 @@ import pandas as pd
 from hccmeta import priors as pr
 from hccmeta.analyses.bias import describe_bias, study_bias
 from hccmeta.analyses.certainty import CERTAINTY_COLUMNS, estimate_type, rate_estimates
-from hccmeta.analyses.levels import check_levels
-from hccmeta.analyses.registry import Analysis, Registry, Selector, load_registry
-from hccmeta.analyses.select import check_mixing, select_effects
+from hccmeta.analyses.dominance import DOMINANCE_COLUMNS, prior_dominance
+from hccmeta.analyses.estimates import (
+    ESTIMATE_COLUMNS,
+    estimate_row,
+    n_patients,
+    natural_columns,
+)
+from hccmeta.analyses.registry import Analysis, Registry, load_registry
+from hccmeta.analyses.select import check_mixing
+from hccmeta.analyses.take import alternative_of, selectors, take, take_roles
 from hccmeta.data import Evidence
 from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.effects.table import DerivedEffects, DeriveOptions
@@ -37,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "BIAS_ADJUSTED_KEYS",
     "CREDIBILITY_COLUMNS",
+    "DOMINANCE_COLUMNS",
     "ESTIMATE_COLUMNS",
     "JOINT_FIT",
     "SINGLE_FIT",
@@ -48,27 +56,6 @@ __all__ = [
     "resolve_variation",
     "run_analysis",
 ]
-
-#: Columns of ``AnalysisResult.estimates`` (and of the sensitivity table), in order.
-ESTIMATE_COLUMNS = (
-    "estimand",
-    "label",
-    "scale",
-    "mean",
-    "median",
-    "sd",
-    "ci_lower",
-    "ci_upper",
-    "natural_scale",
-    "natural_median",
-    "natural_ci_lower",
-    "natural_ci_upper",
-    "benefit",
-    "p_benefit",
-    "k",
-    "n_patients",
-    "studies",
-)
 
 #: Keys of the bias-adjusted estimate (``bias_adjusted_<key>`` columns).
 BIAS_ADJUSTED_KEYS = (
@@ -110,17 +97,6 @@ SUBSETS: dict[str, str] = {
 
 #: Bias adjustments a variation may ask for (``Variation.bias``).
 BIAS_CHOICES = ("default", "mean_0", "doubled_sd", "halved", "doubled", "combined")
-
-#: How each measure is back-transformed for the natural-scale columns.
-_NATURAL: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray], bool]] = {
-    # measure: (name of the natural scale, transform, transform is decreasing)
-    "log_hr": ("HR", np.exp, False),
-    "log_or": ("OR", np.exp, False),
-    "log_rr": ("RR", np.exp, False),
-    "log_median": ("months", np.exp, False),
-    "logit_p": ("probability", lambda x: 1.0 / (1.0 + np.exp(-x)), False),
-    "cloglog_survival": ("probability", lambda x: np.exp(-np.exp(x)), True),
-}
 
 _POOL_MEASURE = {"log_hr": "hr", "log_or": "or", "log_rr": "rr"}
 
@@ -235,9 +211,11 @@ class AnalysisResult:
         ``yi``, ``exposed``, ``reference`` here are as the analysis pools them).
     estimates : DataFrame
         One row per estimand (columns :data:`ESTIMATE_COLUMNS`, then
-        :data:`CREDIBILITY_COLUMNS`); ``benefit`` says which side of zero ``p_benefit``
-        is the probability of ("below": HR < 1); ``certainty`` is the GRADE certainty of
-        evidence with its ``certainty_reasons``.
+        :data:`CREDIBILITY_COLUMNS` and :data:`DOMINANCE_COLUMNS`); ``benefit`` says which
+        side of zero ``p_benefit`` is the probability of ("below": HR < 1);
+        ``certainty`` is the GRADE certainty of evidence with its ``certainty_reasons``;
+        where one study informs an estimate, its own estimate and the prior that
+        dominates the pooled one (:mod:`hccmeta.analyses.dominance`).
     fits : dict
         The model fits by role (``PoolResult`` or ``PosteriorResult``).
     frequentist : DataFrame or None
@@ -315,7 +293,10 @@ class AnalysisResult:
         ``certainty``, ``certainty_reasons`` (a list) and ``bias_adjusted`` (an object
         with ``median``, ``ci_lower``, ``ci_upper``, ``natural_median``,
         ``natural_ci_lower``, ``natural_ci_upper`` and ``p_benefit``, or null where no
-        bias-adjusted estimate applies). Non-finite numbers become None."""
+        bias-adjusted estimate applies), ``study_estimate`` (``estimate``, ``ci_lower``,
+        ``ci_upper``: the one study's own estimate where k = 1, else null),
+        ``dominant_prior`` and ``dominant_prior_text`` (:mod:`hccmeta.analyses.dominance`).
+        Non-finite numbers become None."""
 
         def clean(value: Any) -> Any:
             if isinstance(value, float | np.floating):
@@ -333,6 +314,12 @@ class AnalysisResult:
             rec["certainty_reasons"] = list(reasons) if isinstance(reasons, tuple | list) else []
             adjusted = {key: clean(row.get(f"bias_adjusted_{key}")) for key in BIAS_ADJUSTED_KEYS}
             rec["bias_adjusted"] = adjusted if adjusted["median"] is not None else None
+            own = {
+                key: clean(row.get(f"study_{key}")) for key in ("estimate", "ci_lower", "ci_upper")
+            }
+            rec["study_estimate"] = own if own["estimate"] is not None else None
+            rec["dominant_prior"] = row.get("dominant_prior")
+            rec["dominant_prior_text"] = row.get("dominant_prior_text")
             out.append(rec)
         return out
 
@@ -363,24 +350,51 @@ class AnalysisResult:
         ``"netcdf4"`` (with h5py: HDF5 groups, ``xarray.open_datatree``) or
         ``"netcdf3-flat"`` (without h5py: :func:`hccmeta.report.netcdf.read_posteriors`
         reads it back)."""
-        from hccmeta.models.netcdf_flat import has_h5py, write_datatree
+        from hccmeta.models.netcdf import write_tree
 
-        return write_datatree(self.datatree, path, h5py=has_h5py())
+        return write_tree(self.datatree, path)
 
     def forest_plot(self, **kwargs: Any) -> Any:
-        """A forest plot of the analysis (matplotlib Figure); see :mod:`hccmeta.report`."""
-        from hccmeta.report.plots import forest_plot
-
-        return forest_plot(self, **kwargs)
+        """A forest plot of the analysis (matplotlib Figure): the ``forest_plot``
+        presenter (:func:`register_presenter`; :func:`hccmeta.report.plots.forest_plot`)."""
+        return presenter("forest_plot")(self, **kwargs)
 
     def interpret(self) -> str:
-        """A short statement in words that a clinician can read."""
-        from hccmeta.report.interpret import interpret
-
-        return interpret(self)
+        """A short statement in words that a clinician can read: the ``interpret``
+        presenter (:func:`register_presenter`; :func:`hccmeta.report.interpret.interpret`)."""
+        return str(presenter("interpret")(self))
 
     def __repr__(self) -> str:
         return f"AnalysisResult({self.name!r}, status={self.status!r}, k={self.k})"
+
+
+#: Functions that present a result, by name, as ``"module:function"`` references: the
+#: report layer provides them and ``hccmeta/__init__.py`` registers them, so that
+#: :meth:`AnalysisResult.forest_plot` and :meth:`AnalysisResult.interpret` work without
+#: this layer importing the report layer (imported only when first called).
+_PRESENTERS: dict[str, str] = {}
+
+
+def register_presenter(name: str, target: str) -> None:
+    """Register the function that presents a result as ``name`` (``"forest_plot"``,
+    ``"interpret"``): ``target`` is ``"package.module:function"``, imported on first use."""
+    module, sep, attr = target.partition(":")
+    if not sep or not module or not attr:
+        raise InputError(f"presenter {name!r}: {target!r} is not 'module:function'")
+    _PRESENTERS[name] = target
+
+
+def presenter(name: str) -> Callable[..., Any]:
+    """The registered presenter ``name`` (an InputError if none is registered)."""
+    import importlib
+
+    target = _PRESENTERS.get(name)
+    if target is None:
+        known = ", ".join(sorted(_PRESENTERS)) or "none"
+        raise InputError(f"no presenter {name!r} is registered (registered: {known})")
+    module, _, attr = target.partition(":")
+    fn: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    return fn
 
 
 # ---------------------------------------------------------------------------------------
@@ -396,147 +410,6 @@ def resolve_variation(analysis: Analysis, variation: Variation) -> Variation:
 
 def _registry(evidence: Evidence, registry: Registry | None) -> Registry:
     return registry if registry is not None else load_registry(evidence.data_dir)
-
-
-def _selectors(select: Selector | list[Selector] | None) -> list[Selector]:
-    if select is None:
-        return []
-    return select if isinstance(select, list) else [select]
-
-
-def _subset(rows: pd.DataFrame, subset: str | None) -> pd.DataFrame:
-    if subset is None or rows.empty:
-        return rows
-    if subset == "prospective_only":  # the vocabulary's flag of the design
-        return rows[rows["prospective"].astype(bool)]
-    if subset == "adjusted_only":
-        return rows[rows["analysis"] == "adjusted"]
-    if subset == "full_text_only":
-        return rows[rows["source_kind"] == "full_text"]
-    # same_endpoint_origin: keep the most common (endpoint, time origin); ties -> the
-    # one with more patients, then alphabetical
-    key = rows["endpoint"].fillna("").astype(str) + "|" + rows["time_origin"].fillna("").astype(str)
-    counts = key.value_counts()
-    top = counts[counts == counts.max()].index
-    if len(top) > 1:
-        n = (rows["n_exposed"].fillna(0) + rows["n_reference"].fillna(0)).groupby(key).sum()
-        top = n.loc[list(top)].sort_values(ascending=False).index[:1]
-    return rows[key == top[0]]
-
-
-def _take(
-    effects: pd.DataFrame,
-    selects: list[Selector],
-    variation: Variation,
-    *,
-    subset: bool = True,
-    what: str = "",
-) -> pd.DataFrame:
-    if variation.prefer_univariate:
-        order = ["univariate", "adjusted", "descriptive"]
-        selects = [s.model_copy(update={"prefer_analysis": order}) for s in selects]
-    parts = [select_effects(effects, s) for s in selects]
-    rows = (
-        pd.concat([p for p in parts if not p.empty], ignore_index=True)
-        if any(not p.empty for p in parts)
-        else parts[0]
-        if parts
-        else pd.DataFrame()
-    )
-    if rows.empty:
-        return rows
-    dup = rows[rows.duplicated(["study", "time"], keep=False)]
-    if not dup.empty:
-        raise InputError(
-            "more than one effect of a study matches: " + ", ".join(dup["effect"].astype(str))
-        )
-    check_levels(rows, [m for s in selects for m in s.levels], what=what)
-    rows = rows[~rows["study"].isin(variation.exclude_studies)]
-    if subset:
-        rows = _subset(rows, variation.subset)
-    return rows.reset_index(drop=True)
-
-
-def _take_roles(
-    effects: pd.DataFrame, roles: Sequence[tuple[str, list[Selector]]], variation: Variation
-) -> pd.DataFrame:
-    """The rows of several roles (regimens, factors, statistic families) with a ``role``
-    column; a subset is taken over all of them at once, so that "the most common endpoint
-    and time origin" is that of the whole analysis, not of each role."""
-    parts = [
-        _take(effects, selects, variation, subset=False, what=role).assign(role=role)
-        for role, selects in roles
-    ]
-    parts = [p for p in parts if not p.empty]
-    if not parts:
-        return pd.DataFrame()
-    rows = pd.concat(parts, ignore_index=True)
-    return _subset(rows, variation.subset).reset_index(drop=True)
-
-
-def _n_patients(rows: pd.DataFrame) -> float:
-    """Patients in the compared groups; NaN if a study does not report its group sizes."""
-    if rows.empty:
-        return 0.0
-    n = rows["n_exposed"].astype(float)
-    if "reference" in rows.columns:
-        contrast = rows["kind"] == "contrast"
-        n = n + rows["n_reference"].astype(float).where(contrast, 0.0)
-    return float(n.sum()) if n.notna().all() else math.nan
-
-
-def _row(
-    estimand: str,
-    label: str,
-    scale: str,
-    stats: Mapping[str, float],
-    *,
-    natural: str | None,
-    p_benefit: float,
-    k: int,
-    n_patients: float,
-    benefit: str | None = None,
-    basis: pd.DataFrame | None = None,
-) -> dict[str, Any]:
-    """One estimate row (:data:`ESTIMATE_COLUMNS`); ``basis`` are the effect rows behind
-    it: their studies fill ``studies`` and their ids are kept (key ``effect_ids``, not a
-    column) for the certainty rating."""
-    used = basis if basis is not None else pd.DataFrame(columns=["study", "effect"])
-    out: dict[str, Any] = {
-        "estimand": estimand,
-        "label": label,
-        "scale": scale,
-        **{c: float(stats[c]) for c in ("mean", "median", "sd", "ci_lower", "ci_upper")},
-        "natural_scale": None,
-        "natural_median": math.nan,
-        "natural_ci_lower": math.nan,
-        "natural_ci_upper": math.nan,
-        "benefit": benefit if math.isfinite(p_benefit) else None,
-        "p_benefit": p_benefit,
-        "k": k,
-        "n_patients": n_patients,
-        "studies": ";".join(sorted(set(used["study"].astype(str)))),
-        "effect_ids": list(dict.fromkeys(used["effect"].astype(str))),
-    }
-    if natural is not None and scale in _NATURAL:
-        out.update(natural_columns(scale, stats))
-    return out
-
-
-def natural_columns(scale: str, stats: Mapping[str, float]) -> dict[str, Any]:
-    """``natural_scale, natural_median, natural_ci_lower, natural_ci_upper`` of an
-    estimate on the analysis scale ``scale`` (its ``median, ci_lower, ci_upper``):
-    HR, OR, RR, months (exp), probability (inverse logit; survival: exp(-exp(x))); the
-    scale name None and the values NaN for a scale without a natural one."""
-    if scale not in _NATURAL:
-        return {"natural_scale": None, "natural_median": math.nan,
-                "natural_ci_lower": math.nan, "natural_ci_upper": math.nan}  # fmt: skip
-    name, fn, decreasing = _NATURAL[scale]
-    lo, med, hi = (float(fn(np.asarray(stats[c]))) for c in ("ci_lower", "median", "ci_upper"))
-    if decreasing:
-        lo, hi = hi, lo
-    return {"natural_scale": name, "natural_median": med, "natural_ci_lower": lo,
-            "natural_ci_upper": hi}  # fmt: skip
 
 
 def _benefit(analysis: Analysis, p_below: float) -> float:
@@ -598,7 +471,7 @@ def _normal_estimates(
     mu = s.loc["mu"]
     p_below = float(fit.prob_below(0.0, var="mu")) if measure in _POOL_MEASURE else math.nan
     rows_out = [
-        _row(
+        estimate_row(
             estimand,
             label,
             measure,
@@ -606,7 +479,7 @@ def _normal_estimates(
             natural=measure,
             p_benefit=_benefit(analysis, p_below) if not math.isnan(p_below) else math.nan,
             k=len(rows),
-            n_patients=_n_patients(rows),
+            n_patients=n_patients(rows),
             benefit=analysis.benefit,
             basis=rows,
         )
@@ -629,11 +502,11 @@ def _frequentist(rows: pd.DataFrame) -> pd.DataFrame | None:
 def _run_random_effects(
     analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any], pd.DataFrame | None]:
-    selects = _selectors(analysis.select)
+    selects = selectors(analysis.select)
     if variation.alternative is not None:
-        alt = _alternative(analysis, variation.alternative)
-        selects = _selectors(alt.select) or selects
-    rows = _take(derived.effects, selects, variation, what=analysis.name)
+        alt = alternative_of(analysis, variation.alternative)
+        selects = selectors(alt.select) or selects
+    rows = take(derived.effects, selects, variation, what=analysis.name)
     if rows.empty:
         return rows, [], {}, None
     check_mixing(rows, analysis.mixes, analysis.name)
@@ -643,20 +516,12 @@ def _run_random_effects(
     return rows, est, {SINGLE_FIT: fit}, _frequentist(rows)
 
 
-def _alternative(analysis: Analysis, name: str) -> Any:
-    for alt in analysis.alternatives:
-        if alt.name == name:
-            return alt
-    known = ", ".join(a.name for a in analysis.alternatives) or "none"
-    raise InputError(f"analysis {analysis.name!r} has no alternative {name!r} (known: {known})")
-
-
 def _run_per_regimen(
     analysis: Analysis, derived: DerivedEffects, variation: Variation, seed: int
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, Any], pd.DataFrame | None]:
     assert analysis.regimens is not None
-    roles = [(role, _selectors(reg.select)) for role, reg in analysis.regimens.items()]
-    rows = _take_roles(derived.effects, roles, variation)
+    roles = [(role, selectors(reg.select)) for role, reg in analysis.regimens.items()]
+    rows = take_roles(derived.effects, roles, variation)
     estimates: list[dict[str, Any]] = []
     fits: dict[str, Any] = {}
     if rows.empty:
@@ -759,7 +624,7 @@ def run_analysis(
         message = f"no eligible records for {definition.name}: " + _why_empty(
             definition, variation, evidence, derived
         )
-        est = pd.DataFrame(columns=[*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS])
+        est = pd.DataFrame(columns=[*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS, *DOMINANCE_COLUMNS])
     else:
         status = "ok"
         est = pd.DataFrame(estimates, columns=list(ESTIMATE_COLUMNS))
@@ -781,17 +646,11 @@ def run_analysis(
             f"{definition.name}: {rows['study'].nunique()} studies, "
             f"{len(rows)} effects, {len(est)} estimands"
         )
-    priors: dict[str, str] = {}
-    for role, fit in fits.items():
-        fit_priors = getattr(fit, "priors", None)
-        if fit_priors is None:  # a PoolResult: mu and tau
-            tau = fit.prior_tau
-            fit_priors = {"mu": fit.prior_mu, "tau": tau if tau is not None else "0 (fixed)"}
-        for key, value in fit_priors.items():
-            single = role in (SINGLE_FIT, JOINT_FIT)
-            priors[key if single else f"{role}.{key}"] = str(value)
+    priors = _fit_priors(fits)
+    if status == "ok":
+        est = prior_dominance(definition, est, rows, basis, priors)
     if variation.bias is not None and variation.bias != "combined" and not rows.empty:
-        good = "below" if definition.measure == "log_hr" else definition.benefit
+        good = _good_side(definition)
         exposed = definition.contrast[0] if definition.contrast else None
         by_study = study_bias(rows, good=good, exposed_role=exposed, variant=variation.bias)
         priors["bias"] = describe_bias(by_study, rows)
@@ -820,8 +679,32 @@ def run_analysis(
     )
 
 
+def _fit_priors(fits: Mapping[str, Any]) -> dict[str, str]:
+    """The priors of every fit in words, keyed ``<role>.<parameter>`` (the parameter
+    alone for the analysis's own fit, :data:`SINGLE_FIT` or :data:`JOINT_FIT`)."""
+    priors: dict[str, str] = {}
+    for role, fit in fits.items():
+        fit_priors = getattr(fit, "priors", None)
+        if fit_priors is None:  # a PoolResult: mu and tau
+            tau = fit.prior_tau
+            fit_priors = {"mu": fit.prior_mu, "tau": tau if tau is not None else "0 (fixed)"}
+        for key, value in fit_priors.items():
+            single = role in ("", SINGLE_FIT, JOINT_FIT)
+            priors[key if single else f"{role}.{key}"] = str(value)
+    return priors
+
+
+def _good_side(definition: Analysis) -> str:
+    """Which side of zero favours the exposed group in the comparison a bias adjusts:
+    below for a hazard ratio (the survival synthesis's comparison, whatever it reports),
+    else the analysis's ``benefit``."""
+    if definition.measure == "log_hr" or definition.model == "survival_multiformat":
+        return "below"
+    return definition.benefit
+
+
 #: Model kinds that can adjust a comparison for bias (``Variation.bias``).
-BIAS_MODELS = {"random_effects", "proportions"}
+BIAS_MODELS = {"random_effects", "proportions", "survival_multiformat"}
 
 
 def _wants_bias_adjustment(definition: Analysis, est: pd.DataFrame, variation: Variation) -> bool:
@@ -869,16 +752,16 @@ def _why_empty(
     """Why an analysis (or variant) has no eligible records, generated from the data."""
     from hccmeta.analyses.explain import explain_empty
 
-    selects = _selectors(definition.select)
+    selects = selectors(definition.select)
     if variation.alternative is not None:
-        selects = _selectors(_alternative(definition, variation.alternative).select) or selects
+        selects = selectors(alternative_of(definition, variation.alternative).select) or selects
     for reg in (definition.regimens or {}).values():
-        selects += _selectors(reg.select)
+        selects += selectors(reg.select)
     for factor in (definition.factors or {}).values():
-        selects += _selectors(factor.select)
+        selects += selectors(factor.select)
     if variation.exclude_studies or variation.subset is not None:
         unvaried = replace(variation, exclude_studies=(), subset=None)
-        found = [s for s in selects if not _take(derived.effects, [s], unvaried).empty]
+        found = [s for s in selects if not take(derived.effects, [s], unvaried).empty]
         if found:
             left = ", ".join(variation.exclude_studies)
             what = [f"leaving out {left}"] if left else []

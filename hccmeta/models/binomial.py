@@ -81,6 +81,7 @@ __all__ = [
     "binomial_logit_logp",
     "fit_contrast",
     "fit_proportion",
+    "study_bias_entries",
 ]
 
 #: Default prior of a pooled logit proportion: 95% of proportions within 0.02-0.98.
@@ -151,11 +152,13 @@ def _counts(data: pd.DataFrame, required: tuple[str, ...]) -> pd.DataFrame:
     return df
 
 
-def _study_bias(
-    bias: Any, studies: list[str], has_contrast: np.ndarray
+def study_bias_entries(
+    bias: Any, studies: list[str], has_contrast: np.ndarray, *, what: str = "log odds ratio"
 ) -> list[pr.Normal | None] | None:
-    """The ``bias`` argument of :func:`fit_contrast` as one entry per study (None: no bias
-    term); an InputError for a bias on a study without a contrast."""
+    """A ``bias`` argument (a mapping from study to a Normal, its text or None, or a
+    sequence in the order of ``studies``) as one entry per study (None: no bias term);
+    an InputError for a bias on a study without a contrast (``what``: the scale, for the
+    message). Shared by :func:`fit_contrast` and the survival model."""
     if bias is None:
         return None
     if isinstance(bias, Mapping):
@@ -185,7 +188,7 @@ def _study_bias(
         if entry is not None and not contrast:
             raise InputError(
                 f"{name}: study {study!r} has no contrast (a single arm), so it cannot carry "
-                "a bias on the log odds ratio"
+                f"a bias on the {what}"
             )
         out.append(entry)
     return out
@@ -459,7 +462,7 @@ def fit_contrast(
             "arms are excluded unless single_arm_experimental='arm_based')"
         )
 
-    bias_entries = _study_bias(bias, studies, has_exp)
+    bias_entries = study_bias_entries(bias, studies, has_exp)
     values: dict[str, Any] = {
         "events": df["events"].to_numpy(),
         "n": df["n"].to_numpy(),

@@ -186,7 +186,7 @@ def rma(
     """
     from scipy import stats
 
-    from hccmeta.models.normal import _as_vector, _positive
+    from hccmeta.models.normal import as_vector, check_positive
 
     if method not in ("REML", "DL", "FE"):
         raise InputError(f"method must be 'REML', 'DL' or 'FE', got {method!r}")
@@ -195,13 +195,13 @@ def rma(
     if not isinstance(level, int | float) or not 0 < level < 1:
         hint = " (give a fraction, e.g. 0.95)" if isinstance(level, int | float) else ""
         raise InputError(f"level must lie in (0, 1), got {level!r}{hint}")
-    y = _as_vector("yi", yi)
+    y = as_vector("yi", yi)
     if (sei is None) == (vi is None):
         raise InputError("give exactly one of sei and vi")
     if sei is not None:
-        v = _positive("sei", _as_vector("sei", sei), "a standard error") ** 2
+        v = check_positive("sei", as_vector("sei", sei), "a standard error") ** 2
     else:
-        v = _positive("vi", _as_vector("vi", vi), "a variance")
+        v = check_positive("vi", as_vector("vi", vi), "a variance")
     if v.size != y.size:
         raise InputError(f"yi has {y.size} values but the standard errors {v.size}")
     k = y.size

@@ -25,7 +25,7 @@ from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.errors import InputError
 from hccmeta.models.result import (
     SUMMARY_COLUMNS,
-    _check_ci_prob,
+    check_ci_prob,
     data_hash,
     package_versions,
 )
@@ -149,7 +149,7 @@ class MetaRegResult:
     def summary(self, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Rows mu, tau, beta[<covariate>]..., theta[<study>]...; columns ``mean,
         median, sd, ci_lower, ci_upper`` (central interval at ``ci_prob``)."""
-        prob = self.ci_prob if ci_prob is None else _check_ci_prob(ci_prob)
+        prob = self.ci_prob if ci_prob is None else check_ci_prob(ci_prob)
         probs = [0.5, (1 - prob) / 2, (1 + prob) / 2]
         d = self._draws
         series: list[tuple[str, FloatArray]] = [("mu", d["mu"]), ("tau", d["tau"])]
@@ -295,12 +295,12 @@ def metareg(
         Sampler settings and diagnostic thresholds.
     """
     from hccmeta.models import mcmc
-    from hccmeta.models.normal import MEASURES, _as_vector, _labels, _positive
+    from hccmeta.models.normal import MEASURES, as_vector, check_positive, study_labels
 
     if measure not in MEASURES:
         raise InputError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
-    y = _as_vector("yi", yi)
-    s = _positive("sei", _as_vector("sei", sei), "a standard error")
+    y = as_vector("yi", yi)
+    s = check_positive("sei", as_vector("sei", sei), "a standard error")
     if s.size != y.size:
         raise InputError(f"yi has {y.size} values but sei has {s.size}")
     k = y.size
@@ -311,8 +311,8 @@ def metareg(
             f"{k} studies for {p} covariate(s): a meta-regression needs at least p + 2 studies "
             "(intercept, coefficients and heterogeneity)"
         )
-    labels = _labels(study, k)
-    ci = _check_ci_prob(ci_prob)
+    labels = study_labels(study, k)
+    ci = check_ci_prob(ci_prob)
     mu_prior = check_mu_prior(prior_mu if prior_mu is not None else DEFAULT_MU)
     tau_prior = check_tau_prior(prior_tau if prior_tau is not None else DEFAULT_TAU)
     beta_prior = check_mu_prior(

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.effects.base import effect_problem
 from hccmeta.errors import HccmetaWarning, InputError
-from hccmeta.models.result import PoolResult, _check_ci_prob
+from hccmeta.models.result import PoolResult, check_ci_prob
 from hccmeta.priors import (
     DEFAULT_MU,
     DEFAULT_TAU,
@@ -51,7 +51,7 @@ _METHODS = ("exact", "mcmc")
 _MODELS = ("random", "fixed")
 
 
-def _as_vector(name: str, value: Any) -> FloatArray:
+def as_vector(name: str, value: Any) -> FloatArray:
     """A 1-D float array with no NaN/inf; InputError naming ``name`` and the index."""
     if isinstance(value, str | bytes):
         raise InputError(f"{name} must be a sequence of numbers, got the string {value!r}")
@@ -75,7 +75,9 @@ def _as_vector(name: str, value: Any) -> FloatArray:
     return out
 
 
-def _positive(name: str, arr: FloatArray, what: str) -> FloatArray:
+def check_positive(name: str, arr: FloatArray, what: str) -> FloatArray:
+    """``arr`` if every element is > 0; else an InputError naming ``name``, the index
+    and ``what`` it is."""
     bad = np.flatnonzero(~(arr > 0))
     if bad.size:
         i = int(bad[0])
@@ -98,13 +100,13 @@ def _from_frame(
         return frame[cols[name]].to_numpy()
 
     if "yi" in cols and ("sei" in cols or "vi" in cols):
-        yi = _as_vector("data['yi']", col("yi"))
+        yi = as_vector("data['yi']", col("yi"))
         if "sei" in cols:
-            sei = _positive(
-                "data['sei']", _as_vector("data['sei']", col("sei")), "a standard error"
+            sei = check_positive(
+                "data['sei']", as_vector("data['sei']", col("sei")), "a standard error"
             )
         else:
-            vi = _positive("data['vi']", _as_vector("data['vi']", col("vi")), "a variance")
+            vi = check_positive("data['vi']", as_vector("data['vi']", col("vi")), "a variance")
             sei = np.sqrt(vi)
         return yi, sei, study
     if {"estimate", "ci_lower", "ci_upper"} <= cols.keys():
@@ -114,9 +116,9 @@ def _from_frame(
         level = col("ci_level") if "ci_level" in cols else None
         try:
             d = from_ci(
-                _as_vector("data['estimate']", col("estimate")),
-                _as_vector("data['ci_lower']", col("ci_lower")),
-                _as_vector("data['ci_upper']", col("ci_upper")),
+                as_vector("data['estimate']", col("estimate")),
+                as_vector("data['ci_lower']", col("ci_lower")),
+                as_vector("data['ci_upper']", col("ci_upper")),
                 level=level,
                 log=ratio,
             )
@@ -184,7 +186,9 @@ def scaled_priors(
     return mu, tau, note
 
 
-def _labels(study: Sequence[Any] | None, k: int) -> list[str]:
+def study_labels(study: Sequence[Any] | None, k: int) -> list[str]:
+    """``k`` study labels: ``study`` stripped (an InputError for a wrong count or an empty
+    or repeated label), or 1..k."""
     if study is None:
         return [str(i + 1) for i in range(k)]
     labels = [str(s).strip() for s in (study.tolist() if hasattr(study, "tolist") else study)]
@@ -207,13 +211,13 @@ def check_estimates(
     """Check estimates, standard errors and study labels as :func:`pool` does: 1-D, finite,
     SE > 0, equal lengths, at least one study, unique labels (default ``"1", "2", ...``).
     Every problem is an :class:`InputError` naming the argument and the index."""
-    y = _as_vector("yi", yi)
-    s = _positive("sei", _as_vector("sei", sei), "a standard error")
+    y = as_vector("yi", yi)
+    s = check_positive("sei", as_vector("sei", sei), "a standard error")
     if s.size != y.size:
         raise InputError(f"yi has {y.size} values but sei has {s.size}")
     if y.size == 0:
         raise InputError("yi is empty: pooling needs at least one study")
-    return y, s, _labels(study, y.size)
+    return y, s, study_labels(study, y.size)
 
 
 def check_bias(
@@ -333,7 +337,7 @@ def pool(
         raise InputError(f"method must be 'exact' or 'mcmc', got {method!r}")
     if model not in _MODELS:
         raise InputError(f"model must be 'random' or 'fixed', got {model!r}")
-    ci = _check_ci_prob(ci_prob)
+    ci = check_ci_prob(ci_prob)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
 
@@ -348,18 +352,18 @@ def pool(
             raise InputError("give sei (standard errors) or vi (variances) with yi")
         if sei is not None and vi is not None:
             raise InputError("give sei or vi, not both")
-        y = _as_vector("yi", yi)
+        y = as_vector("yi", yi)
         if sei is not None:
-            s = _positive("sei", _as_vector("sei", sei), "a standard error")
+            s = check_positive("sei", as_vector("sei", sei), "a standard error")
             sname = "sei"
         else:
-            s = np.sqrt(_positive("vi", _as_vector("vi", vi), "a variance"))
+            s = np.sqrt(check_positive("vi", as_vector("vi", vi), "a variance"))
             sname = "vi"
         if s.size != y.size:
             raise InputError(f"yi has {y.size} values but {sname} has {s.size}")
     if y.size == 0:
         raise InputError("yi is empty: pooling needs at least one study")
-    labels = _labels(study, y.size)
+    labels = study_labels(study, y.size)
     if bias is not None:
         bias_entries, bias_mean, bias_sd = check_bias(bias, y.size)
     for i in range(y.size):

@@ -90,10 +90,6 @@ def package_versions(method: str) -> dict[str, str]:
 def check_ci_prob(ci_prob: float, argument: str = "ci_prob") -> float:
     """``ci_prob`` as a float in (0, 1); an :class:`InputError` for anything else (a
     percentage such as 95 gets a hint)."""
-    return _check_ci_prob(ci_prob, argument)
-
-
-def _check_ci_prob(ci_prob: float, argument: str = "ci_prob") -> float:
     try:
         value = float(ci_prob)
     except (TypeError, ValueError):
@@ -169,7 +165,7 @@ class PoolResult:
         self.prior_mu = prior_mu
         self.prior_tau = prior_tau
         self.seed = int(seed)
-        self.ci_prob = _check_ci_prob(ci_prob)
+        self.ci_prob = check_ci_prob(ci_prob)
         self.diagnostics = diagnostics
         self.bias: tuple[Normal | None, ...] | None = tuple(bias) if bias is not None else None
         self._exact = exact
@@ -289,7 +285,7 @@ class PoolResult:
             theta[<study>]...``, then ``bias[<study>]`` rows of a bias-adjusted fit
             (and ``mu_b``, ``sigma_b`` of the combined model).
         """
-        prob = self.ci_prob if ci_prob is None else _check_ci_prob(ci_prob)
+        prob = self.ci_prob if ci_prob is None else check_ci_prob(ci_prob)
         if scale not in ("analysis", "ratio"):
             raise InputError(f"scale must be 'analysis' or 'ratio', got {scale!r}")
         if scale == "ratio" and not self.is_ratio:
@@ -601,17 +597,17 @@ class PoolResult:
         With h5py installed the file is netCDF4 with one HDF5 group per DataTree group
         (``xarray.open_datatree``). Without it (h5netcdf cannot write HDF5 without h5py)
         the groups are flattened into one classic netCDF file, in the layout of
-        :mod:`hccmeta.report.netcdf` (read it back with
-        :func:`hccmeta.report.netcdf.read_posteriors`).
+        :mod:`hccmeta.models.netcdf` (read it back with
+        :func:`hccmeta.models.netcdf.read_tree`).
 
         Returns
         -------
         str
             ``"netcdf4"`` or ``"netcdf3-flat"``.
         """
-        from hccmeta.models.netcdf_flat import has_h5py, write_datatree
+        from hccmeta.models.netcdf import write_tree
 
-        return write_datatree(self.datatree, path, h5py=has_h5py())
+        return write_tree(self.datatree, path)
 
     def bias_text(self) -> dict[str, str]:
         """Each study's bias distribution as a readable string (``"none"``: no bias
@@ -669,7 +665,7 @@ class PoolResult:
             out[name] = self.estimate(name, ci_prob=ci_prob)
         out["p_mu_below_0"] = self.p_mu_below_0
         out["model"] = self.model
-        out["ci_prob"] = self.ci_prob if ci_prob is None else _check_ci_prob(ci_prob)
+        out["ci_prob"] = self.ci_prob if ci_prob is None else check_ci_prob(ci_prob)
         out["p_theta_new_below_0"] = self.p_theta_new_below_0
         tau = repr(self.prior_tau) if self.prior_tau is not None else "none (tau = 0)"
         out["priors"] = {"mu": repr(self.prior_mu), "tau": tau}

@@ -252,6 +252,9 @@ def forest_rows(result: AnalysisResult) -> pd.DataFrame:
     effects = result.effects
     fit_all = result.fits.get(JOINT_FIT)
     post = _posterior(fit_all) if fit_all is not None else None
+    # a proportions analysis's regimens: from their own arms' model where it has one
+    fit_arms = result.fits.get("regimens")
+    post_arms = _posterior(fit_arms) if fit_arms is not None else post
     contrast = result.analysis.contrast
     for _, est in result.estimates.iterrows():
         estimand, scale = str(est["estimand"]), str(est["scale"])
@@ -278,10 +281,10 @@ def forest_rows(result: AnalysisResult) -> pd.DataFrame:
         elif is_contrast:
             shrunk = _draw_rows(post, "delta", {}, scale, panel, group, natural=False)
             shrunk += _draw_rows(post, "delta_new", {}, scale, panel, group, natural=False)
-        elif post is not None and "p_study" in post.data_vars:
+        elif post_arms is not None and "p_study" in post_arms.data_vars:
             sel = {"arm": estimand}
-            shrunk = _draw_rows(post, "p_study", sel, scale, panel, group, natural=True)
-            shrunk += _draw_rows(post, "p_new", sel, scale, panel, group, natural=True)
+            shrunk = _draw_rows(post_arms, "p_study", sel, scale, panel, group, natural=True)
+            shrunk += _draw_rows(post_arms, "p_new", sel, scale, panel, group, natural=True)
         else:
             sel = {"factor": estimand}
             shrunk = _draw_rows(post, "theta", sel, scale, panel, group, natural=False)

@@ -34,6 +34,12 @@ _MIXES = {
     "criteria": "response criteria",
     "subgroup_variable": "how a factor is defined",
 }
+#: The prior that dominates a one-study estimate (hccmeta.analyses.dominance), in words.
+_DOMINANT = {
+    "mu": "the pooled mean",
+    "tau": "the between-study SD",
+    "mu and tau": "the pooled mean and the between-study SD",
+}
 #: What lowered a certainty rating, by the column of the certainty table.
 _DOMAINS = {
     "risk_of_bias": "risk of bias",
@@ -120,6 +126,14 @@ def _patients(row: pd.Series) -> str:
     if isinstance(n, float) and math.isnan(n):
         return f"{studies} (group sizes not all reported)"
     return f"{studies} ({int(n)} patients)"
+
+
+def _value(row: pd.Series, column: str) -> str:
+    """A number of ``row`` on its natural scale: '59%', '9.0 months', '6.19'."""
+    x, scale = float(row[column]), row.get("natural_scale")
+    if scale == "probability":
+        return f"{100 * x:.0f}%"
+    return f"{fmt_number(x, 1)} months" if scale == "months" else fmt_number(x)
 
 
 def _ratio_ci(row: pd.Series, prefix: str = "natural_") -> str:
@@ -256,6 +270,20 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
             + (f" ({prior})" if prior else "")
             + " sets the width of the interval, and the result depends on the prior as much"
             " as on the studies."
+        )
+    named = result.estimates.get("dominant_prior")
+    dominated = result.estimates[named.notna()] if named is not None else result.estimates[:0]
+    if not dominated.empty:
+        warnings.append(
+            "With one study the prior dominates: "
+            + "; ".join(
+                f"{row['label']} {_value(row, 'natural_median')} against the study's own "
+                f"{_value(row, 'study_estimate')} (95% CI {_value(row, 'study_ci_lower')} to "
+                f"{_value(row, 'study_ci_upper')}), set by the prior of "
+                f"{_DOMINANT[str(row['dominant_prior'])]} ({row['dominant_prior_text']})"
+                for _, row in dominated.iterrows()
+            )
+            + "."
         )
     differ = [
         m

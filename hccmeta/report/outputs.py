@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from hccmeta.analyses.run import CREDIBILITY_COLUMNS, ESTIMATE_COLUMNS
+from hccmeta.analyses.run import CREDIBILITY_COLUMNS, DOMINANCE_COLUMNS, ESTIMATE_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import AnalysisResult
@@ -114,10 +114,20 @@ def pooled_table(data: ReportData) -> pd.DataFrame:
         freq_cols += [c for c in freq if c not in freq_cols]
         base = {"analysis": res.name, "status": res.status, "diagnostics_ok": res.ok}
         if res.estimates.empty:
-            rows.append({**base, **dict.fromkeys([*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS])})
+            rows.append(
+                {
+                    **base,
+                    **dict.fromkeys([*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS, *DOMINANCE_COLUMNS]),
+                }
+            )
             continue
         for _, est in res.estimates.iterrows():
-            row = {**base, **{c: est[c] for c in (*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS)}}
+            row = {
+                **base,
+                **{
+                    c: est[c] for c in (*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS, *DOMINANCE_COLUMNS)
+                },
+            }
             reasons = est["certainty_reasons"]
             row["certainty_reasons"] = "; ".join(reasons) if isinstance(reasons, tuple) else None
             if est["estimand"] == "effect":
@@ -128,13 +138,14 @@ def pooled_table(data: ReportData) -> pd.DataFrame:
         "status",
         *ESTIMATE_COLUMNS,
         *CREDIBILITY_COLUMNS,
+        *DOMINANCE_COLUMNS,
         "diagnostics_ok",
         *freq_cols,
     ]
     table = pd.DataFrame(rows, columns=columns)
     numeric = ["mean", "median", "sd", "ci_lower", "ci_upper", "natural_median",
                "natural_ci_lower", "natural_ci_upper", "p_benefit", "n_patients",
-               *CREDIBILITY_COLUMNS[3:]]  # fmt: skip
+               *CREDIBILITY_COLUMNS[3:], *DOMINANCE_COLUMNS[:3]]  # fmt: skip
     for col in [*numeric, *freq_cols]:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype(float)
     table["k"] = pd.to_numeric(table["k"], errors="coerce").astype("Int64")

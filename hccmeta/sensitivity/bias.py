@@ -4,8 +4,9 @@ for bias, under the default bias distributions of its risk of bias and alternati
 randomised and non-randomised studies are pooled together -- the combined model that
 learns the bias from the randomised ones.
 
-Planned only for analyses whose model can adjust for bias (random-effects pooling and
-the binomial contrast of the proportions analyses) and whose primary result has a
+Planned only for analyses whose model can adjust for bias (random-effects pooling, the
+binomial contrast of the proportions analyses and the log HR of the multi-format survival
+synthesis: :data:`hccmeta.analyses.run.BIAS_MODELS`) and whose primary result has a
 bias-adjusted comparison (non-randomised evidence contributes). MCMC models get the
 default and the widest distribution only (each is a refit).
 """

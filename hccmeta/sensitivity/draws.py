@@ -38,7 +38,8 @@ from numpy.typing import NDArray
 from scipy import special, stats
 
 from hccmeta import priors as pr
-from hccmeta.analyses.run import _NATURAL, AnalysisResult
+from hccmeta.analyses.estimates import NATURAL
+from hccmeta.analyses.run import AnalysisResult
 
 __all__ = ["FitView", "fit_priors", "fit_views", "weighted_estimate", "weighted_stats"]
 
@@ -124,6 +125,10 @@ class FitView:
     log_prior_total : ndarray or None
         The summed log prior (chain, draw) when it comes ready-made from a DataTree's
         ``log_prior`` group rather than from ``priors``.
+    unaffected : frozenset of str
+        Variation fields the runner does not pass to this fit (its estimands do not
+        change with them): the absolute per-regimen model of a proportions analysis
+        keeps its own priors while the contrast's vary.
     """
 
     role: str
@@ -133,6 +138,7 @@ class FitView:
     log_likelihood: FloatArray | None = None
     note: str = ""
     log_prior_total: FloatArray | None = None
+    unaffected: frozenset[str] = frozenset()
 
     def log_prior(self) -> FloatArray | None:
         """Sum of the log prior densities (chain, draw); None if unknown."""
@@ -241,13 +247,22 @@ def _binomial_loglik(fit: Any) -> FloatArray:
     return np.asarray(coef + e * np.log(pp) + (nn - e) * np.log1p(-pp))
 
 
+def _absolute_fit_role(result: AnalysisResult) -> str | None:
+    """The role of a proportions analysis's absolute per-regimen fit next to its
+    contrast fit (``"regimens"``), if it has one."""
+    fit = result.fits.get("regimens")
+    return "regimens" if fit is not None and "" in result.fits else None
+
+
 def _contrast_view(result: AnalysisResult, role: str, fit: Any) -> FitView:
     post = fit.posterior
     estimands: dict[str, FloatArray] = {}
+    # the regimens' proportions come from the absolute model where there is one
+    arms = set() if _absolute_fit_role(result) else set(map(str, post["p"]["arm"].to_numpy()))
     for est in result.estimates["estimand"]:
         if est == "log_or":
             estimands[est] = post["d"].to_numpy()
-        elif "p" in post and est in set(map(str, post["p"]["arm"].to_numpy())):
+        elif "p" in post and est in arms:
             estimands[est] = _logit(post["p"].sel(arm=est).to_numpy())
     found = fit_priors(fit)
     view = FitView(role, estimands)
@@ -284,7 +299,10 @@ def _proportion_view(result: AnalysisResult, role: str, fit: Any) -> FitView:
         return view
     tau = post["tau"].transpose("chain", "draw", "arm").to_numpy()
     view.priors = {"mu": (mu, found["mu"]), "tau": (tau, found["tau"])}
-    view.settable = {"prior_tau": "tau"}
+    if role == _absolute_fit_role(result):
+        view.unaffected = frozenset({"prior_mu", "prior_tau"})
+    else:
+        view.settable = {"prior_tau": "tau"}
     view.log_likelihood = _binomial_loglik(fit)
     return view
 
@@ -394,8 +412,8 @@ def weighted_estimate(
     row = dict(template)
     row.update({k: s[k] for k in ("mean", "median", "sd", "ci_lower", "ci_upper")})
     scale = str(template.get("scale"))
-    if template.get("natural_scale") is not None and scale in _NATURAL:
-        _, fn, decreasing = _NATURAL[scale]
+    if template.get("natural_scale") is not None and scale in NATURAL:
+        _, fn, decreasing = NATURAL[scale]
         lo, med, hi = (float(fn(np.asarray(s[c]))) for c in ("ci_lower", "median", "ci_upper"))
         if decreasing:
             lo, hi = hi, lo

@@ -116,6 +116,8 @@ def reweight_prior(
     for view in views:
         log_w: FloatArray | None = None
         for field, new in changes.items():
+            if field in view.unaffected:
+                continue
             param = view.settable.get(field)
             if param is None:
                 return Reweighted(None, math.nan, f"{field} cannot be reweighted in this model")
@@ -125,7 +127,10 @@ def reweight_prior(
                 diff = new.logpdf(draws) - old.logpdf(draws)
             diff = diff.reshape((*diff.shape[:2], -1)).sum(axis=-1)
             log_w = diff if log_w is None else log_w + diff
-        assert log_w is not None
+        if log_w is None:  # no field this fit depends on changes: equal weights
+            if not view.estimands:
+                continue
+            log_w = np.zeros(next(iter(view.estimands.values())).shape[:2])
         smoothed, khat = psis(log_w)
         worst = max(worst, khat)
         if not khat <= KHAT_MAX:  # NaN too

@@ -26,16 +26,8 @@ import pandas as pd
 
 from hccmeta import priors as pr
 from hccmeta.analyses.registry import Analysis, Selector
-from hccmeta.analyses.run import (
-    AnalysisResult,
-    Variation,
-    _alternative,
-    _selectors,
-    _subset,
-    _take_roles,
-    default_priors,
-    resolve_variation,
-)
+from hccmeta.analyses.run import AnalysisResult, Variation, default_priors, resolve_variation
+from hccmeta.analyses.take import alternative_of, selectors, subset_rows, take_roles
 from hccmeta.effects.table import DerivedEffects
 from hccmeta.errors import InputError
 
@@ -217,10 +209,10 @@ def _selector_groups(analysis: Analysis, variation: Variation) -> list[tuple[str
     """The selectors of each role (regimen, factor; ``""`` for a single estimand), as the
     runners take them."""
     if analysis.model == "random_effects":
-        selects = _selectors(analysis.select)
+        selects = selectors(analysis.select)
         if variation.alternative is not None:
-            alt = _alternative(analysis, variation.alternative)
-            selects = _selectors(alt.select) or selects
+            alt = alternative_of(analysis, variation.alternative)
+            selects = selectors(alt.select) or selects
         return [("", selects)]
     if analysis.model == "prognostic_joint":
         assert analysis.factors is not None
@@ -228,7 +220,7 @@ def _selector_groups(analysis: Analysis, variation: Variation) -> list[tuple[str
     assert analysis.regimens is not None
     groups = []
     for role, reg in analysis.regimens.items():
-        sels = _selectors(reg.select)
+        sels = selectors(reg.select)
         if analysis.model == "survival_multiformat":
             # the multi-format synthesis takes every survival statistic of the arms
             sels = [
@@ -254,7 +246,7 @@ def measures(analysis: Analysis) -> set[str]:
     """The measures of the derived effects the analysis can take."""
     out = {sel.measure for _, sels in _selector_groups(analysis, Variation()) for sel in sels}
     for alt in analysis.alternatives:
-        out |= {sel.measure for sel in _selectors(alt.select)}
+        out |= {sel.measure for sel in selectors(alt.select)}
     if analysis.model == "survival_multiformat":
         out |= {"log_median", "cloglog_survival", "log_hr"}
     return out
@@ -295,7 +287,7 @@ def fingerprint(
         eff = primary.effects
         if not eff.empty:
             # as the runners do: leave studies out, then one subset over every role
-            eff = _subset(eff[~eff["study"].isin(variation.exclude_studies)], variation.subset)
+            eff = subset_rows(eff[~eff["study"].isin(variation.exclude_studies)], variation.subset)
         for role in dict.fromkeys(eff["role"].astype(str)) if not eff.empty else []:
             rows = eff[eff["role"].astype(str) == role]
             if not rows.empty:
@@ -307,7 +299,7 @@ def fingerprint(
         groups = list(_selector_groups(analysis, variation))
         if analysis.model == "survival_multiformat":  # one role entry per statistic family
             groups = [(role, [sel]) for role, selects in groups for sel in selects]
-        taken = _take_roles(derived.effects, groups, variation)
+        taken = take_roles(derived.effects, groups, variation)
         if not taken.empty:
             for role in dict.fromkeys(taken["role"].astype(str)):
                 rows = taken[taken["role"].astype(str) == role]
