@@ -293,7 +293,7 @@ def collect(
             for res in todo:
                 table = computed.get(res.name)
                 key = keys[res.name][1]
-                if table is None or key is None:
+                if table is None or key is None or res.status != "ok":
                     continue
                 if _relevance_holds(res, evidence, registry, derived):
                     cache.put("sensitivity", key, table)
