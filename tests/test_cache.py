@@ -271,5 +271,5 @@ def test_report_from_the_cache_is_the_same_bytes(
     out = tmp_path / "quick"
     args = ["report", "--data", str(data), "--out", str(out), "--seed", "3", "--no-sensitivity"]
     assert main([*args, "--no-cache"]) == 0
-    assert fitted == [OS]  # --no-cache: fitted anew
+    assert set(fitted) == {OS}  # --no-cache: fitted anew
     assert not list(root.rglob("*.tmp"))
