@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,14 +76,21 @@ def main() -> int:
         study.write_text(text.replace(args.old, args.new), "utf-8")
         wall, line = _report(data, root / "edited", cache)
         runs.append(("one study edited", wall, line))
+        entries = [p for p in cache.rglob("*.pkl")]
+        size = sum(p.stat().st_size for p in entries) / 1e6
     print(f"hccmeta report with the result cache ({os.cpu_count()} cores; load average "
           f"{os.getloadavg()[0]:.1f} at the end)")  # fmt: skip
     for name, wall, line in runs:
         target = TARGETS[name]
         verdict = "ok" if wall <= target else "OVER"
         reuse = line.split("; cache: ")[-1].split(";")[0] if "; cache: " in line else "?"
+        inner = re.search(r"figures in ([0-9.]+) s", line)
+        report = f"{float(inner.group(1)):.1f} s" if inner else "?"
         print(f"  {name:17s} {wall:6.1f} s  (target <= {target:.0f} s, {verdict})  cache: {reuse}")
+        print(f"  {'':17s} of which write_report {report} (the rest: start, imports, loading "
+              "and validating the study files)")  # fmt: skip
     print(f"  report of 'nothing changed' identical to 'cold': {same}")
+    print(f"  cache after the three runs: {len(entries)} entries, {size:.1f} MB")
     print(f"  edited: {args.study}: {args.old!r} -> {args.new!r}")
     return 0 if same else 1
 
