@@ -76,7 +76,7 @@ def main() -> int:
         study.write_text(text.replace(args.old, args.new), "utf-8")
         wall, line = _report(data, root / "edited", cache)
         runs.append(("one study edited", wall, line))
-        entries = [p for p in cache.rglob("*.pkl")]
+        entries = list(cache.rglob("*.pkl"))
         size = sum(p.stat().st_size for p in entries) / 1e6
     print(f"hccmeta report with the result cache ({os.cpu_count()} cores; load average "
           f"{os.getloadavg()[0]:.1f} at the end)")  # fmt: skip
