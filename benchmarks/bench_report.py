@@ -8,7 +8,9 @@ models (nutpie/numba), sampling, the rest of the analyses and sensitivity varian
 (drawn in a background process while the sensitivity analyses run), and writing the
 tables and documents. The split is measured
 inside the child by wrapping :func:`hccmeta.models.mcmc.compiled` and the sampler call;
-fits run in worker processes (``workers=``) are not seen by the wrappers.
+fits run in worker processes (``workers=``) are not seen by the wrappers. The result
+cache is off (``HCCMETA_CACHE=off``): every fit is made; ``bench_report_cache.py``
+measures the cache.
 
 Usage: ``.venv/bin/python benchmarks/bench_report.py [--no-sensitivity] [--keep DIR]``
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -84,7 +87,8 @@ def main() -> int:
         if args.no_sensitivity:
             cmd.append("--no-sensitivity")
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        env = {**os.environ, "HCCMETA_CACHE": "off"}  # fitting measured: no result cache
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         wall = time.perf_counter() - start
     lines = [line for line in proc.stdout.splitlines() if line.startswith("BENCH ")]
     if proc.returncode != 0 or not lines:

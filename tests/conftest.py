@@ -58,6 +58,13 @@ def _no_sources_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HCCMETA_SOURCES", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_result_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hccmeta report`` in tests fits everything: no test reads or fills the result
+    cache of the repository (tests/test_cache.py points it at a temporary directory)."""
+    monkeypatch.setenv("HCCMETA_CACHE", "off")
+
+
 @pytest.fixture(scope="session")
 def sources() -> Path:
     """The source texts, or skip — except in CI, where a missing folder fails the test.

@@ -4,7 +4,9 @@ Every registered analysis and its sensitivity analyses, written to ``reports/`` 
 ``--out``): ``index.md``, a self-contained ``index.html``, figures, CSV tables, the
 posteriors as netCDF and ``provenance.json``. A failing run leaves the previous report
 untouched; invalid study data end with exit status 2 and one line per problem, with
-nothing written.
+nothing written. Results whose inputs did not change since an earlier run are taken
+from the result cache (:mod:`hccmeta.report.cache`; ``--no-cache`` or
+``HCCMETA_CACHE=off`` to fit everything anew).
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"random seed (default {DEFAULT_SEED})",
     )
     add_sources_option(p)
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="fit everything anew: neither reuse nor store results in the result cache "
+        "(.hccmeta-cache/ at the repository root, or $HCCMETA_CACHE; HCCMETA_CACHE=off "
+        "also disables it)",
+    )
     p.add_argument(
         "--no-sensitivity",
         action="store_true",
@@ -101,11 +110,13 @@ def run(args: argparse.Namespace) -> int:
 
     from hccmeta.data import load_studies
     from hccmeta.data.loader import source_dirs
+    from hccmeta.report.cache import ResultCache
     from hccmeta.report.writer import write_report
 
     evidence = load_studies(args.data, sources=source_dirs(args.sources))
     print_warnings(evidence)
     progress = _RichProgress() if sys.stderr.isatty() else None
+    cache = ResultCache.from_env(enabled=not args.no_cache)
     with progress if progress is not None else nullcontext():
         summary = write_report(
             evidence,
@@ -113,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             sensitivity=not args.no_sensitivity,
             progress=progress,
+            cache=cache,
         )
+    cache.prune()
     print(summary.line())
     return 0

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import AnalysisResult
     from hccmeta.data import Evidence
     from hccmeta.effects.table import DerivedEffects
+    from hccmeta.report.cache import ResultCache
 
 __all__ = ["AnalysisSection", "Progress", "ReportData", "collect", "sensitivity_available"]
 
@@ -81,6 +82,11 @@ class ReportData:
         The seed of every fit.
     timings : dict
         Seconds spent deriving, running the analyses and the sensitivity variants.
+    keys : dict
+        ``{analysis: (primary key, sensitivity key)}`` of the result cache
+        (:mod:`hccmeta.report.cache`; None where nothing is cached).
+    cache : ResultCache or None
+        The result cache the run used.
     """
 
     evidence: Evidence
@@ -90,6 +96,8 @@ class ReportData:
     account: pd.DataFrame
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
+    keys: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    cache: ResultCache | None = None
 
     @property
     def sensitivity(self) -> pd.DataFrame | None:
@@ -128,6 +136,9 @@ def _sensitivity_tables(
     seed: int,
     progress: Progress | None,
 ) -> dict[str, pd.DataFrame]:
+    """The sensitivity table of each of ``results``, each with the attributes of its
+    own analysis only (``primary_estimand``, ``skipped``): the same table whichever
+    other analyses the run fits beside it."""
     from hccmeta.sensitivity import sensitivity_all
 
     interactive = progress is not None and progress.interactive
@@ -136,6 +147,7 @@ def _sensitivity_tables(
     try:
         table: pd.DataFrame = sensitivity_all(
             evidence,
+            analyses=[r.name for r in results],
             primaries={r.name: r for r in results},
             registry=registry,
             seed=seed,
@@ -144,9 +156,57 @@ def _sensitivity_tables(
     finally:
         if progress is not None:
             progress.resume()
-    return {
-        str(name): t.reset_index(drop=True) for name, t in table.groupby("analysis", sort=False)
-    }
+    skipped = table.attrs.get("skipped", [])
+    estimands = table.attrs.get("primary_estimand", {})
+    out = {}
+    for name, t in table.groupby("analysis", sort=False):
+        part = t.reset_index(drop=True)
+        part.attrs = {
+            "primary_estimand": {k: v for k, v in estimands.items() if k == name},
+            "skipped": [s for s in skipped if s.get("analysis") == name],
+        }
+        out[str(name)] = part
+    return out
+
+
+def _cache_keys(
+    names: list[str],
+    evidence: Evidence,
+    derived: DerivedEffects,
+    registry: Registry,
+    seed: int,
+    cache: ResultCache,
+) -> dict[str, tuple[str | None, str | None]]:
+    """The cache keys of each analysis: its primary result and its sensitivity table."""
+    from hccmeta.report.cache import analysis_key, sub_key
+    from hccmeta.sensitivity.table import GROUPS
+
+    if not cache.enabled:
+        return {name: (None, None) for name in names}
+    keys: dict[str, tuple[str | None, str | None]] = {}
+    for name in names:
+        key = analysis_key(registry.get(name), evidence, derived, seed=seed)
+        keys[name] = (key, sub_key(key, "sensitivity", *GROUPS) if key else None)
+    return keys
+
+
+def _relevance_holds(
+    result: AnalysisResult, evidence: Evidence, registry: Registry, derived: DerivedEffects
+) -> bool:
+    """Whether the relevant studies of the default derivation cover those of every
+    derivation the conversion variants use (else the table is not stored)."""
+    from hccmeta.effects.table import DeriveOptions
+    from hccmeta.report.cache import relevant_studies
+    from hccmeta.sensitivity.conversions import CONVERSIONS
+    from hccmeta.sensitivity.executor import Context
+
+    context = Context(evidence, registry)
+    base = set(relevant_studies(result.analysis, derived))
+    for _name, options, _text in CONVERSIONS:
+        other = context.derived(DeriveOptions(**options))  # type: ignore[arg-type]
+        if not set(relevant_studies(result.analysis, other)) <= base:
+            return False
+    return True
 
 
 def collect(
@@ -156,7 +216,9 @@ def collect(
     registry: Registry | None = None,
     sensitivity: bool = True,
     progress: Progress | None = None,
-    on_primaries: Callable[[list[AnalysisResult]], None] | None = None,
+    on_primaries: Callable[[list[AnalysisResult], dict[str, tuple[str | None, str | None]]], None]
+    | None = None,
+    cache: ResultCache | None = None,
 ) -> ReportData:
     """Run every registered analysis (and its sensitivity analyses) on ``evidence``.
 
@@ -173,8 +235,11 @@ def collect(
     progress : Progress, optional
         Told of each step.
     on_primaries : callable, optional
-        Called with the primary results before the sensitivity analyses start (the
-        writer starts drawing their figures then).
+        Called with the primary results and their cache keys before the sensitivity
+        analyses start (the writer starts drawing their figures then).
+    cache : ResultCache, optional
+        Reuse the primary results and sensitivity tables stored under the same inputs,
+        and store those computed (:mod:`hccmeta.report.cache`). Default: no cache.
 
     Returns
     -------
@@ -192,21 +257,47 @@ def collect(
     derived = derive_effects(evidence)
     timings["derive"] = time.perf_counter() - t0
     names = registry.names
+    from hccmeta.report.cache import ResultCache
+
+    cache = cache if cache is not None else ResultCache(None)
+    keys = _cache_keys(names, evidence, derived, registry, seed, cache)
+    timings["keys"] = time.perf_counter() - t0 - timings["derive"]
     results: list[AnalysisResult] = []
     t0 = time.perf_counter()
     for i, name in enumerate(names):
         if progress is not None:
             progress.update("analyses", name, i, len(names))
-        results.append(run_analysis(name, evidence, derived=derived, registry=registry, seed=seed))
+        result = cache.get("primary", keys[name][0])
+        if result is not None:
+            result.data_hash = evidence.data_hash  # the only field from other studies
+        else:
+            result = run_analysis(name, evidence, derived=derived, registry=registry, seed=seed)
+            if result.status == "ok":
+                cache.put("primary", keys[name][0], result)
+        results.append(result)
     if progress is not None:
         progress.update("analyses", "done", len(names), len(names))
     timings["analyses"] = time.perf_counter() - t0
     if on_primaries is not None:
-        on_primaries(results)
+        on_primaries(results, keys)
     tables: dict[str, pd.DataFrame] = {}
     t0 = time.perf_counter()
     if sensitivity and sensitivity_available():
-        tables = _sensitivity_tables(results, evidence, registry, seed, progress)
+        for res in results:
+            hit = cache.get("sensitivity", keys[res.name][1])
+            if hit is not None:
+                tables[res.name] = hit
+        todo = [r for r in results if r.name not in tables]
+        if todo:
+            computed = _sensitivity_tables(todo, evidence, registry, seed, progress)
+            for res in todo:
+                table = computed.get(res.name)
+                key = keys[res.name][1]
+                if table is None or key is None or res.status != "ok":
+                    continue
+                if _relevance_holds(res, evidence, registry, derived):
+                    cache.put("sensitivity", key, table)
+            tables.update(computed)
     timings["sensitivity"] = time.perf_counter() - t0
     sections = []
     for res in results:
@@ -222,6 +313,8 @@ def collect(
         account=account,
         seed=seed,
         timings=timings,
+        keys=keys,
+        cache=cache,
     )
 
 

@@ -83,15 +83,21 @@ class Renderer:
     """
 
     def __init__(self, workers: int) -> None:
+        self._workers = workers
         self._pool: cf.ProcessPoolExecutor | None = None
-        if workers > 0:
+        self._jobs: dict[str, cf.Future[bytes] | bytes] = {}
+
+    def _start(self) -> cf.ProcessPoolExecutor | None:
+        """The worker process, started on the first job (a run whose figures all come
+        from the result cache starts none)."""
+        if self._pool is None and self._workers > 0:
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
                 initargs=(os.getpid(),),
             )
-        self._jobs: dict[str, cf.Future[bytes] | bytes] = {}
+        return self._pool
 
     def __enter__(self) -> Renderer:
         return self
@@ -101,10 +107,15 @@ class Renderer:
 
     def submit(self, key: str, kind: str, payload: Any) -> None:
         """Queue (or, without a worker, run) a job."""
-        if self._pool is None:
+        pool = self._start()
+        if pool is None:
             self._jobs[key] = render_job(kind, payload)
         else:
-            self._jobs[key] = self._pool.submit(render_job, kind, payload)
+            self._jobs[key] = pool.submit(render_job, kind, payload)
+
+    def put(self, key: str, output: bytes) -> None:
+        """A job's output known beforehand (from the result cache)."""
+        self._jobs[key] = output
 
     def submit_primary(self, result: AnalysisResult, posteriors: Path) -> None:
         """The forest plot, the tau plot and the posterior file of a primary result."""
@@ -134,3 +145,4 @@ class Renderer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
             self._pool = None
+        self._workers = 0  # closed: later jobs run here

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.registry import Registry
     from hccmeta.analyses.run import AnalysisResult
     from hccmeta.data import Evidence
+    from hccmeta.report.cache import ResultCache
     from hccmeta.report.collect import Progress, ReportData
 
 __all__ = ["DEFAULT_SEED", "ReportSummary", "default_out_dir", "write_report"]
@@ -67,6 +68,9 @@ class ReportSummary:
         figures and posterior files after the sensitivity analyses), write.
     failed_diagnostics : list of str
         Analyses whose MCMC diagnostics failed after retries (flagged in the report).
+    cache : dict or None
+        Entries of the result cache reused (``hits``) and computed (``misses``,
+        ``writes``, ``bad``, ``write_errors``); None when the cache was off.
     """
 
     out_dir: Path
@@ -77,6 +81,7 @@ class ReportSummary:
     seconds: float
     timings: dict[str, float]
     failed_diagnostics: list[str]
+    cache: dict[str, int] | None = None
 
     def line(self) -> str:
         """The one-line summary the command line prints."""
@@ -85,6 +90,9 @@ class ReportSummary:
             f"{self.n_variants} sensitivity variants, {self.n_figures} figures in "
             f"{self.seconds:.1f} s -> {self.out_dir / 'index.html'}"
         )
+        if self.cache is not None:
+            c = self.cache
+            text += f"; cache: {c['hits']} reused, {c['misses']} computed"
         if self.failed_diagnostics:
             text += f"; MCMC diagnostics FAILED: {', '.join(self.failed_diagnostics)}"
         return text
@@ -248,22 +256,85 @@ def _fs_error(target: Path, exc: OSError) -> InputError:
 
 
 # --------------------------------------------------------------------------- the files
-def _wait(renderer: Renderer, data: ReportData, progress: Progress | None) -> dict[str, bytes]:
-    """Queue the sensitivity plots, then wait for every figure and posterior file."""
+def _wait(
+    renderer: Renderer,
+    data: ReportData,
+    progress: Progress | None,
+    cache: ResultCache | None = None,
+    pending: dict[str, str] | None = None,
+    posteriors: Path | None = None,
+) -> dict[str, bytes]:
+    """Queue the sensitivity plots, then wait for every figure and posterior file; store
+    in ``cache`` what was drawn for the ``pending`` render keys (analysis -> key)."""
+    from hccmeta.report.cache import sub_key
+
     sensitivity_plot = _sensitivity_plot()
+    pending = dict(pending or {})
+    plots: dict[str, str] = {}
     for s in data.sections:
         table = s.sensitivity
         ok = s.result.status == "ok"
         if ok and sensitivity_plot is not None and table is not None and not table.empty:
+            skey = data.keys.get(s.name, (None, None))[1]
+            pkey = sub_key(skey, "plot") if skey is not None else None
+            got = cache.get("plot", pkey) if cache is not None else None
+            if isinstance(got, bytes):
+                renderer.put(f"{s.name}_sensitivity", got)
+                continue
             renderer.submit(
                 f"{s.name}_sensitivity", "sensitivity", (table, s.result.primary_estimand)
             )
+            if pkey is not None:
+                plots[s.name] = pkey
     if progress is not None:
         progress.update("figures", "drawing figures, writing posteriors", 0, 1)
     out = renderer.results()
     if progress is not None:
         progress.update("figures", "done", 1, 1)
+    if cache is not None:
+        for name, pkey in plots.items():
+            cache.put("plot", pkey, out[f"{name}_sensitivity"])
+        for name, rkey in pending.items():
+            _store_render(cache, rkey, name, out, posteriors)
     return out
+
+
+def _render_keys(name: str) -> tuple[str, str, str]:
+    return f"{name}_forest", f"{name}_tau", f"netcdf:{name}"
+
+
+def _store_render(
+    cache: ResultCache, key: str, name: str, out: dict[str, bytes], posteriors: Path | None
+) -> None:
+    """Store the forest and tau figures and the posterior file of a primary result."""
+    entry: dict[str, Any] = {"outputs": {k: out[k] for k in _render_keys(name) if k in out}}
+    if f"netcdf:{name}" in out:
+        if posteriors is None:
+            return
+        try:
+            entry["netcdf"] = (posteriors / f"{name}.nc").read_bytes()
+        except OSError:
+            return
+    cache.put("render", key, entry)
+
+
+def _restore_render(renderer: Renderer, name: str, entry: Any, posteriors: Path) -> bool:
+    """Put a stored render entry in place (figures to the renderer, the posterior file
+    into ``posteriors``); False if the entry is not one."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("outputs"), dict):
+        return False
+    outputs = entry["outputs"]
+    if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in outputs.items()):
+        return False
+    if f"netcdf:{name}" in outputs:
+        blob = entry.get("netcdf")
+        if not isinstance(blob, bytes):
+            return False
+        (posteriors / f"{name}.nc").write_bytes(blob)
+    for key in _render_keys(name):
+        if key in outputs:
+            renderer.put(key, outputs[key])
+    return True
 
 
 def _sensitivity_plot() -> Any:
@@ -330,6 +401,7 @@ def write_report(
     sensitivity: bool = True,
     progress: Progress | None = None,
     workers: int | None = None,
+    cache: ResultCache | None = None,
 ) -> ReportSummary:
     """Run every analysis and its sensitivity analyses, and write the report.
 
@@ -352,6 +424,11 @@ def write_report(
         1: draw the figures and write the posteriors in a background process while the
         sensitivity analyses run; 0: here, afterwards. Default: 1 on a machine with a
         second core. The files are the same bytes either way.
+    cache : ResultCache, keyword-only, optional
+        Reuse primary results, sensitivity tables, figures and posterior files stored
+        under the same inputs and store those computed (:mod:`hccmeta.report.cache`;
+        the command line uses ``.hccmeta-cache/``). Default: no cache. The report is
+        the same bytes either way.
 
     Returns
     -------
@@ -375,6 +452,7 @@ def write_report(
             sensitivity=sensitivity,
             progress=progress,
             workers=workers,
+            cache=cache,
         )
     except OSError as exc:
         raise _fs_error(target, exc) from None
@@ -390,7 +468,9 @@ def _write_report(
     sensitivity: bool,
     progress: Progress | None,
     workers: int | None,
+    cache: ResultCache | None,
 ) -> ReportSummary:
+    from hccmeta.report.cache import sub_key
     from hccmeta.report.collect import collect
 
     _check_target(target)
@@ -404,10 +484,22 @@ def _write_report(
         tmp.chmod(0o777 & ~_umask())
         (tmp / "figures").mkdir()
         (tmp / "posteriors").mkdir()
+        pending: dict[str, str] = {}  # analysis -> render key, drawn in this run
         with Renderer(default_workers() if workers is None else workers) as renderer:
 
-            def draw(results: list[AnalysisResult]) -> None:
+            def draw(
+                results: list[AnalysisResult], keys: dict[str, tuple[str | None, str | None]]
+            ) -> None:
                 for result in results:
+                    key = keys.get(result.name, (None, None))[0]
+                    rkey = sub_key(key, "render") if key is not None else None
+                    if result.status == "ok" and cache is not None and rkey is not None:
+                        got = cache.get("render", rkey)
+                        if got is not None and _restore_render(
+                            renderer, result.name, got, tmp / "posteriors"
+                        ):
+                            continue
+                        pending[result.name] = rkey
                     renderer.submit_primary(result, tmp / "posteriors")
 
             data = collect(
@@ -417,9 +509,10 @@ def _write_report(
                 sensitivity=sensitivity,
                 progress=progress,
                 on_primaries=draw,
+                cache=cache,
             )
             t0 = time.perf_counter()
-            outputs = _wait(renderer, data, progress)
+            outputs = _wait(renderer, data, progress, cache, pending, tmp / "posteriors")
             timings = {**data.timings, "figures": time.perf_counter() - t0}
         t0 = time.perf_counter()
         if progress is not None:
@@ -445,4 +538,5 @@ def _write_report(
         seconds=time.perf_counter() - start,
         timings=timings,
         failed_diagnostics=[s.name for s in data.sections if not s.result.ok],
+        cache=dict(cache.stats) if cache is not None and cache.enabled else None,
     )

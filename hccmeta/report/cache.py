@@ -1,0 +1,345 @@
+"""The result cache of ``hccmeta report``: fits are reused while their inputs are unchanged.
+
+Every primary result, sensitivity table and the figures and posterior file drawn from
+them are stored under a key that is the SHA-256 of everything they are computed from
+(:func:`analysis_key`):
+
+- the code: ``hccmeta.__version__``, a hash of every file of the ``hccmeta`` package
+  (so that any code change invalidates every entry), the versions of the numerical
+  libraries and of Python, and the environment variables that change sampling;
+- the analysis's definition in the registry and the seed;
+- the vocabulary;
+- the *relevant studies*: those with a derived effect of a measure the analysis can
+  take (:func:`hccmeta.sensitivity.variants.measures`), each with its whole study
+  record (every field of its file) and every effect derived from it, with all columns.
+
+An analysis none of whose inputs changed is therefore not refitted: editing one study
+refits the analyses (and sensitivity variants) that study is relevant to and reuses the
+rest. Conversion variants derive effects with other options; an option never makes a
+study yield a measure that the default options do not (the alternatives switch
+imputations off, exclude, or change the numbers of a conversion that also applies by
+default), so the relevant studies of the default derivation cover them; a sensitivity
+table that would break this is not stored (:func:`relevant_studies` is checked
+against every derivation the table used). Analyses without eligible records are not
+stored (they are cheap, and their explanation looks at every study).
+
+Entries live in ``.hccmeta-cache/`` at the repository root (beside ``pyproject.toml``,
+ignored by git), or in ``$HCCMETA_CACHE``; ``HCCMETA_CACHE=off`` (or ``hccmeta report
+--no-cache``) disables the cache; deleting the directory clears it. One file per
+entry: a header line (format version, kind, key, SHA-256 of the payload) and the
+pickled object. A file that cannot be read, whose header or checksum does not match or
+that does not unpickle is a miss (recomputed and overwritten), never an error. Entries
+are written to a temporary file in the same directory and renamed into place, so a run
+that is killed leaves no partial entry and two runs at once at worst both compute an
+entry (the second rename wins, with the same content). Pickles run code when loaded:
+the cache directory must be as trusted as the code (it is the user's own).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from hccmeta.analyses.registry import Analysis
+    from hccmeta.data import Evidence
+    from hccmeta.effects.table import DerivedEffects
+
+__all__ = [
+    "CACHE_ENV",
+    "FORMAT",
+    "ResultCache",
+    "analysis_key",
+    "cache_dir",
+    "code_version",
+    "relevant_studies",
+]
+
+#: Environment variable: a cache directory, or ``off`` to disable the cache.
+CACHE_ENV = "HCCMETA_CACHE"
+#: Values of :data:`CACHE_ENV` that disable the cache.
+OFF_VALUES = frozenset({"off", "0", "no", "false", "none", "disabled"})
+#: Version of the entry layout (bumped when what is stored changes shape).
+FORMAT = 1
+#: Name of the default cache directory (at the repository root).
+DIR_NAME = ".hccmeta-cache"
+_MAGIC = b"HCCMETA-CACHE\n"
+#: Libraries whose version can change a number or a byte of the report.
+_LIBRARIES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+    "arviz",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "numba",
+    "matplotlib",
+    "h5netcdf",
+    "h5py",
+    "netCDF4",
+    "jinja2",
+    "pydantic",
+)
+#: Environment variables that change what a fit returns.
+_ENV_INPUTS = ("HCCMETA_STOCK_NUTPIE",)
+
+
+def cache_dir() -> Path | None:
+    """The cache directory: ``$HCCMETA_CACHE`` (None if it says ``off``), else
+    ``.hccmeta-cache/`` at the root of the repository ``hccmeta`` runs from, else
+    ``$XDG_CACHE_HOME/hccmeta`` (``~/.cache/hccmeta``)."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None and env.strip():
+        if env.strip().lower() in OFF_VALUES:
+            return None
+        return Path(env).expanduser()
+    root = Path(__file__).resolve().parents[2]
+    if (root / "pyproject.toml").is_file():
+        return root / DIR_NAME
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "hccmeta"
+
+
+@lru_cache(maxsize=1)
+def _source_hash() -> str:
+    """SHA-256 of every file of the ``hccmeta`` package (path and bytes)."""
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo"}:
+            continue
+        h.update(path.relative_to(package).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _library_versions() -> str:
+    from importlib import metadata
+
+    versions = []
+    for name in _LIBRARIES:
+        try:
+            versions.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} absent")
+    return ";".join(versions)
+
+
+def code_version() -> str:
+    """What the code contributes to every key: ``hccmeta.__version__``, the hash of the
+    package's files, the versions of Python and of the numerical libraries, and the
+    environment variables that change sampling."""
+    import platform
+
+    import hccmeta
+
+    env = ";".join(f"{k}={os.environ.get(k, '')}" for k in _ENV_INPUTS)
+    return "|".join(
+        [
+            f"hccmeta {hccmeta.__version__}",
+            _source_hash(),
+            f"python {sys.version} {platform.machine()}",
+            _library_versions(),
+            env,
+        ]
+    )
+
+
+def relevant_studies(analysis: Analysis, derived: DerivedEffects) -> list[str]:
+    """The studies with a derived effect of a measure ``analysis`` can take, sorted."""
+    from hccmeta.sensitivity.variants import measures
+
+    eff = derived.effects
+    if eff.empty:
+        return []
+    rows = eff[eff["measure"].isin(sorted(measures(analysis)))]
+    return sorted(set(rows["study"].astype(str)))
+
+
+def _rows_text(rows: pd.DataFrame) -> str:
+    """Every value of ``rows`` (column names included) as exact text (floats by repr)."""
+    out = io.StringIO()
+    out.write("\x1e".join(map(str, rows.columns)))
+    for values in rows.itertuples(index=False, name=None):
+        out.write("\n" + "\x1f".join(repr(v) for v in values))
+    return out.getvalue()
+
+
+def analysis_key(
+    analysis: Analysis, evidence: Evidence, derived: DerivedEffects, *, seed: int
+) -> str | None:
+    """The key of an analysis's results (see the module docstring); None when no study
+    is relevant to it (nothing is cached then)."""
+    studies = relevant_studies(analysis, derived)
+    if not studies:
+        return None
+    h = hashlib.sha256()
+
+    def add(label: str, text: str) -> None:
+        data = text.encode("utf-8", "surrogatepass")
+        h.update(f"{label}:{len(data)}:".encode())
+        h.update(data)
+
+    add("format", str(FORMAT))
+    add("code", code_version())
+    add("seed", str(int(seed)))
+    add("analysis", analysis.model_dump_json())
+    vocab = evidence.vocabulary
+    add("vocabulary", vocab.model_dump_json() if vocab is not None else "")
+    add("options", repr(derived.options))
+    eff = derived.effects
+    for sid in studies:
+        add("study", evidence.study(sid).model_dump_json())
+        add("effects", _rows_text(eff[eff["study"].astype(str) == sid]))
+    return h.hexdigest()
+
+
+def sub_key(key: str, *parts: object) -> str:
+    """A key derived from ``key`` and ``parts`` (e.g. the sensitivity groups)."""
+    return hashlib.sha256(json.dumps([key, *map(str, parts)]).encode()).hexdigest()
+
+
+@dataclass
+class ResultCache:
+    """A directory of cache entries (or nothing: ``directory=None`` disables it).
+
+    Attributes
+    ----------
+    directory : Path or None
+        Where the entries are (created on the first write).
+    stats : dict
+        ``hits``, ``misses``, ``writes``, ``bad`` (unreadable entries, counted as
+        misses too) and ``write_errors``.
+    """
+
+    directory: Path | None
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"hits": 0, "misses": 0, "writes": 0, "bad": 0, "write_errors": 0}
+    )
+
+    @classmethod
+    def from_env(cls, *, enabled: bool = True) -> ResultCache:
+        """The cache of :func:`cache_dir` (disabled if ``enabled`` is False)."""
+        return cls(cache_dir() if enabled else None)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether entries are read and written."""
+        return self.directory is not None
+
+    def _path(self, kind: str, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / f"v{FORMAT}" / kind / key[:2] / f"{key}.pkl"
+
+    def get(self, kind: str, key: str | None) -> Any | None:
+        """The object stored under (``kind``, ``key``), or None (a miss: absent,
+        unreadable, or not what was stored)."""
+        if self.directory is None or key is None:
+            return None
+        path = self._path(kind, key)
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            self.stats["misses"] += 1
+            return None
+        value = self._decode(blob, kind, key)
+        if value is None:
+            self.stats["bad"] += 1
+            self.stats["misses"] += 1
+            return None
+        self.stats["hits"] += 1
+        with suppress(OSError):
+            os.utime(path)  # last use, for pruning by age
+        return value[0]
+
+    @staticmethod
+    def _decode(blob: bytes, kind: str, key: str) -> tuple[Any] | None:
+        try:
+            if not blob.startswith(_MAGIC):
+                return None
+            end = blob.index(b"\n", len(_MAGIC))
+            header = json.loads(blob[len(_MAGIC) : end])
+            payload = blob[end + 1 :]
+            if (
+                not isinstance(header, dict)
+                or header.get("format") != FORMAT
+                or header.get("kind") != kind
+                or header.get("key") != key
+                or header.get("sha256") != hashlib.sha256(payload).hexdigest()
+            ):
+                return None
+            return (pickle.loads(payload),)
+        except Exception:  # noqa: BLE001 - any damage to an entry is a miss
+            return None
+
+    def put(self, kind: str, key: str | None, value: Any) -> None:
+        """Store ``value`` under (``kind``, ``key``), atomically; a failure to write (a
+        read-only directory, a full disk, an object that does not pickle) is counted,
+        never raised."""
+        if self.directory is None or key is None:
+            return
+        path = self._path(kind, key)
+        tmp: str | None = None
+        try:
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            header = {
+                "format": FORMAT,
+                "kind": kind,
+                "key": key,
+                "sha256": hashlib.sha256(payload).hexdigest(),
+                "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:16]}.", suffix=".tmp", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                f.write(_MAGIC + json.dumps(header).encode() + b"\n")
+                f.write(payload)
+            os.replace(tmp, path)
+            tmp = None
+            self.stats["writes"] += 1
+        except Exception:  # noqa: BLE001 - the cache never fails a run
+            self.stats["write_errors"] += 1
+        finally:
+            if tmp is not None:
+                with suppress(OSError):
+                    os.unlink(tmp)
+
+    def prune(self, *, older_than_days: float = 30.0) -> int:
+        """Remove entries not used for ``older_than_days`` and temporary files of killed
+        runs older than a day; returns how many files were removed."""
+        if self.directory is None or not self.directory.is_dir():
+            return 0
+        now = time.time()
+        removed = 0
+        for path in self._files():
+            try:
+                age = now - path.stat().st_mtime
+                stale_tmp = path.suffix == ".tmp" and age > 86400.0
+                if stale_tmp or (path.suffix == ".pkl" and age > older_than_days * 86400.0):
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
+    def _files(self) -> Iterable[Path]:
+        assert self.directory is not None
+        root = self.directory / f"v{FORMAT}"
+        return root.rglob("*") if root.is_dir() else ()
