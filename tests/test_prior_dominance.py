@@ -169,7 +169,7 @@ def test_response_rate_of_a_regimen_comes_from_its_own_arms(evidence: hm.Evidenc
     expit(baseline + d) borrowed from the sorafenib arms (0 of 12 and Terashima's 2 of
     79); the OR still comes from the contrast model (two fits)."""
     res = hm.run_analysis("objective_response", evidence)
-    assert set(res.fits) == {"", "regimens"}
+    assert set(res.fits) == {"joint", "regimens"}
     assert res.fits["joint"].model == "binomial.contrast"
     assert res.fits["regimens"].model == "binomial.proportion"
     est = res.estimates.set_index("estimand")
