@@ -255,8 +255,16 @@ def _wait(renderer: Renderer, data: ReportData, progress: Progress | None) -> di
         table = s.sensitivity
         ok = s.result.status == "ok"
         if ok and sensitivity_plot is not None and table is not None and not table.empty:
+            est = s.result.estimates
+            label = est.loc[est["estimand"] == s.result.primary_estimand, "label"]
+            title = (
+                f"{s.result.analysis.title}: {label.iloc[0] if len(label) else 'estimate'}, "
+                "under each sensitivity analysis (median, 95% interval)"
+            )
             renderer.submit(
-                f"{s.name}_sensitivity", "sensitivity", (table, s.result.primary_estimand)
+                f"{s.name}_sensitivity",
+                "sensitivity",
+                (table, s.result.primary_estimand, title, data.evidence.study_labels),
             )
     if progress is not None:
         progress.update("figures", "drawing figures, writing posteriors", 0, 1)
@@ -408,7 +416,9 @@ def _write_report(
 
             def draw(results: list[AnalysisResult]) -> None:
                 for result in results:
-                    renderer.submit_primary(result, tmp / "posteriors")
+                    renderer.submit_primary(
+                        result, tmp / "posteriors", labels=evidence.study_labels
+                    )
 
             data = collect(
                 evidence,
