@@ -48,6 +48,8 @@ _COLOR = "#2f4b7c"
 _MUTED = "#8c8c8c"
 #: Characters per line of a row's label (the label column is a third of the figure).
 _LABEL_WIDTH = 52
+#: Characters per line of the title.
+_TITLE_WIDTH = 110
 
 
 def _pick(table: pd.DataFrame, analysis: str | None, estimand: str | None) -> pd.DataFrame:
@@ -174,10 +176,17 @@ def sensitivity_plot(
         lines.append(("heading", _GROUP_TITLES.get(g, g)))
         lines += [("row", r) for _, r in sub.iterrows()]
     n = max(len(lines), 1)
-    height = 1.2 + 0.3 * n
+    import textwrap
+
+    heading = textwrap.wrap(
+        title or f"{name}: {est_name}, under each sensitivity analysis (median, 95% interval)",
+        _TITLE_WIDTH,
+    )
+    extra = 0.17 * (len(heading) - 1)
+    height = 1.2 + 0.3 * n + extra
     fig = Figure(figsize=(9.0, height))
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.33, 0.9 / height, 0.45, 1 - 1.3 / height))
+    ax = fig.add_axes((0.33, 0.9 / height, 0.45, 1 - (1.3 + extra) / height))
     ax.set_ylim(n - 0.5, -0.5)
     primary = rows[rows["variant"] == "primary"]
     finite = rows[[lo_c, hi_c]].to_numpy(dtype=float)
@@ -238,10 +247,5 @@ def sensitivity_plot(
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-    fig.suptitle(
-        title or f"{name}: {est_name}, under each sensitivity analysis (median, 95% interval)",
-        fontsize=9.5,
-        x=0.02,
-        ha="left",
-    )
+    fig.suptitle("\n".join(heading), fontsize=9.5, x=0.02, ha="left")
     return fig
