@@ -399,7 +399,7 @@ def _risk_of_bias(data: ReportData, result: AnalysisResult) -> Table | None:
         )
         direction = str(a["direction"]).replace("_", " ")
         if a["direction"] == "favours_group" and isinstance(a["favours"], str):
-            direction = f"favours {a['favours']}"
+            direction = f"favours {data.evidence.label('regimen', str(a['favours']))}"
         t.rows.append(
             [
                 data.evidence.study_labels.get(str(a["study"]), str(a["study"])),
