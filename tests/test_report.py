@@ -145,6 +145,69 @@ def test_markdown_sections(fast_report: Path) -> None:
         assert (fast_report / link).is_file(), link
 
 
+def test_report_speaks_to_clinicians(fast_report: Path) -> None:
+    """Study labels, variant descriptions, readable priors and options in words in
+    index.md (issue 13, item 7); the CSVs keep the ids."""
+    md = (fast_report / "index.md").read_text("utf-8")
+    # the studies table maps each label to its id; elsewhere the labels stand alone
+    assert "| Terashima 2016 | terashima2016 | Terashima T, et al." in md
+    assert "| TACE-resistant cohort (n = 34) | tace\\_resistant\\_n34 |" in md
+    section = md.split("<a id=", 2)[1]  # the first analysis: OS, TACE + sorafenib
+    effects = section.split("### Derived effects", 1)[1]
+    assert "\n| Terashima 2016 |" in effects and "\n| TACE-resistant cohort (n = 34) |" in effects
+    statement = section.split("**In words.**", 1)[1].split("\n", 1)[0]
+    # Tace-resistant study enrolled only patients on sorafenib >= 3 months (its YAML)
+    assert "TACE-resistant cohort (n = 34) enrolled only patients who" in statement
+    assert "its prior (HalfNormal(0.5))" in statement
+    # the variants that change the conclusion, by description: HalfNormal(1) for tau
+    assert "tau ~ HalfNormal(1) instead of HalfNormal(0.5)" in statement
+    # no variant name, no prior repr, no reweighting bookkeeping, no option dump
+    for code in ("tau_halfnormal_1", "tau\\_halfnormal\\_1", "loo\\_", "scale=", "mean=",
+                 "mu=-", "terashima2016:", "= True", "p\\_bound"):  # fmt: skip
+        assert code not in md, code
+    assert not re.search(r"Pareto k -?\d", md)
+    sens = section.split("### Sensitivity analyses", 1)[1]
+    assert "| prior on the heterogeneity | tau ~ HalfNormal(0.25) instead of HalfNormal(0.5) |" in (
+        sens
+    )
+    assert "| leave one study out | leave out Terashima 2016 |" in sens
+    # priors in the Methods table: Normal(log 10, 1.5) is median_ttp's prior for log median
+    methods = md.split("## Methods", 1)[1]
+    assert "| Median TTP per regimen | sorafenib\\_tace.mu | Normal(log 10, 1.5) |" in methods
+    assert "a p-value printed as a bound ('p \\< 0.05') was taken at the bound" in methods
+    # the machine-facing outputs keep the ids
+    table = pd.read_csv(fast_report / "sensitivity.csv")
+    assert "tau_halfnormal_1" in set(table["variant"])
+    assert "loo_terashima2016" in set(table["variant"])
+    assert "terashima2016" in set(pd.read_csv(fast_report / "effects.csv")["study"])
+
+
+def test_forest_plot_rows_are_labelled(
+    fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forest plot the report draws labels each study 'Terashima 2016'."""
+    from hccmeta.report import plots
+
+    drawn: dict[str, pd.DataFrame] = {}
+    draw = plots.draw_forest
+
+    def spy(rows: pd.DataFrame, title: str) -> object:
+        drawn[title] = rows
+        return draw(rows, title)
+
+    monkeypatch.setattr(plots, "draw_forest", spy)
+    ev = hm.load_studies(fast_data)
+    write_report(ev, tmp_path / "reports", seed=7, sensitivity=False, workers=0)
+    title = "OS: adding TACE or another intrahepatic-targeted therapy to sorafenib-based care"
+    rows = drawn[title]
+    studies = set(rows.loc[rows["kind"] == "study", "label"])
+    assert studies == {"Terashima 2016", "TACE-resistant cohort (n = 34)"}
+    assert set(rows.loc[rows["kind"] == "shrunken", "label"]) == studies
+    fig = plots.draw_forest(rows, title)
+    ticks = {t.get_text() for t in fig.axes[0].get_yticklabels()}
+    assert {"Terashima 2016", "TACE-resistant cohort (n = 34)", "Pooled"} <= ticks
+
+
 def test_html_is_self_contained(fast_report: Path) -> None:
     html = (fast_report / "index.html").read_text("utf-8")
     srcs = re.findall(r'<img src="([^"]*)"', html)

@@ -205,15 +205,40 @@ def load_page(url: str, expression: str, *, timeout: float = 60.0,
 # ---------------------------------------------------------------------------- the tests
 REPO = Path(__file__).resolve().parents[1]
 
-#: Evaluated in the loaded page: every image, whether it rendered, and the page size.
-CHECKS = """JSON.stringify({
-  images: Array.from(document.images).map(i => ({
-    alt: i.alt, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
-    scheme: i.src.split(':')[0]})),
-  title: document.title,
-  sections: document.querySelectorAll('section.analysis').length,
-  stylesheets: document.styleSheets.length,
-})"""
+#: Evaluated in the loaded page: every image, whether it rendered, and every table that
+#: does not fit: with every <details> opened, a table wider than its container (part of
+#: it would be hidden behind a scroll bar), a container reaching beyond the main column,
+#: or a cell whose content is wider than the cell (a long id overlapping its neighbour).
+CHECKS = """(() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const main = document.querySelector('main') || document.body;
+  const right = main.getBoundingClientRect().right;
+  const overflow = [];
+  document.querySelectorAll('table').forEach((t, i) => {
+    const box = t.parentElement;
+    const head = Array.from(t.querySelectorAll('th')).map(h => h.textContent).join('|');
+    const where = `table ${i} (${head.slice(0, 60)})`;
+    if (t.scrollWidth > box.clientWidth + 1)
+      overflow.push(`${where}: ${t.scrollWidth}px wide in a ${box.clientWidth}px container`);
+    if (box.getBoundingClientRect().right > right + 1)
+      overflow.push(`${where}: reaches beyond the main column`);
+    t.querySelectorAll('td, th').forEach(c => {
+      if (c.scrollWidth > c.clientWidth + 1)
+        overflow.push(`${where}: cell "${c.textContent.slice(0, 40)}" overflows ` +
+                      `(${c.scrollWidth}px in ${c.clientWidth}px)`);
+    });
+  });
+  return JSON.stringify({
+    images: Array.from(document.images).map(i => ({
+      alt: i.alt, complete: i.complete, width: i.naturalWidth, height: i.naturalHeight,
+      scheme: i.src.split(':')[0]})),
+    title: document.title,
+    sections: document.querySelectorAll('section.analysis').length,
+    stylesheets: document.styleSheets.length,
+    tables: document.querySelectorAll('table').length,
+    overflow: overflow,
+  });
+})()"""
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +266,8 @@ def _check(html: Path) -> dict[str, Any]:
     assert broken == [], f"figures that did not render: {broken}"
     assert all(i["scheme"] == "data" for i in value["images"])
     assert value["stylesheets"] == 1  # the inline style sheet
+    assert value["tables"] > 0
+    assert value["overflow"] == [], "tables that do not fit:\n" + "\n".join(value["overflow"])
     return dict(value)
 
 

@@ -261,7 +261,9 @@ def test_plot(os_table: pd.DataFrame) -> None:
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"  # hazard ratios
     labels = {t.get_text().strip() for t in ax.texts}
-    assert {"primary", "loo_terashima2016", "prospective_only"} <= labels
+    # rows are labelled by their descriptions in words, never by variant names
+    assert {"primary analysis", "leave out Terashima 2016", "prospective studies only"} <= labels
+    assert not any(t.startswith(("loo_", "tau_")) for t in labels)
     assert "Leave one study out" in labels
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                 for row in result.diagnostics.to_dict(orient="records")
             ],
             "diagnostics_ok": result.ok,
-            "statement": interpret(result),
+            "statement": interpret(result, labels=evidence.study_labels),
             "data_hash": result.data_hash,
             "seed": result.seed,
         }
@@ -138,5 +138,5 @@ def run(args: argparse.Namespace) -> int:
     if not result.ok:
         print("WARNING: MCMC diagnostics failed; see the diagnostics table")
     print()
-    print(interpret(result))
+    print(interpret(result, labels=evidence.study_labels))
     return 0

@@ -205,6 +205,14 @@ class Evidence:
             return None
         return self.vocabulary.is_randomised(self.study(study_id).design)
 
+    @cached_property
+    def study_labels(self) -> dict[str, str]:
+        """``{study id: label}``: what the report prints for each study ('Lee 2017';
+        :func:`hccmeta.data.labels.study_labels`)."""
+        from hccmeta.data.labels import study_labels
+
+        return study_labels(self.studies)
+
     @property
     def unverified_studies(self) -> dict[str, str]:
         """``{study id: reason}`` for the studies whose provenance could not be verified
@@ -214,10 +222,11 @@ class Evidence:
     # ---- tidy views ---------------------------------------------------------------
     @cached_property
     def studies_table(self) -> pd.DataFrame:
-        """One row per study: id, citation, design (and its label, and whether it is
-        ``randomised``), setting (and its label), country, population size, the source
-        files it names, and ``provenance``: ``verified``, ``unverified`` (its source text
-        was not available) or ``not checked`` (no sources given)."""
+        """One row per study: id, label (:attr:`study_labels`), citation, design (and its
+        label, and whether it is ``randomised``), setting (and its label), country,
+        population size, the source files it names, and ``provenance``: ``verified``,
+        ``unverified`` (its source text was not available) or ``not checked`` (no sources
+        given)."""
         rows = []
         for s in self.studies:
             if not self.provenance.checked:
@@ -227,6 +236,7 @@ class Evidence:
             rows.append(
                 {
                     "study": s.id,
+                    "label": self.study_labels[s.id],
                     "citation": s.citation,
                     "source_kind": s.source_kind,
                     "design": s.design,

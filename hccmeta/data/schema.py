@@ -502,6 +502,15 @@ class Study(_Model):
 
     id: Id = Field(description="Study id used throughout, e.g. 'terashima2016'.")
     citation: str = Field(min_length=10, description="Full citation (or description).")
+    label: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=40,
+        description="Short label the report prints for the study (forest plots, tables, "
+        "statements), e.g. 'Lee 2017'. Default: the first author's surname and the year of "
+        "the citation (hccmeta.data.labels.study_label); give one where the citation names "
+        "no author or year.",
+    )
     source_kind: Literal["full_text", "abstract", "news_summary"] = Field(
         description="What the source document is."
     )

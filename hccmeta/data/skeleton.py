@@ -65,6 +65,7 @@ def study_skeleton(study_id: str, vocabulary: Vocabulary, *, sources: Sequence[s
 # time_origin, subgroups) come from {VOCABULARY_FILE}: a new one is added there first.
 id: {study_id}
 citation: TODO  # authors, title, journal year;volume(issue):pages
+# label: Surname 2024  # optional: what the report prints; default: first author + year
 sources: [{src}]  # file name(s) of the source text(s) in the sources directory
 source_kind: TODO  # full_text | abstract | news_summary
 design: TODO  # {_terms(vocabulary, "design")}

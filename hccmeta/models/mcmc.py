@@ -395,6 +395,23 @@ _CACHE: dict[Hashable, Any] = {}
 _LOCK = threading.RLock()
 _COMPILE_COUNT = 0
 
+# Reproducible draws
+#
+# PyTensor's numba backend compiles with LLVM fast-math flags by default (reassoc,
+# contract, arcp, afn, nsz) and caches the compiled functions on disk, in
+# ``<base_compiledir>/numba`` (``~/.pytensor/numba``; not under ``compiledir``). The
+# first compile on a machine builds the whole log density from LLVM IR in one module;
+# later compiles link the cached functions as object code. Fast-math lets LLVM
+# reassociate and contract floating-point operations differently in the two cases, so
+# the log density and its gradient differ in the last bits, and NUTS trajectories turn
+# that into Monte Carlo-level differences: a fresh clone's `make report` gave other
+# numbers than a second run on the same machine (issue 13, item 8). Measured on
+# `hccmeta run prognostic_factors --json` (seed 20261122): cold cache vs warm cache
+# differ (pooled log HR of Child-Pugh B vs A, median 0.4746 vs 0.4798); warm vs warm
+# are byte-identical; with numba__fastmath=False cold and warm are byte-identical.
+# So models are compiled with IEEE arithmetic (the cache keys carry the flag, so the
+# cache still serves later compiles); the cost is a slightly slower log density.
+
 
 def compiled(key: Hashable, build: Callable[[], pm.Model]) -> nutpie.CompiledModel:
     """Compile once per process per key (a model structure); later calls return the
@@ -420,10 +437,13 @@ def compiled(key: Hashable, build: Callable[[], pm.Model]) -> nutpie.CompiledMod
         if hit is not None:
             return hit
         import nutpie
+        import pytensor
 
         _use_fast_wrappers()
         model = build()
-        result = nutpie.compile_pymc_model(model, backend="numba")
+        # IEEE arithmetic, not fastmath: see "Reproducible draws" above.
+        with pytensor.config.change_flags(numba__fastmath=False):
+            result = nutpie.compile_pymc_model(model, backend="numba")
         _CACHE[key] = result
         _COMPILE_COUNT += 1
         return result

@@ -302,7 +302,11 @@ def collect(
     sections = []
     for res in results:
         table = tables.get(res.name) if tables else None
-        statement = interpret(res, table if table is not None and not table.empty else None)
+        statement = interpret(
+            res,
+            table if table is not None and not table.empty else None,
+            labels=evidence.study_labels,
+        )
         sections.append(AnalysisSection(result=res, sensitivity=table, statement=statement))
     account = evidence_account(evidence, derived, results, registry)
     return ReportData(

@@ -15,9 +15,11 @@ import pandas as pd
 
 from hccmeta.analyses.run import JOINT_FIT, SINGLE_FIT
 from hccmeta.data.bias import TOOLS, design_class
+from hccmeta.data.labels import relabel
 from hccmeta.report.interpret import certainty_text, has_null, p_text, variant_range
 from hccmeta.report.render import Table, slug
 from hccmeta.report.tables import fmt_interval, fmt_number
+from hccmeta.report.words import readable_priors, variant_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import AnalysisResult
@@ -27,6 +29,19 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build_context", "natural_text", "p_benefit_text"]
 
 _RATIO = ("HR", "OR", "RR")
+#: The variant groups of the sensitivity table, in words.
+_GROUP_WORDS = {
+    "primary": "primary",
+    "prior_tau": "prior on the heterogeneity",
+    "prior_mu": "prior on the pooled effect",
+    "effects_model": "fixed vs random effects",
+    "leave_one_out": "leave one study out",
+    "conversion": "conversion assumptions",
+    "subset": "study subsets",
+    "alternative": "alternative contrast mappings",
+    "power_scaling": "power-scaling",
+    "bias": "bias adjustment",
+}
 #: A statistic whose cross-validated conflict p-value is below this is flagged.
 CONFLICT_ALPHA = 0.05
 _Z95 = 1.959963984540054
@@ -109,11 +124,14 @@ def _records(data: ReportData, result: AnalysisResult) -> Table:
         snippets = "\n".join(f"“{r['snippet']}” ({r['location']})" for _, r in rows.iterrows())
         where = f"{first['file']}:{first['line']}" if first["file"] else ""
         label = first["label"] if isinstance(first["label"], str) and first["label"] else ""
-        t.rows.append([str(study), f"{record}: {label}" if label else str(record), snippets, where])
+        name = data.evidence.study_labels.get(str(study), str(study))
+        t.rows.append([name, f"{record}: {label}" if label else str(record), snippets, where])
     return t
 
 
-def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
+def _effects(
+    result: AnalysisResult, labels: Mapping[str, str]
+) -> tuple[Table, list[tuple[str, str]]]:
     from hccmeta.effects import ASSUMPTIONS, METHODS
     from hccmeta.report.forest import to_natural
 
@@ -126,7 +144,7 @@ def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
     conflict_p = {f"{c['record']}/{c['statistic']}": float(c["p"]) for _, c in conflicts.iterrows()}
     single = set(result.effects["role"].astype(str)) <= {""}
     tags: list[str] = []
-    labels = _role_labels(result)
+    roles, study_labels = _role_labels(result), labels
     for _, e in result.effects.iterrows():
         y, s = float(e["yi"]), float(e["sei"])
         c, lo, hi = to_natural(str(e["measure"]), y, y - _Z95 * s, y + _Z95 * s)
@@ -154,8 +172,8 @@ def _effects(result: AnalysisResult) -> tuple[Table, list[tuple[str, str]]]:
         flagged = math.isfinite(p) and p < CONFLICT_ALPHA
         t.rows.append(
             [
-                str(e["study"]),
-                labels.get(str(e.get("role", "")), str(e.get("role", ""))),
+                study_labels.get(str(e["study"]), str(e["study"])),
+                roles.get(str(e.get("role", "")), str(e.get("role", ""))),
                 groups,
                 nat,
                 f"{y:.3f} ({s:.3f})",
@@ -281,13 +299,13 @@ def _changes(section: AnalysisSection) -> pd.DataFrame | None:
     return table[table["estimand"] == est]
 
 
-def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
+def _sensitivity(section: AnalysisSection, labels: Mapping[str, str]) -> tuple[Table | None, str]:
     result = section.result
     rows = _changes(section)
     if rows is None:
         return None, ""
-    t = Table(["Variant", "Group", "What it changes", "Estimate (95% CrI)", "P(benefit)", "Studies",
-               "Status", "Changes the conclusion"], numeric={5})  # fmt: skip
+    t = Table(["Group", "What it changes", "Estimate (95% CrI)", "P(benefit)", "Studies",
+               "Status", "Changes the conclusion"], numeric={4})  # fmt: skip
     for _, r in rows.iterrows():
         status = str(r["status"])
         if status != "ok" and not _nan(r.get("error")) and r.get("error"):
@@ -299,9 +317,10 @@ def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
         changed = bool(r["changes_conclusion"])
         t.rows.append(
             [
-                str(r["variant"]),
-                str(r["variant_group"]).replace("_", " "),
-                str(r["description"]),
+                _GROUP_WORDS.get(
+                    str(r["variant_group"]), str(r["variant_group"]).replace("_", " ")
+                ),
+                variant_text(str(r["description"]), labels),
                 estimate,
                 p_benefit_text(r, result.analysis.benefit) if r["status"] == "ok" else "–",
                 _int(r["k"]),
@@ -317,12 +336,14 @@ def _sensitivity(section: AnalysisSection) -> tuple[Table | None, str]:
         "A variant changes the conclusion when its 95% interval's relation to no effect "
         "changes (it starts or stops including it) or when its median lies outside the "
         "primary 95% interval; for an estimate without a no-effect value (a median, a "
-        "proportion), when its median lies outside the primary 95% interval."
+        "proportion), when its median lies outside the primary 95% interval. How each "
+        "variant was computed (refitted, or by importance reweighting of the primary draws, "
+        "with its Pareto k) is in sensitivity.csv, where the variants have their names."
     )
     return t, note
 
 
-def _certainty(result: AnalysisResult) -> Table:
+def _certainty(result: AnalysisResult, labels: Mapping[str, str]) -> Table:
     """The certainty of evidence per estimand, domain by domain (GRADE)."""
     t = Table(
         ["Estimand", "Design", "Starts", "Risk of bias", "Inconsistency", "Indirectness",
@@ -346,7 +367,7 @@ def _certainty(result: AnalysisResult) -> Table:
                 levels(c["publication_bias"]),
                 levels(c["rated_up"]),
                 str(c["certainty"]).replace("_", " "),
-                "; ".join(c["certainty_reasons"]),
+                relabel("; ".join(c["certainty_reasons"]), labels),
             ]
         )
     return t
@@ -378,10 +399,10 @@ def _risk_of_bias(data: ReportData, result: AnalysisResult) -> Table | None:
         )
         direction = str(a["direction"]).replace("_", " ")
         if a["direction"] == "favours_group" and isinstance(a["favours"], str):
-            direction = f"favours {a['favours']}"
+            direction = f"favours {data.evidence.label('regimen', str(a['favours']))}"
         t.rows.append(
             [
-                str(a["study"]),
+                data.evidence.study_labels.get(str(a["study"]), str(a["study"])),
                 str(a["assessment"]),
                 TOOLS[str(a["tool"])],
                 str(a["comparison"]),
@@ -393,7 +414,7 @@ def _risk_of_bias(data: ReportData, result: AnalysisResult) -> Table | None:
     return t if t.rows else None
 
 
-def _directness(result: AnalysisResult) -> Table | None:
+def _directness(result: AnalysisResult, labels: Mapping[str, str]) -> Table | None:
     a = result.analysis
     studies = sorted(set(result.effects["study"].astype(str))) if not result.effects.empty else []
     if not studies:
@@ -403,13 +424,13 @@ def _directness(result: AnalysisResult) -> Table | None:
     for study in studies:
         declared = [d for d in a.directness if d.study == study]
         if not declared:
-            t.rows.append([study, "all", *["not declared"] * 5,
+            t.rows.append([labels.get(study, study), "all", *["not declared"] * 5,
                            "not declared in the registry: taken as direct"])  # fmt: skip
             continue
         for d in declared:
             t.rows.append(
                 [
-                    study,
+                    labels.get(study, study),
                     ", ".join(d.estimands) if d.estimands else "all",
                     *(getattr(d, e).replace("_", " ") for e in (
                         "population", "intervention", "comparator", "outcome", "time_origin")),
@@ -431,7 +452,7 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
         "model": a.model.replace("_", " "),
         "status": result.status,
         "message": result.message,
-        "reason": result.message.split(": ", 1)[-1],
+        "reason": relabel(result.message.split(": ", 1)[-1], data.evidence.study_labels),
         "mapping": list(a.mapping),
         "mixes": ", ".join(m.replace("_", " ") for m in a.mixes),
         "statement": _sentence(section.statement),
@@ -446,8 +467,9 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
             out[key] = None
         out.update(n_records=0, assumptions=[], sensitivity_note="")
         return out
-    effects, assumptions = _effects(result)
-    sens, note = _sensitivity(section)
+    labels = data.evidence.study_labels
+    effects, assumptions = _effects(result, labels)
+    sens, note = _sensitivity(section, labels)
     records = _records(data, result)
     out.update(
         n_records=len(records.rows),
@@ -455,9 +477,9 @@ def _section(data: ReportData, section: AnalysisSection, figures: Mapping[str, s
         effects=effects,
         assumptions=assumptions,
         pooled=_pooled(result),
-        certainty=_certainty(result),
+        certainty=_certainty(result, labels),
         risk_of_bias=_risk_of_bias(data, result),
-        directness=_directness(result),
+        directness=_directness(result, labels),
         diagnostics=_diagnostics(result),
         sensitivity=sens,
         sensitivity_note=note,
@@ -518,8 +540,10 @@ def _data_checks(data: ReportData) -> tuple[list[str], list[str]]:
         f"{w.file}:{w.line}: {w.message}" if w.line is not None else f"{w.file}: {w.message}"
         for w in consistency_warnings(data.evidence, data.derived)
     ]
+    labels = data.evidence.study_labels
     conditions = [
-        f"{c['study']}: {c['condition']} — {' '.join(str(c['applies_to']).split())} "
+        f"{labels.get(str(c['study']), c['study'])}: {c['condition']} — "
+        f"{' '.join(str(c['applies_to']).split())} "
         f'({c["location"]}: "{c["snippet"]}")'
         for _, c in data.evidence.inclusion_conditions.iterrows()
     ]
@@ -529,7 +553,11 @@ def _data_checks(data: ReportData) -> tuple[list[str], list[str]]:
 def _evidence_base(data: ReportData) -> str:
     """What the evidence base is, and which questions have no randomised evidence."""
     ev = data.evidence
-    randomised = [s.id for s in ev.studies if design_class(s.design, ev.vocabulary) == "randomised"]
+    randomised = [
+        ev.study_labels[s.id]
+        for s in ev.studies
+        if design_class(s.design, ev.vocabulary) == "randomised"
+    ]
     none = [
         s.result.analysis.title
         for s in data.sections
@@ -558,8 +586,8 @@ def _evidence_base(data: ReportData) -> str:
 
 
 def _studies(data: ReportData) -> Table:
-    t = Table(["Study", "Citation", "Design", "Setting", "Patients", "Source", "Provenance",
-               "Risk of bias"], numeric={4})  # fmt: skip
+    t = Table(["Study", "Id", "Citation", "Design", "Setting", "Patients", "Source",
+               "Provenance", "Risk of bias"], numeric={5})  # fmt: skip
     rob = data.evidence.risk_of_bias
     overall = rob[rob["domain"] == "overall"]
     for _, s in data.evidence.studies_table.iterrows():
@@ -573,7 +601,7 @@ def _studies(data: ReportData) -> Table:
             if not mine.empty
             else "not assessed"
         )
-        t.rows.append([str(s["study"]), str(s["citation"]), str(s["design_label"]),
+        t.rows.append([str(s["label"]), str(s["study"]), str(s["citation"]), str(s["design_label"]),
                        str(s["setting_label"]), _int(s["population_size"]),
                        str(s["source_kind"]).replace("_", " "),
                        _PROVENANCE.get(str(s["provenance"]), str(s["provenance"])),
@@ -597,7 +625,8 @@ def _account(data: ReportData) -> tuple[Table, str]:
                "Directness", "Study file"])  # fmt: skip
     for _, r in acc.iterrows():
         used = r["status"] == "used"
-        t.rows.append([str(r["study"]), str(r["record"]), str(r["kind"]), str(r["status"]),
+        study = data.evidence.study_labels.get(str(r["study"]), str(r["study"]))
+        t.rows.append([study, str(r["record"]), str(r["kind"]), str(r["status"]),
                        str(r["analyses"] if used else r["reason"]), str(r["risk_of_bias"] or ""),
                        str(r["directness"] or ""),
                        f"{r['file']}:{r['line']}" if r["file"] else ""])  # fmt: skip
@@ -612,10 +641,17 @@ def _account(data: ReportData) -> tuple[Table, str]:
     return t, summary
 
 
-def _methods(m: Methods) -> dict[str, Any]:
+def _methods(m: Methods, titles: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, Any]:
     priors = Table(["Analysis", "Parameter", "Prior"])
     for _, r in m.priors.iterrows():
-        priors.rows.append([str(r["analysis"]), str(r["parameter"]), str(r["prior"])])
+        name = str(r["analysis"])
+        priors.rows.append(
+            [
+                titles.get(name, name),
+                str(r["parameter"]),
+                relabel(readable_priors(str(r["prior"])), labels),
+            ]
+        )
     return {"paragraphs": m.paragraphs, "priors": priors, "references": m.references}
 
 
@@ -684,7 +720,9 @@ def build_context(data: ReportData, figures: Mapping[str, str], methods: Methods
         "sections": [_section(data, s, figures) for s in data.sections],
         "account": account,
         "account_summary": account_summary,
-        "methods": _methods(methods),
+        "methods": _methods(
+            methods, {s.name: s.result.analysis.title for s in data.sections}, ev.study_labels
+        ),
         "files": files,
         "netcdf_format": netcdf_format,
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +33,8 @@ def default_workers() -> int:
 
 def render_job(kind: str, payload: Any) -> bytes:
     """Run one job: ``forest`` (rows, title), ``tau`` (curves), ``sensitivity`` (table,
-    estimand) return PNG bytes (empty if there is nothing to draw); ``netcdf`` (tree,
-    path) writes the file and returns its format."""
+    estimand, title, study labels) return PNG bytes (empty if there is nothing to draw);
+    ``netcdf`` (tree, path) writes the file and returns its format."""
     from hccmeta.report.plots import draw_forest, draw_tau, png_bytes
 
     if kind == "forest":
@@ -44,8 +45,8 @@ def render_job(kind: str, payload: Any) -> bytes:
     if kind == "sensitivity":
         from hccmeta.report.sensitivity_plot import sensitivity_plot
 
-        table, estimand = payload
-        fig = sensitivity_plot(table, estimand=estimand)
+        table, estimand, title, labels = payload
+        fig = sensitivity_plot(table, estimand=estimand, title=title, labels=labels)
         return png_bytes(fig) if fig is not None else b""
     if kind == "netcdf":
         from hccmeta.report.netcdf import write_tree
@@ -117,15 +118,19 @@ class Renderer:
         """A job's output known beforehand (from the result cache)."""
         self._jobs[key] = output
 
-    def submit_primary(self, result: AnalysisResult, posteriors: Path) -> None:
-        """The forest plot, the tau plot and the posterior file of a primary result."""
+    def submit_primary(
+        self, result: AnalysisResult, posteriors: Path, *, labels: Mapping[str, str] | None = None
+    ) -> None:
+        """The forest plot, the tau plot and the posterior file of a primary result
+        (studies labelled by ``labels``, ``{study id: label}``)."""
         from hccmeta.report.forest import forest_rows
         from hccmeta.report.netcdf import posterior_tree
         from hccmeta.report.plots import tau_curves
 
         if result.status != "ok":
             return
-        self.submit(f"{result.name}_forest", "forest", (forest_rows(result), result.analysis.title))
+        rows = forest_rows(result, labels=labels)
+        self.submit(f"{result.name}_forest", "forest", (rows, result.analysis.title))
         curves = tau_curves(result)
         if curves:
             self.submit(f"{result.name}_tau", "tau", curves)

@@ -11,7 +11,7 @@ draws them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -227,23 +227,27 @@ def _survival_rows(
     return rows
 
 
-def forest_rows(result: AnalysisResult) -> pd.DataFrame:
+def forest_rows(result: AnalysisResult, *, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The rows of an analysis's forest plot, on the natural scale.
 
     Parameters
     ----------
     result : AnalysisResult
         A result with status ``ok``.
+    labels : mapping, keyword-only, optional
+        ``{study id: label}`` (:attr:`hccmeta.data.Evidence.study_labels`): the rows of a
+        study are labelled 'Lee 2017' instead of ``lee2017``.
 
     Returns
     -------
     pandas.DataFrame
         Columns :data:`FOREST_COLUMNS`: ``panel`` (the natural scale: HR, OR, months,
         probability, survival), ``group`` (the label of the estimand), ``label`` (a
-        study, ``Pooled`` or ``Prediction``), ``kind`` (``study``: the study's own
-        estimate with its 95% CI; ``shrunken``: its posterior under the hierarchical
-        model; ``pooled``: the pooled estimate with its 95% credible interval;
-        ``predictive``: the 95% prediction interval of a new study's effect), and
+        study's id, or its label from ``labels``; ``Pooled`` or ``Prediction``),
+        ``kind`` (``study``: the study's own estimate with its 95% CI; ``shrunken``: its
+        posterior under the hierarchical model; ``pooled``: the pooled estimate with its
+        95% credible interval; ``predictive``: the 95% prediction interval of a new
+        study's effect), and
         ``center``, ``lower``, ``upper``.
     """
     rows: list[dict] = []
@@ -292,6 +296,10 @@ def forest_rows(result: AnalysisResult) -> pd.DataFrame:
         rows += [r for r in shrunk if r["kind"] == "shrunken"]
         rows.append(_pooled_row(est, panel, group))
         rows += [r for r in shrunk if r["kind"] == "predictive"]
+    if labels:
+        for r in rows:
+            if r["kind"] in ("study", "shrunken"):
+                r["label"] = labels.get(r["label"], r["label"])
     return pd.DataFrame(rows, columns=list(FOREST_COLUMNS))
 
 

@@ -14,12 +14,15 @@ conclusion.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from hccmeta.analyses.certainty import estimate_type
+from hccmeta.data.labels import relabel
 from hccmeta.report.tables import fmt_interval, fmt_number
+from hccmeta.report.words import readable_priors, variant_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import AnalysisResult
@@ -217,7 +220,12 @@ def _estimate_sentence(
     return text
 
 
-def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -> str:
+def interpret(
+    result: AnalysisResult,
+    sensitivity: pd.DataFrame | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> str:
     """A short statement of an analysis result in words.
 
     Parameters
@@ -227,17 +235,27 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
     sensitivity : DataFrame, optional
         Its sensitivity table (:func:`hccmeta.sensitivity`, with the
         ``changes_conclusion`` column); the variants that change the conclusion about the
-        primary estimand are then counted and named.
+        primary estimand are then counted and described.
+    labels : mapping, keyword-only, optional
+        ``{study id: label}`` (:attr:`hccmeta.data.Evidence.study_labels`): studies are
+        named by their labels ('Lee 2017').
+
+    Priors are printed readably (``HalfNormal(0.5)``,
+    :func:`hccmeta.report.words.readable_priors`) and a variant by its description
+    (:func:`hccmeta.report.words.variant_text`), never by its name.
     """
+    labels = labels or {}
     a = result.analysis
     if result.status != "ok":
-        return f"{a.title}: no eligible records. {result.message.split(': ', 1)[-1]}"
+        reason = relabel(result.message.split(": ", 1)[-1], labels)
+        return f"{a.title}: no eligible records. {reason}"
     ratings = (
         result.certainty.set_index("estimand")
         if not result.certainty.empty
         else pd.DataFrame(columns=["estimand"]).set_index("estimand")
     )
     bias_prior = result.priors.get("bias")
+    bias_prior = readable_priors(bias_prior) if bias_prior else bias_prior
     parts = [
         _estimate_sentence(
             row,
@@ -253,8 +271,8 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
         parts.append(note)
     for study, conditions in result.conditions.items():
         parts.append(
-            f"{study} enrolled only patients who {'; '.join(conditions)}: its statistics "
-            "are conditional on that."
+            f"{labels.get(study, study)} enrolled only patients who {'; '.join(conditions)}: "
+            "its statistics are conditional on that."
         )
     warnings = []
     k_min = int(result.estimates["k"].min())
@@ -267,7 +285,7 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
             f"Only {k_min} stud{'y' if k_min == 1 else 'ies'} inform"
             f"{'s' if k_min == 1 else ''} {what}: "
             "the between-study heterogeneity cannot be learnt from the data, so its prior"
-            + (f" ({prior})" if prior else "")
+            + (f" ({readable_priors(prior)})" if prior else "")
             + " sets the width of the interval, and the result depends on the prior as much"
             " as on the studies."
         )
@@ -303,11 +321,13 @@ def interpret(result: AnalysisResult, sensitivity: pd.DataFrame | None = None) -
             "treat the numbers as unreliable."
         )
     if sensitivity is not None and not sensitivity.empty:
-        warnings += _sensitivity_sentences(result, sensitivity)
-    return " ".join(parts + warnings)
+        warnings += _sensitivity_sentences(result, sensitivity, labels)
+    return relabel(" ".join(parts + warnings), labels)
 
 
-def _sensitivity_sentences(result: AnalysisResult, sensitivity: pd.DataFrame) -> list[str]:
+def _sensitivity_sentences(
+    result: AnalysisResult, sensitivity: pd.DataFrame, labels: Mapping[str, str]
+) -> list[str]:
     est = result.primary_estimand
     out = []
     rows = sensitivity[(sensitivity["estimand"] == est) & (sensitivity["status"] == "ok")]
@@ -323,7 +343,9 @@ def _sensitivity_sentences(result: AnalysisResult, sensitivity: pd.DataFrame) ->
                 f"None of the {len(rows)} sensitivity variants changes the conclusion{spread}."
             )
         else:
-            names = "; ".join(changed["description"].astype(str).head(4))
+            names = "; ".join(
+                variant_text(d, labels) for d in changed["description"].astype(str).head(4)
+            )
             more = "" if len(changed) <= 4 else f"; and {len(changed) - 4} more"
             out.append(
                 f"{len(changed)} of {len(rows)} sensitivity variants change the conclusion"

@@ -270,16 +270,18 @@ def _derivation_paragraph(m: Methods, data: ReportData, used: pd.DataFrame) -> N
         )
         m.add(
             "Assumptions of the derivations",
-            "Each derived effect records the assumptions it relied on: " + words + ". "
-            f"The derivation options were: {_options(data)}.",
+            "Each derived effect records the assumptions it relied on: "
+            + words
+            + ". "
+            + _options(data),
         )
 
 
 def _options(data: ReportData) -> str:
-    return ", ".join(
-        f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
-        for k, v in data.derived.options.as_dict().items()
-    )
+    """The derivation options in sentences (:func:`hccmeta.report.words.options_text`)."""
+    from hccmeta.report.words import options_text
+
+    return options_text(data.derived.options)
 
 
 def _model_paragraphs(m: Methods, data: ReportData) -> None:

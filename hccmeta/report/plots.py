@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hccmeta.report.forest import SCALES, forest_rows
+from hccmeta.report.words import prior_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -107,7 +109,9 @@ def _layout(rows: pd.DataFrame) -> tuple[list[tuple[str, list[tuple[float, str, 
     return panels, ypos
 
 
-def forest_plot(result: AnalysisResult, *, title: str | None = None) -> Figure:
+def forest_plot(
+    result: AnalysisResult, *, title: str | None = None, labels: Mapping[str, str] | None = None
+) -> Figure:
     """The forest plot of an analysis, on the natural scale.
 
     Each study's own estimate with its 95% CI (squares), its shrunken estimate under the
@@ -121,12 +125,15 @@ def forest_plot(result: AnalysisResult, *, title: str | None = None) -> Figure:
         A result with status ``ok``.
     title : str, optional
         Default: the analysis title.
+    labels : mapping, optional
+        ``{study id: label}`` (:attr:`hccmeta.data.Evidence.study_labels`): studies are
+        labelled 'Lee 2017' instead of ``lee2017``.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    return draw_forest(forest_rows(result), title or result.analysis.title)
+    return draw_forest(forest_rows(result, labels=labels), title or result.analysis.title)
 
 
 def draw_forest(rows: pd.DataFrame, title: str) -> Figure:
@@ -214,7 +221,11 @@ def draw_forest(rows: pd.DataFrame, title: str) -> Figure:
             ax.set_xscale("log")
             _log_ticks(ax, prow)
         elif panel in ("probability", "survival"):
+            from matplotlib.ticker import PercentFormatter
+
             ax.set_xlim(0.0, 1.0)
+            ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+            xlabel = f"{xlabel} (%)"
         if null is not None:
             ax.axvline(null, color="#888888", lw=0.8, ls=":", zorder=1)
         ax.set_xlabel(xlabel, fontsize=9)
@@ -293,7 +304,7 @@ def tau_curves(result: AnalysisResult) -> list[dict[str, Any]]:
         out.append(
             {
                 "title": labels.get(role, role) or "tau",
-                "prior": repr(prior),
+                "prior": prior_text(prior),
                 "grid": grid,
                 "prior_density": np.exp(prior.logpdf(grid)),
                 "posterior_density": _tau_posterior_density(fit, grid),

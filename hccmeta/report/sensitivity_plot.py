@@ -16,6 +16,7 @@ matplotlib is imported inside the function; the figure is a plain
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -38,12 +39,17 @@ _GROUP_TITLES = {
     "conversion": "Conversion assumptions",
     "subset": "Study subsets",
     "alternative": "Alternative contrast mappings",
+    "bias": "Bias adjustment",
     "power_scaling": "Power-scaling (^0.8)",
 }
 _LOG_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 _PRIMARY_COLOR = "#a1282c"
 _COLOR = "#2f4b7c"
 _MUTED = "#8c8c8c"
+#: Characters per line of a row's label (the label column is a third of the figure).
+_LABEL_WIDTH = 52
+#: Characters per line of the title.
+_TITLE_WIDTH = 110
 
 
 def _pick(table: pd.DataFrame, analysis: str | None, estimand: str | None) -> pd.DataFrame:
@@ -81,7 +87,7 @@ def _scale(rows: pd.DataFrame) -> tuple[str, str, str, str, bool]:
     natural = natural[natural.str.len() > 0]
     if len(natural) and rows["natural_median"].notna().any():
         name = natural.iloc[0]
-        label = {"months": "months", "probability": "probability"}.get(name, name)
+        label = {"months": "months", "probability": "probability (%)"}.get(name, name)
         return (
             "natural_median",
             "natural_ci_lower",
@@ -94,9 +100,24 @@ def _scale(rows: pd.DataFrame) -> tuple[str, str, str, str, bool]:
     return "median", "ci_lower", "ci_upper", f"{label} (analysis scale)", False
 
 
-def _fmt(x: float) -> str:
+def _row_label(row: Any, labels: Mapping[str, str] | None) -> str:
+    """The variant's description in words, wrapped to two lines of the label column."""
+    import textwrap
+
+    from hccmeta.report.words import variant_text
+
+    text = variant_text(str(row["description"]), labels, short=True) or str(row["variant"])
+    lines = textwrap.wrap(text, _LABEL_WIDTH)
+    if len(lines) > 2:
+        lines = [lines[0], textwrap.shorten(" ".join(lines[1:]), _LABEL_WIDTH, placeholder=" …")]
+    return "\n".join(lines)
+
+
+def _fmt(x: float, percent: bool = False) -> str:
     if not math.isfinite(x):
         return "NA"
+    if percent:
+        return f"{100 * x:.0f}%"
     if abs(x) >= 100:
         return f"{x:.0f}"
     if abs(x) >= 10:
@@ -110,6 +131,7 @@ def sensitivity_plot(
     estimand: str | None = None,
     analysis: str | None = None,
     title: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Figure:
     """Estimates and 95% intervals of one estimand under every sensitivity variant.
 
@@ -124,6 +146,12 @@ def sensitivity_plot(
         The analysis, when the table holds several.
     title : str, keyword-only, optional
         Figure title (default: the analysis and estimand).
+    labels : mapping, keyword-only, optional
+        ``{study id: label}`` (:attr:`hccmeta.data.Evidence.study_labels`): study ids in
+        the variants' descriptions are printed as labels.
+
+    Each row is labelled by its variant's description in words
+    (:func:`hccmeta.report.words.variant_text`); a probability is shown in percent.
 
     Returns
     -------
@@ -139,6 +167,7 @@ def sensitivity_plot(
     rows = rows.assign(_g=rows["variant_group"].map(order).fillna(len(order)))
     rows = rows.sort_values("_g", kind="stable")
     med_c, lo_c, hi_c, xlabel, log_x = _scale(rows)
+    percent = xlabel == "probability (%)"
 
     # layout: a heading line per group, then its variants
     lines: list[tuple[str, Any]] = []
@@ -147,10 +176,17 @@ def sensitivity_plot(
         lines.append(("heading", _GROUP_TITLES.get(g, g)))
         lines += [("row", r) for _, r in sub.iterrows()]
     n = max(len(lines), 1)
-    height = 1.2 + 0.24 * n
+    import textwrap
+
+    heading = textwrap.wrap(
+        title or f"{name}: {est_name}, under each sensitivity analysis (median, 95% interval)",
+        _TITLE_WIDTH,
+    )
+    extra = 0.17 * (len(heading) - 1)
+    height = 1.2 + 0.3 * n + extra
     fig = Figure(figsize=(9.0, height))
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.33, 0.9 / height, 0.45, 1 - 1.3 / height))
+    ax = fig.add_axes((0.33, 0.9 / height, 0.45, 1 - (1.3 + extra) / height))
     ax.set_ylim(n - 0.5, -0.5)
     primary = rows[rows["variant"] == "primary"]
     finite = rows[[lo_c, hi_c]].to_numpy(dtype=float)
@@ -173,8 +209,9 @@ def sensitivity_plot(
         r = item
         is_primary = r["variant"] == "primary"
         color = _PRIMARY_COLOR if is_primary else _COLOR
-        ax.text(-0.02, y, "  " + str(r["variant"]), transform=ax.get_yaxis_transform(),
-                ha="right", va="center", fontsize=8,
+        words = "primary analysis" if is_primary else _row_label(r, labels)
+        ax.text(-0.02, y, "  " + words, transform=ax.get_yaxis_transform(),
+                ha="right", va="center", fontsize=7.5, linespacing=0.95,
                 fontweight="bold" if is_primary else "normal")  # fmt: skip
         status = str(r["status"])
         med, lo, hi = (float(r[c]) if pd.notna(r[c]) else math.nan for c in (med_c, lo_c, hi_c))
@@ -182,7 +219,7 @@ def sensitivity_plot(
             ax.plot([lo, hi], [y, y], color=color, lw=2.0 if is_primary else 1.3, zorder=3)
             ax.plot([med], [y], marker="D" if is_primary else "o", color=color,
                     ms=6 if is_primary else 4.5, zorder=4)  # fmt: skip
-            label = f"{_fmt(med)} ({_fmt(lo)} to {_fmt(hi)})"
+            label = f"{_fmt(med, percent)} ({_fmt(lo, percent)} to {_fmt(hi, percent)})"
         elif status == "failed" and math.isfinite(med):
             ax.plot([lo, hi], [y, y], color=_MUTED, lw=1.0, ls=":", zorder=2)
             ax.plot([med], [y], marker="x", color=_MUTED, ms=5, zorder=3)
@@ -196,6 +233,10 @@ def sensitivity_plot(
         ax.spines[side].set_visible(False)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
+    if percent:
+        from matplotlib.ticker import PercentFormatter
+
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     if len(finite) and log_x:
         from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -206,10 +247,5 @@ def sensitivity_plot(
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-    fig.suptitle(
-        title or f"{name}: {est_name} under each sensitivity variant (median, 95% interval)",
-        fontsize=9.5,
-        x=0.02,
-        ha="left",
-    )
+    fig.suptitle("\n".join(heading), fontsize=9.5, x=0.02, ha="left")
     return fig

@@ -281,8 +281,16 @@ def _wait(
             if isinstance(got, bytes):
                 renderer.put(f"{s.name}_sensitivity", got)
                 continue
+            est = s.result.estimates
+            label = est.loc[est["estimand"] == s.result.primary_estimand, "label"]
+            title = (
+                f"{s.result.analysis.title}: {label.iloc[0] if len(label) else 'estimate'}, "
+                "under each sensitivity analysis (median, 95% interval)"
+            )
             renderer.submit(
-                f"{s.name}_sensitivity", "sensitivity", (table, s.result.primary_estimand)
+                f"{s.name}_sensitivity",
+                "sensitivity",
+                (table, s.result.primary_estimand, title, data.evidence.study_labels),
             )
             if pkey is not None:
                 plots[s.name] = pkey
@@ -500,7 +508,9 @@ def _write_report(
                         ):
                             continue
                         pending[result.name] = rkey
-                    renderer.submit_primary(result, tmp / "posteriors")
+                    renderer.submit_primary(
+                        result, tmp / "posteriors", labels=evidence.study_labels
+                    )
 
             data = collect(
                 evidence,

@@ -23,7 +23,7 @@ def loo_variants(ctx: PlanContext) -> list[Variant]:
     out = []
     for study in studies:
         label = ctx.study_labels.get(study)
-        desc = f"leave out study {study}" + (f" ({label})" if label else "")
+        desc = f"leave out {label}" if label and label != study else f"leave out study {study}"
         out.append(
             Variant(f"loo_{study}", "leave_one_out", desc, Variation(exclude_studies=(study,)))
         )

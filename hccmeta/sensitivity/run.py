@@ -334,7 +334,7 @@ class _Session:
         assert primary is not None
         analysis = primary.analysis
         derived = self.context.derived(None)
-        labels = {s.id: s.citation for s in self.context.evidence.studies if len(s.citation) <= 60}
+        labels = self.context.evidence.study_labels
         ctx = PlanContext(analysis, primary, derived, self.context.derived, labels)
         variants = plan_variants(ctx, self.groups) + list(self.extra.get(item.name, ()))
         unique_names(variants)

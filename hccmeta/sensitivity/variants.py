@@ -116,7 +116,8 @@ class PlanContext:
     derive : callable
         ``derive(options)``: the effects derived with other options (cached).
     study_labels : dict
-        Study id -> short citation, for descriptions.
+        Study id -> label ('Lee 2017'; :attr:`hccmeta.data.Evidence.study_labels`), for
+        descriptions.
     """
 
     analysis: Analysis
