@@ -172,3 +172,21 @@ def test_mean_of_the_new_study_ratio(prior_tau: priors.Prior, finite: bool) -> N
     assert ratio.loc["theta_new", "median"] == pytest.approx(
         np.exp(log.loc["theta_new", "median"]), rel=1e-12
     )
+
+
+def test_generic_estimates_too_large_for_scaled_priors_name_the_file(tmp_path, capsys) -> None:
+    """Found by validation/fuzz/fuzz_cli.py (seed 20261201, csv #503): a generic estimate
+    of 1e12 would give mu ~ Normal(0, 2.5e12), beyond the numeric policy's 1e12; the
+    refusal names the file and says what to do."""
+    from hccmeta.cli import main
+
+    path = tmp_path / "yi_sei.csv"
+    path.write_text("study,yi,sei\na,-0.5,0.2\nb,1e12,0.3\n")
+    assert main(["pool", "--csv", str(path), "--measure", "generic", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"hccmeta pool: error: {path}: estimates and standard errors this large (s = max|yi| "
+        "+ max sei = 1e+12) leave no room for priors scaled to the data (their scales would "
+        "exceed 1e+12); rescale the data or give priors (--prior-mu, --prior-tau; prior_mu, "
+        "prior_tau)\n"
+    )

@@ -189,20 +189,23 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--prior-tau cannot be used with --model fixed (tau = 0)")
         priors.check_tau_prior(prior_tau, argument="--prior-tau")
     table, measure = _read(args)
-    res = pool(
-        table["yi"].to_numpy(float),
-        table["sei"].to_numpy(float),
-        study=table["study"].astype(str).tolist(),
-        measure=measure,
-        prior_mu=prior_mu,
-        prior_tau=prior_tau,
-        model=args.model,
-        method=args.method,
-        seed=args.seed,
-    )
-    summaries = [res.summary()]  # refuses a degenerate posterior before printing anything
-    if res.is_ratio:
-        summaries.append(res.summary(scale="ratio"))
+    try:  # what pool refuses is about this file's numbers (with the priors): name it
+        res = pool(
+            table["yi"].to_numpy(float),
+            table["sei"].to_numpy(float),
+            study=table["study"].astype(str).tolist(),
+            measure=measure,
+            prior_mu=prior_mu,
+            prior_tau=prior_tau,
+            model=args.model,
+            method=args.method,
+            seed=args.seed,
+        )
+        summaries = [res.summary()]  # refuses a degenerate posterior before printing
+        if res.is_ratio:
+            summaries.append(res.summary(scale="ratio"))
+    except InputError as exc:
+        raise InputError(f"{args.csv}: {exc}") from None
     if args.json:
         print(json.dumps(_clean(res.to_dict())))
     else:

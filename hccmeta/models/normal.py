@@ -30,6 +30,7 @@ from hccmeta.defaults import DEFAULT_SEED
 from hccmeta.effects.base import effect_problem
 from hccmeta.errors import HccmetaWarning, InputError
 from hccmeta.models.result import PoolResult, check_ci_prob
+from hccmeta.numeric import MAX_MAGNITUDE
 from hccmeta.priors import (
     DEFAULT_MU,
     DEFAULT_TAU,
@@ -176,6 +177,13 @@ def scaled_priors(
         The priors and a one-line note saying so (for a warning).
     """
     scale = _two_digits(float(np.max(np.abs(yi)) + np.max(sei)))
+    if 2.5 * scale > MAX_MAGNITUDE:
+        raise InputError(
+            f"estimates and standard errors this large (s = max|yi| + max sei = {scale:g}) "
+            f"leave no room for priors scaled to the data (their scales would exceed "
+            f"{MAX_MAGNITUDE:g}); rescale the data or give priors (--prior-mu, --prior-tau; "
+            "prior_mu, prior_tau)"
+        )
     mu, tau = Normal(0.0, _two_digits(2.5 * scale)), HalfNormal(_two_digits(scale / 2))
     chosen = f"mu ~ Normal(0, {mu.sd:g})" + ("" if fixed else f", tau ~ HalfNormal({tau.scale:g})")
     note = (
