@@ -350,7 +350,7 @@ def test_failure_in_the_background_worker_leaves_previous_report(
 ) -> None:
     from hccmeta.report.figures import Renderer
 
-    def bad_job(self: Renderer, result: object, posteriors: Path) -> None:
+    def bad_job(self: Renderer, result: object, posteriors: Path, **kwargs: object) -> None:
         self.submit("x", "no such job", None)
 
     monkeypatch.setattr(Renderer, "submit_primary", bad_job)

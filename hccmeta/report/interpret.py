@@ -298,7 +298,8 @@ def interpret(
                 f"{row['label']} {_value(row, 'natural_median')} against the study's own "
                 f"{_value(row, 'study_estimate')} (95% CI {_value(row, 'study_ci_lower')} to "
                 f"{_value(row, 'study_ci_upper')}), set by the prior of "
-                f"{_DOMINANT[str(row['dominant_prior'])]} ({row['dominant_prior_text']})"
+                f"{_DOMINANT[str(row['dominant_prior'])]} "
+                f"({readable_priors(str(row['dominant_prior_text']))})"
                 for _, row in dominated.iterrows()
             )
             + "."
