@@ -23,11 +23,14 @@ from hccmeta.sensitivity import sensitivity
 
 pytestmark = pytest.mark.sampling
 
-#: Small runs: 4 chains x 300 draws; diagnostics relaxed to 50 ESS per chain. Target
-#: acceptance 0.95 as the variants of a report use (hccmeta.sensitivity.run.variant_settings):
-#: the models' own defaults are 0.9-0.95, and settings passed to a model replace them.
+#: Small runs: 4 chains x 300 draws; diagnostics relaxed to 50 ESS per chain (R-hat <= 1.01
+#: kept). Target acceptance 0.95 as the variants of a report use
+#: (hccmeta.sensitivity.run.variant_settings): the models' own defaults are 0.9-0.95, and
+#: settings passed to a model replace them. Two retries, as every fit of the toolkit
+#: gets (SamplerSettings' default): with one, a binomial variant's R-hat of 1.012 at 300
+#: draws failed the prior-grid test.
 SETTINGS = mcmc.SamplerSettings(
-    draws=300, tune=300, target_accept=0.95, ess_min_per_chain=50, max_retries=1
+    draws=300, tune=300, target_accept=0.95, ess_min_per_chain=50, max_retries=2
 )
 #: Tolerance between two MCMC estimates of the same posterior quantity (log scale): with
 #: about 1000 effective draws the Monte Carlo SE of a median is below 0.03 and of a 2.5%
@@ -62,9 +65,15 @@ def test_prognostic_leave_one_out_keeps_the_structure(evidence: hm.Evidence) -> 
     rows = table[(table["variant"] == "loo_lee2017") & (table["status"] == "ok")]
     est = direct.estimates.set_index("estimand")
     assert set(rows["estimand"]) == set(est.index)
+    # the medians within MC_TOL; the 2.5% and 97.5% quantiles of these skewed one-study
+    # posteriors within four Monte Carlo SEs of a tail quantile (mc_tol): at 300 draws a
+    # chain the masked and the direct AFP fit differed by 0.23 at the 2.5% quantile and
+    # agreed to 0.03 at 1500 draws (checked by hand, same seeds)
     for _, row in rows.iterrows():
+        sd = float(est.loc[row["estimand"], "sd"])
         for col in ("median", "ci_lower", "ci_upper"):
-            assert row[col] == pytest.approx(est.loc[row["estimand"], col], abs=MC_TOL)
+            tol = MC_TOL if col == "median" else mc_tol(sd, col)
+            assert row[col] == pytest.approx(est.loc[row["estimand"], col], abs=tol)
         assert row["k"] == est.loc[row["estimand"], "k"]
     # the factor only Lee et al. report has no eligible records without them
     gone = table[(table["variant"] == "loo_lee2017") & (table["estimand"] == "dose_reduction")]

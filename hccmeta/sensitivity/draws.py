@@ -39,7 +39,7 @@ from scipy import special, stats
 
 from hccmeta import priors as pr
 from hccmeta.analyses.estimates import NATURAL
-from hccmeta.analyses.run import AnalysisResult
+from hccmeta.analyses.run import JOINT_FIT, AnalysisResult
 
 __all__ = ["FitView", "fit_priors", "fit_views", "weighted_estimate", "weighted_stats"]
 
@@ -251,7 +251,7 @@ def _absolute_fit_role(result: AnalysisResult) -> str | None:
     """The role of a proportions analysis's absolute per-regimen fit next to its
     contrast fit (``"regimens"``), if it has one."""
     fit = result.fits.get("regimens")
-    return "regimens" if fit is not None and "" in result.fits else None
+    return "regimens" if fit is not None and JOINT_FIT in result.fits else None
 
 
 def _contrast_view(result: AnalysisResult, role: str, fit: Any) -> FitView:
