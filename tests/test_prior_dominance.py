@@ -144,7 +144,7 @@ def test_parks_pfs_shows_the_study_next_to_the_pooled(evidence: hm.Evidence) -> 
     text = res.interpret()
     # cloglog 52% = -0.4248, SE 0.2214 from the printed CI: back-transformed 36.4% to 65.5%
     assert "against the study's own 52% (95% CI 36% to 65%)" in text
-    assert "set by the prior of the between-study SD (tau ~ HalfNormal(scale=1.0))" in text
+    assert "set by the prior of the between-study SD (tau ~ HalfNormal(1))" in text
 
 
 def _own_arm_median(events: int, n: int) -> float:
