@@ -141,6 +141,34 @@ _FIT_CACHE: dict[str, Any] = {}
 _FIT_CACHE_SIZE = 4
 
 
+def _comparison_settings(
+    analysis: Analysis,
+    variation: Variation,
+    rows: pd.DataFrame,
+    *,
+    mu_key: str,
+    good: str,
+    exposed: str,
+) -> dict[str, Any]:
+    """The keyword arguments a variation gives a model's comparison: its mu prior (under
+    the model's name ``mu_key``), its tau prior and, with ``variation.bias``, each study's
+    bias distribution (:func:`hccmeta.analyses.bias.study_bias`; the combined model is
+    refused: it exists for random-effects pooling only)."""
+    kwargs: dict[str, Any] = {}
+    if variation.prior_mu is not None:
+        kwargs[mu_key] = variation.prior_mu
+    if variation.prior_tau is not None:
+        kwargs["prior_tau"] = variation.prior_tau
+    if variation.bias == "combined":
+        raise InputError(
+            f"{analysis.name}: the combined model of randomised and non-randomised "
+            "evidence is available for random-effects pooling only"
+        )
+    if variation.bias is not None:
+        kwargs["bias"] = study_bias(rows, good=good, exposed_role=exposed, variant=variation.bias)
+    return kwargs
+
+
 def _cached(key: str, fit: Callable[[], Any]) -> Any:
     """``fit()``, or the fit of the same ``key`` made before."""
     if key in _FIT_CACHE:
@@ -230,20 +258,9 @@ def run_proportions(
     key = repr(("proportion", data.to_numpy().tolist(), seed, repr(variation.settings)))
     regimens = _cached(key, lambda: fit_proportion(data, seed=seed, settings=variation.settings))
     estimates = _regimen_rows(analysis, rows, regimens, present)
-    kwargs = {}
-    if variation.prior_mu is not None:
-        kwargs["prior_d"] = variation.prior_mu
-    if variation.prior_tau is not None:
-        kwargs["prior_tau"] = variation.prior_tau
-    if variation.bias == "combined":
-        raise InputError(
-            f"{analysis.name}: the combined model of randomised and non-randomised "
-            "evidence is available for random-effects pooling only"
-        )
-    if variation.bias is not None:
-        kwargs["bias"] = study_bias(
-            rows, good=analysis.benefit, exposed_role=contrast[0], variant=variation.bias
-        )
+    kwargs = _comparison_settings(
+        analysis, variation, rows, mu_key="prior_d", good=analysis.benefit, exposed=contrast[0]
+    )
     fit = fit_contrast(
         data, reference=contrast[1], seed=seed, settings=variation.settings, **kwargs
     )
@@ -364,21 +381,10 @@ def run_survival(
         if not contrast_rows.empty
         else None
     )
-    kwargs: dict[str, Any] = {}
-    if variation.prior_mu is not None:
-        kwargs["prior_mu_hr"] = variation.prior_mu
-    if variation.prior_tau is not None:
-        kwargs["prior_tau"] = variation.prior_tau
-    if variation.bias == "combined":
-        raise InputError(
-            f"{analysis.name}: the combined model of randomised and non-randomised "
-            "evidence is available for random-effects pooling only"
-        )
-    if variation.bias is not None:
-        # the comparison is a hazard ratio, whatever the analysis reports: below is better
-        kwargs["bias"] = study_bias(
-            rows, good="below", exposed_role=exp_role, variant=variation.bias
-        )
+    # the comparison is a hazard ratio, whatever the analysis reports: below is better
+    kwargs = _comparison_settings(
+        analysis, variation, rows, mu_key="prior_mu_hr", good="below", exposed=exp_role
+    )
     weibull = variation.survival_shape == "weibull"
     times = tuple(analysis.landmarks or (6.0, 12.0, 24.0))
     key = repr((arms.to_numpy().tolist(), medians.to_numpy().tolist(),
