@@ -75,6 +75,10 @@ FloatArray = NDArray[np.float64]
 _RANGE_TAIL = 5e-4
 
 
+#: (family, hyperparameters) of the priors whose range check passed.
+_RANGE_CHECKED: set[tuple[type, tuple[float, ...]]] = set()
+
+
 @dataclass(frozen=True, repr=False)
 class Prior:
     """Base class of the priors; subclasses declare their hyperparameters as fields.
@@ -131,7 +135,13 @@ class Prior:
 
     def _check_range(self) -> None:
         """Refuse a prior whose central 99.9% interval is not finite or reaches beyond
-        ``MAX_MAGNITUDE`` (1e12): neither engine can represent the posterior it gives."""
+        ``MAX_MAGNITUDE`` (1e12): neither engine can represent the posterior it gives.
+        A family and hyperparameters that passed once are not checked again (the check
+        costs a scipy distribution; a report builds the same few priors hundreds of
+        times)."""
+        key = (type(self), tuple(self.params().values()))
+        if key in _RANGE_CHECKED:
+            return
         with np.errstate(all="ignore"):
             q = self.ppf(np.array([_RANGE_TAIL, 1.0 - _RANGE_TAIL]))
         if not (np.all(np.isfinite(q)) and np.all(np.abs(q) <= MAX_MAGNITUDE)):
@@ -142,6 +152,7 @@ class Prior:
                 "the posterior would be numerically degenerate; choose a prior on the "
                 "scale of the data"
             )
+        _RANGE_CHECKED.add(key)
 
     # -- presentation ------------------------------------------------------------------
 

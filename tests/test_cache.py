@@ -273,3 +273,49 @@ def test_report_from_the_cache_is_the_same_bytes(
     assert main([*args, "--no-cache"]) == 0
     assert set(fitted) == {OS}  # --no-cache: fitted anew
     assert not list(root.rglob("*.tmp"))
+
+
+# ------------------------------------------------------------------------ evidence
+def test_evidence_and_registry_come_from_the_cache_until_a_file_changes(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validated evidence (and the registry) are stored under the hash of every file
+    of the data directory: a second load does not parse the YAML, gives the same
+    evidence (studies, warnings, data hash) and leaves the result counts alone; an
+    edited study file is parsed again; an invalid one raises and stores nothing."""
+    from hccmeta.data import loader
+    from hccmeta.errors import StudyDataError
+    from hccmeta.report.cache import load_evidence, load_registry_cached
+
+    cache = ResultCache(tmp_path / "c")
+    first = load_evidence(cache, data, None)
+    registry = load_registry_cached(cache, data)
+    parsed: list[str] = []
+    original = loader.load_studies
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        parsed.append("load")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loader, "load_studies", counting)
+    import hccmeta.data as data_module
+
+    monkeypatch.setattr(data_module, "load_studies", counting)
+    again = load_evidence(cache, data, None)
+    assert parsed == []
+    assert again.data_hash == first.data_hash == hm.load_studies(data).data_hash
+    assert again.warnings == first.warnings
+    assert again.provenance == first.provenance
+    assert again.studies_table.equals(first.studies_table)
+    assert load_registry_cached(cache, data).names == registry.names
+    assert cache.stats["hits"] == cache.stats["misses"] == 0  # results only
+
+    _edit(data / "park2012.yaml", PARK_PFS_OLD, PARK_PFS_NEW)
+    edited = load_evidence(cache, data, None)
+    assert parsed == ["load"] and edited.data_hash != first.data_hash
+
+    _edit(data / "park2012.yaml", PARK_PFS_NEW, "survival: 1.55")
+    with pytest.raises(StudyDataError, match="park2012"):
+        load_evidence(cache, data, None)
+    with pytest.raises(StudyDataError, match="park2012"):  # not stored: raises again
+        load_evidence(cache, data, None)

@@ -108,15 +108,14 @@ def run(args: argparse.Namespace) -> int:
     """Write the report and print the summary line."""
     from contextlib import nullcontext
 
-    from hccmeta.data import load_studies
     from hccmeta.data.loader import source_dirs
-    from hccmeta.report.cache import ResultCache
+    from hccmeta.report.cache import ResultCache, load_evidence
     from hccmeta.report.writer import write_report
 
-    evidence = load_studies(args.data, sources=source_dirs(args.sources))
+    cache = ResultCache.from_env(enabled=not args.no_cache)
+    evidence = load_evidence(cache, args.data, source_dirs(args.sources))
     print_warnings(evidence)
     progress = _RichProgress() if sys.stderr.isatty() else None
-    cache = ResultCache.from_env(enabled=not args.no_cache)
     with progress if progress is not None else nullcontext():
         summary = write_report(
             evidence,

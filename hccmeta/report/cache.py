@@ -23,6 +23,11 @@ table that would break this is not stored (:func:`relevant_studies` is checked
 against every derivation the table used). Analyses without eligible records are not
 stored (they are cheap, and their explanation looks at every study).
 
+The validated evidence itself (:func:`load_evidence`: the study files parsed, checked
+and cross-checked, with their warnings) is stored under the hash of the code and of
+every file of the data and source directories, so that a report whose results all come
+from the cache does not parse the YAML again.
+
 Entries live in ``.hccmeta-cache/`` at the repository root (beside ``pyproject.toml``,
 ignored by git), or in ``$HCCMETA_CACHE``; ``HCCMETA_CACHE=off`` (or ``hccmeta report
 --no-cache``) disables the cache; deleting the directory clears it. One file per
@@ -45,7 +50,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from hccmeta.analyses.registry import Analysis
+    from hccmeta.analyses.registry import Analysis, Registry
     from hccmeta.data import Evidence
     from hccmeta.effects.table import DerivedEffects
 
@@ -66,6 +71,9 @@ __all__ = [
     "analysis_key",
     "cache_dir",
     "code_version",
+    "evidence_key",
+    "load_evidence",
+    "load_registry_cached",
     "relevant_studies",
 ]
 
@@ -183,10 +191,17 @@ def _rows_text(rows: pd.DataFrame) -> str:
 
 
 def analysis_key(
-    analysis: Analysis, evidence: Evidence, derived: DerivedEffects, *, seed: int
+    analysis: Analysis,
+    evidence: Evidence,
+    derived: DerivedEffects,
+    *,
+    seed: int,
+    memo: dict[str, tuple[str, str]] | None = None,
 ) -> str | None:
     """The key of an analysis's results (see the module docstring); None when no study
-    is relevant to it (nothing is cached then)."""
+    is relevant to it (nothing is cached then). ``memo`` keeps each study's text (its
+    record and its effects) between the keys of one report's analyses."""
+    memo = {} if memo is None else memo
     studies = relevant_studies(analysis, derived)
     if not studies:
         return None
@@ -206,9 +221,77 @@ def analysis_key(
     add("options", repr(derived.options))
     eff = derived.effects
     for sid in studies:
-        add("study", evidence.study(sid).model_dump_json())
-        add("effects", _rows_text(eff[eff["study"].astype(str) == sid]))
+        if sid not in memo:
+            rows = eff[eff["study"].astype(str) == sid]
+            memo[sid] = (evidence.study(sid).model_dump_json(), _rows_text(rows))
+        add("study", memo[sid][0])
+        add("effects", memo[sid][1])
     return h.hexdigest()
+
+
+def _tree_digest(h: Any, label: str, root: Path) -> None:
+    """Add every file below ``root`` (path relative to it and SHA-256 of its bytes)."""
+    h.update(f"{label}:{root}\0".encode("utf-8", "surrogatepass"))
+    if not root.is_dir():
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            rel = path.relative_to(root).as_posix()
+            h.update(rel.encode("utf-8", "surrogatepass") + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+
+
+def evidence_key(data_dir: Path, sources: Sequence[Path] | None) -> str:
+    """The key of the validated evidence of ``data_dir`` (checked against ``sources``):
+    the code, the working directory (messages show paths relative to it), the data
+    directory's and the source directories' paths and every file in them, by content."""
+    h = hashlib.sha256()
+    h.update(f"format:{FORMAT}\0code:{code_version()}\0cwd:{Path.cwd()}\0".encode())
+    _tree_digest(h, "data", data_dir.resolve())
+    h.update(b"sources:none\0" if sources is None else f"sources:{len(sources)}\0".encode())
+    for d in sources or ():
+        _tree_digest(h, "source", d.resolve())
+    return h.hexdigest()
+
+
+def load_evidence(
+    cache: ResultCache, data: str | Path | None, sources: Sequence[Path] | None
+) -> Evidence:
+    """:func:`hccmeta.data.load_studies`, its result reused from ``cache`` while no file
+    of the data or source directories (and no code) changed: parsing the study files
+    is most of the time of a report whose results all come from the cache. Invalid data
+    raise as ever (errors are not stored); the cache's counts of results are left as
+    they are."""
+    from hccmeta.data import load_studies
+    from hccmeta.data.loader import default_data_dir
+
+    data_dir = Path(data) if data is not None else default_data_dir()
+    key = evidence_key(data_dir, sources) if cache.enabled else None
+    hit = cache.get("evidence", key, count=False)
+    if hit is not None:
+        return hit
+    evidence = load_studies(data_dir, sources=sources)
+    cache.put("evidence", key, evidence, count=False)
+    return evidence
+
+
+def load_registry_cached(cache: ResultCache, data_dir: Path) -> Registry:
+    """:func:`hccmeta.analyses.registry.load_registry`, reused from ``cache`` while no
+    file of the data directory (and no code) changed (as :func:`load_evidence`)."""
+    from hccmeta.analyses.registry import load_registry
+
+    key = None
+    if cache.enabled:
+        h = hashlib.sha256()
+        h.update(f"format:{FORMAT}\0code:{code_version()}\0cwd:{Path.cwd()}\0".encode())
+        _tree_digest(h, "data", Path(data_dir).resolve())
+        key = h.hexdigest()
+    hit = cache.get("registry", key, count=False)
+    if hit is not None:
+        return hit
+    registry = load_registry(data_dir)
+    cache.put("registry", key, registry, count=False)
+    return registry
 
 
 def sub_key(key: str, *parts: object) -> str:
@@ -248,23 +331,25 @@ class ResultCache:
         assert self.directory is not None
         return self.directory / f"v{FORMAT}" / kind / key[:2] / f"{key}.pkl"
 
-    def get(self, kind: str, key: str | None) -> Any | None:
+    def get(self, kind: str, key: str | None, *, count: bool = True) -> Any | None:
         """The object stored under (``kind``, ``key``), or None (a miss: absent,
-        unreadable, or not what was stored)."""
+        unreadable, or not what was stored). ``count=False`` leaves :attr:`stats` (the
+        report's summary counts results) as it is."""
         if self.directory is None or key is None:
             return None
+        stats = self.stats if count else dict(self.stats)
         path = self._path(kind, key)
         try:
             blob = path.read_bytes()
         except OSError:
-            self.stats["misses"] += 1
+            stats["misses"] += 1
             return None
         value = self._decode(blob, kind, key)
         if value is None:
-            self.stats["bad"] += 1
-            self.stats["misses"] += 1
+            stats["bad"] += 1
+            stats["misses"] += 1
             return None
-        self.stats["hits"] += 1
+        stats["hits"] += 1
         with suppress(OSError):
             os.utime(path)  # last use, for pruning by age
         return value[0]
@@ -289,12 +374,13 @@ class ResultCache:
         except Exception:  # noqa: BLE001 - any damage to an entry is a miss
             return None
 
-    def put(self, kind: str, key: str | None, value: Any) -> None:
+    def put(self, kind: str, key: str | None, value: Any, *, count: bool = True) -> None:
         """Store ``value`` under (``kind``, ``key``), atomically; a failure to write (a
-        read-only directory, a full disk, an object that does not pickle) is counted,
-        never raised."""
+        read-only directory, a full disk, an object that does not pickle) is counted
+        (unless ``count=False``), never raised."""
         if self.directory is None or key is None:
             return
+        stats = self.stats if count else dict(self.stats)
         path = self._path(kind, key)
         tmp: str | None = None
         try:
@@ -313,9 +399,9 @@ class ResultCache:
                 f.write(payload)
             os.replace(tmp, path)
             tmp = None
-            self.stats["writes"] += 1
+            stats["writes"] += 1
         except Exception:  # noqa: BLE001 - the cache never fails a run
-            self.stats["write_errors"] += 1
+            stats["write_errors"] += 1
         finally:
             if tmp is not None:
                 with suppress(OSError):

@@ -184,8 +184,9 @@ def _cache_keys(
     if not cache.enabled:
         return {name: (None, None) for name in names}
     keys: dict[str, tuple[str | None, str | None]] = {}
+    memo: dict[str, tuple[str, str]] = {}
     for name in names:
-        key = analysis_key(registry.get(name), evidence, derived, seed=seed)
+        key = analysis_key(registry.get(name), evidence, derived, seed=seed, memo=memo)
         keys[name] = (key, sub_key(key, "sensitivity", *GROUPS) if key else None)
     return keys
 
@@ -246,20 +247,19 @@ def collect(
     ReportData
     """
     from hccmeta.analyses.account import evidence_account
-    from hccmeta.analyses.registry import load_registry
     from hccmeta.analyses.run import run_analysis
     from hccmeta.effects import derive_effects
+    from hccmeta.report.cache import ResultCache, load_registry_cached
     from hccmeta.report.interpret import interpret
 
+    cache = cache if cache is not None else ResultCache(None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    registry = registry if registry is not None else load_registry(evidence.data_dir)
+    if registry is None:
+        registry = load_registry_cached(cache, evidence.data_dir)
     derived = derive_effects(evidence)
     timings["derive"] = time.perf_counter() - t0
     names = registry.names
-    from hccmeta.report.cache import ResultCache
-
-    cache = cache if cache is not None else ResultCache(None)
     keys = _cache_keys(names, evidence, derived, registry, seed, cache)
     timings["keys"] = time.perf_counter() - t0 - timings["derive"]
     results: list[AnalysisResult] = []
@@ -273,6 +273,7 @@ def collect(
         else:
             result = run_analysis(name, evidence, derived=derived, registry=registry, seed=seed)
             if result.status == "ok":
+                _ = result.conflicts  # computed once, stored with the result
                 cache.put("primary", keys[name][0], result)
         results.append(result)
     if progress is not None:

@@ -4,10 +4,9 @@ on simulated Kaplan-Meier data of a trial like the n=34 study: the shipped defau
 weights, and "none", every statistic as if independent).
 
 Each replication: two Weibull arms (n = 12 reference, 22 experimental; shape 1.2,
-reference median 9 months, HR 0.45, so the experimental median is 17.5 months); uniform
-accrual over 48 months, analysis 12 months after the last enrolment, 1% a month lost to
-follow-up (tests/simulate.py). What a paper like the n=34 study prints, and what the
-effects layer derives from it by default:
+reference median 9 months, HR 0.45, so the experimental median is 17.5 months), uniform
+accrual over 48 months (tests/simulate.py). What a paper like the n=34 study prints, and
+what the effects layer derives from it by default:
 
 - each arm's Kaplan-Meier median (0.1 month; "not reached" leaves it out) with the SE of
   the Kaplan-Meier median from the arm's deaths, ``1 / sqrt(d ln(2)^2)``;
@@ -17,19 +16,35 @@ effects layer derives from it by default:
   Tierney's method: ``V = D n_1 n_0 / N^2``, ``ln HR = -+ z_{1-p/2} / sqrt(V)`` (sign of
   O - E), ``SE = 1 / sqrt(V)``.
 
+Three scenarios (SCENARIOS), on the same simulated event times:
+
+- ``default``: analysis 12 months after the last enrolment and 1% a month lost to
+  follow-up, so that about a quarter of the patients are censored before 24 months,
+  which the default imputation (n at risk = the arm's size) does not know; every
+  overlap (the shipped ``joint`` and its sensitivity variants ``families`` and ``none``);
+- ``no_early_censoring``: analysis 24 months after the last enrolment, nobody lost:
+  the joint likelihood's assumption (no censoring before the statistics' times) holds;
+- ``at_risk_known``: the default's censoring, with each landmark's effective size from
+  the Kaplan-Meier curve (``S (1 - S) / Var_Greenwood``), as printed numbers at risk
+  allow.
+
+The last two separate the likelihood's calibration from the imputation's.
+
 One study per fit (the random-effects priors of the model as shipped; the study's own
 quantities are what is checked: ``log_hr_study``, ``median_study`` and the survival at 6,
 12 and 24 months of each arm's fitted curve). Each fit 2 chains x 500 draws after 500
 tuning draws (at most one retry); fits the diagnostics flag stay in.
 
-Run from the repository root (about an hour on 2 busy cores):
-    python validation/survival/survival_coverage.py [--reps N]
-It writes survival_coverage.csv and survival_coverage.md here (not with --reps).
+Run from the repository root (about an hour and a half on 2 cores):
+    python validation/survival/survival_coverage.py [--reps N] [--scenarios NAME ...]
+It writes survival_coverage.csv and survival_coverage.md here (not with --reps or
+--scenarios).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -49,6 +64,7 @@ from tests.simulate import kaplan_meier, logrank, simulate_arm, weibull_survival
 
 SEED = 20260411
 REPS = 200
+DIAGNOSTIC_REPS = 100
 LN2 = math.log(2.0)
 SHAPE, M_REF, HR = 1.2, 9.0, 0.45
 M_EXP = M_REF * HR ** (-1.0 / SHAPE)
@@ -58,11 +74,50 @@ OVERLAPS = ("joint", "families", "none")
 SETTINGS = mcmc.SamplerSettings(draws=500, tune=500, chains=2, target_accept=0.9, max_retries=1)
 
 
-def report(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """How the trial is followed up and what the landmarks' effective sizes are."""
+
+    name: str
+    description: str
+    follow_up: float  # months from the last enrolment to the analysis
+    dropout: float  # loss to follow-up per month
+    n_eff: str  # "n": the arm's size (the production default); "greenwood": from the KM
+    overlaps: tuple[str, ...]
+
+
+SCENARIOS = {
+    "default": Scenario(
+        "default",
+        "the production defaults: censoring before the landmark times (uniform accrual "
+        "over 48 months, analysis 12 months after the last enrolment, 1% a month lost), "
+        "n at risk imputed as the arm's size",
+        12.0, 0.01, "n", OVERLAPS,
+    ),
+    "no_early_censoring": Scenario(
+        "no_early_censoring",
+        "the default likelihood's assumption holds: nobody censored before 24 months "
+        "(analysis 24 months after the last enrolment, nobody lost), n at risk = the "
+        "arm's size",
+        24.0, 0.0, "n", ("joint",),
+    ),
+    "at_risk_known": Scenario(
+        "at_risk_known",
+        "the default trial's censoring, but the landmarks' effective sizes from the "
+        "Kaplan-Meier curve (S (1 - S) / Greenwood variance), as a paper printing the "
+        "numbers at risk allows",
+        12.0, 0.01, "greenwood", ("joint",),
+    ),
+}  # fmt: skip
+
+
+def report(rng: np.random.Generator, scenario: Scenario) -> dict[str, pd.DataFrame]:
     """What the paper prints about one simulated trial, as the model's inputs."""
+    kw = {"shape": SHAPE, "accrual": 48.0, "follow_up": scenario.follow_up,
+          "dropout_rate": scenario.dropout}  # fmt: skip
     arms = {
-        "ref": simulate_arm(rng, n=N_REF, median=M_REF, shape=SHAPE, accrual=48.0, follow_up=12.0),
-        "exp": simulate_arm(rng, n=N_EXP, median=M_EXP, shape=SHAPE, accrual=48.0, follow_up=12.0),
+        "ref": simulate_arm(rng, n=N_REF, median=M_REF, **kw),
+        "exp": simulate_arm(rng, n=N_EXP, median=M_EXP, **kw),
     }
     med, lm = [], []
     for label, arm in arms.items():
@@ -78,9 +133,12 @@ def report(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
                 }
             )
         for t in TIMES:
-            s, _ = km.at(t)
+            s, var = km.at(t)
+            n_eff = float(arm.n)
+            if scenario.n_eff == "greenwood" and 0.0 < s < 1.0 and var > 0.0:
+                n_eff = s * (1.0 - s) / var
             lm.append(
-                {"study": "sim", "arm": label, "time": t, "survival": round(s, 2), "n_eff": arm.n}
+                {"study": "sim", "arm": label, "time": t, "survival": round(s, 2), "n_eff": n_eff}
             )
     o_minus_e, _, p = logrank(arms["exp"], arms["ref"])
     deaths = arms["ref"].events + arms["exp"].events
@@ -136,24 +194,24 @@ def fit_draws(
     return out, res.diagnostics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, help=f"replications (default {REPS}; not written)")
-    args = parser.parse_args()
-    reps = args.reps or REPS
-    rng = np.random.default_rng(SEED)
-    truth = truths()
+def run_scenario(
+    scenario: Scenario, reps: int, truth: dict[str, float]
+) -> tuple[pd.DataFrame, float]:
+    """Every replication of one scenario, every overlap it checks: one row per
+    replication, overlap and quantity."""
+    rng = np.random.default_rng(SEED)  # the same trials' event times in every scenario
     rows = []
     start = time.perf_counter()
     for rep in range(reps):
-        data = report(rng)
+        data = report(rng, scenario)
         fit_seed = int(rng.integers(2**31))
-        for overlap in OVERLAPS:
+        for overlap in scenario.overlaps:
             draws, diag = fit_draws(data, overlap, fit_seed)
             for name, value in truth.items():
                 lo, hi = np.quantile(draws[name], [0.025, 0.975])
                 rows.append(
                     {
+                        "scenario": scenario.name,
                         "replication": rep,
                         "overlap": overlap,
                         "quantity": name,
@@ -163,59 +221,93 @@ def main() -> None:
                     }
                 )
         if rep % 20 == 19:
-            print(f"{rep + 1} replications, {time.perf_counter() - start:.0f} s", flush=True)
-    seconds = time.perf_counter() - start
-    raw = pd.DataFrame(rows)
+            print(f"{scenario.name}: {rep + 1} replications, "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+    return pd.DataFrame(rows), time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, help=f"replications (default {REPS}; not written)")
+    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    args = parser.parse_args()
+    truth = truths()
+    raws, seconds, n_reps = [], 0.0, {}
+    for name in args.scenarios:
+        n_reps[name] = args.reps or (REPS if name == "default" else DIAGNOSTIC_REPS)
+        raw, sec = run_scenario(SCENARIOS[name], n_reps[name], truth)
+        raws.append(raw)
+        seconds += sec
+    raw = pd.concat(raws, ignore_index=True)
     table = (
-        raw.groupby(["quantity", "overlap"], sort=False)
+        raw.groupby(["scenario", "quantity", "overlap"], sort=False)
         .agg(coverage=("covered", "mean"), mean_width=("width", "mean"), flagged=("flagged", "sum"))
         .reset_index()
     )
-    table["replications"] = reps
-    wide = table.pivot_table(index="quantity", columns="overlap", values="coverage")[list(OVERLAPS)]
-    wide = wide.loc[list(truth)]
-    width = table.pivot_table(index="quantity", columns="overlap", values="mean_width")[
-        list(OVERLAPS)
-    ]
-    width = width.loc[list(truth)]
-    print(wide.round(3).to_string())
-    if args.reps:
+    table["replications"] = table["scenario"].map(n_reps)
+    columns = [(sc, o) for sc in args.scenarios for o in SCENARIOS[sc].overlaps]
+    cov = table.set_index(["quantity", "scenario", "overlap"])
+    print(
+        pd.DataFrame(
+            {f"{sc}/{o}": [cov.loc[(q, sc, o), "coverage"] for q in truth] for sc, o in columns},
+            index=list(truth),
+        )
+        .round(3)
+        .to_string()
+    )
+    if args.reps or args.scenarios != list(SCENARIOS):
         return
     table.to_csv(HERE / "survival_coverage.csv", index=False)
     flagged = {
-        o: int(raw[(raw["overlap"] == o) & (raw["quantity"] == "log_hr")]["flagged"].sum())
-        for o in OVERLAPS
+        (sc, o): int(
+            raw[(raw["scenario"] == sc) & (raw["overlap"] == o) & (raw["quantity"] == "log_hr")][
+                "flagged"
+            ].sum()
+        )
+        for sc, o in columns
     }
-    mcse = math.sqrt(0.95 * 0.05 / reps)
     lines = [
         "# Coverage of the survival synthesis on simulated Kaplan-Meier data",
         "",
         f"Generated by `python validation/survival/survival_coverage.py` (seed {SEED}; hccmeta "
-        f"{hm.__version__}; {reps} replications; {seconds / 60:.0f} minutes on 2 shared "
-        "cores). A trial like the n=34 study: Weibull arms of 12 (reference, median 9 "
-        f"months) and 22 patients (HR {HR}, median {M_EXP:.1f} months), shape {SHAPE}, "
-        "uniform accrual over 48 months, analysis 12 months after the last enrolment, 1% "
-        "a month lost to follow-up. Reported as a paper would and derived as the effects "
-        "layer does by default: Kaplan-Meier medians with SE 1 / sqrt(d ln(2)^2), survival "
-        "at 6, 12 and 24 months (whole percent, n at risk imputed as the arm's size), the "
-        "log-rank p with the total deaths by Tierney's method. One study per fit; the "
-        "study's own log HR, medians and landmark survival are checked.",
+        f"{hm.__version__}; {seconds / 60:.0f} minutes on 2 cores). A trial like the n=34 "
+        f"study: Weibull arms of 12 (reference, median 9 months) and 22 patients (HR {HR}, "
+        f"median {M_EXP:.1f} months), shape {SHAPE}, uniform accrual over 48 months. "
+        "Reported as a paper would and derived as the effects layer does by default: "
+        "Kaplan-Meier medians with SE 1 / sqrt(d ln(2)^2), survival at 6, 12 and 24 "
+        "months (whole percent), the log-rank p with the total deaths by Tierney's method. "
+        "One study per fit; the study's own log HR, medians and landmark survival are "
+        "checked.",
         "",
-        f"Share of 95% intervals that contain the truth (Monte Carlo SE about {mcse:.3f} "
-        "at 0.95); in brackets the mean interval width (log HR: log scale; medians: "
-        "months; survival: probability).",
+        "Scenarios (the same simulated event times in each; only follow-up and what is "
+        "known of the numbers at risk differ):",
         "",
-        "| quantity | truth | " + " | ".join(f"overlap='{o}'" for o in OVERLAPS) + " |",
-        "|---|---|" + "---|" * len(OVERLAPS),
+    ]
+    lines += [f"- **{sc}** ({n_reps[sc]} replications): {SCENARIOS[sc].description}."
+              for sc in args.scenarios]  # fmt: skip
+    mcse = [f"{math.sqrt(0.95 * 0.05 / r):.3f} at {r} replications"
+            for r in sorted(set(n_reps.values()), reverse=True)]  # fmt: skip
+    lines += [
+        "",
+        "Share of 95% intervals that contain the truth (Monte Carlo SE "
+        + ", ".join(mcse)
+        + "); in brackets the mean interval width (log HR: log scale; medians: months; "
+        "survival: probability).",
+        "",
+        "| quantity | truth | " + " | ".join(f"{sc}, overlap='{o}'" for sc, o in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
     ]
     for name, value in truth.items():
-        cells = [f"{wide.loc[name, o]:.3f} ({width.loc[name, o]:.2f})" for o in OVERLAPS]
+        cells = [
+            f"{cov.loc[(name, sc, o), 'coverage']:.3f} ({cov.loc[(name, sc, o), 'mean_width']:.2f})"
+            for sc, o in columns
+        ]
         lines.append(f"| {name} | {value:.3f} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "`joint` is the default; `families` and `none` are its sensitivity variants. Fits "
         "flagged by the diagnostics (after one retry), kept in: "
-        + ", ".join(f"{o} {flagged[o]} of {reps}" for o in OVERLAPS)
+        + ", ".join(f"{sc}/{o} {flagged[(sc, o)]} of {n_reps[sc]}" for sc, o in columns)
         + ".",
         "",
     ]
