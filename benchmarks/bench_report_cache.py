@@ -5,8 +5,8 @@ Three runs of the command in a new process each, on a copy of the repository's
 into a temporary report directory:
 
 1. cold: the cache is empty (everything is fitted; target <= 40 s);
-2. nothing changed: every result, table, figure and posterior file comes from the cache
-   (target <= 5 s);
+2. nothing changed: every result, table, figure and posterior file comes from the cache,
+   and so do the validated study files and the registry (target <= 5 s);
 3. one study edited: one number of one study file changed (by default Lee 2017's
    median PFS of the patients with main or lobar portal vein invasion, 3.7 -> 3.9
    months); only the analyses that study is relevant to (six of fourteen, three of them
