@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -73,6 +74,9 @@ FloatArray = NDArray[np.float64]
 
 #: Tail probability beyond each end of the central interval checked by the range rule.
 _RANGE_TAIL = 5e-4
+#: Normal quantiles of the range check (stdlib: the check needs no scipy).
+_Z_RANGE = NormalDist().inv_cdf(1.0 - _RANGE_TAIL)
+_Z_HALF_RANGE = NormalDist().inv_cdf(1.0 - _RANGE_TAIL / 2.0)
 
 
 #: (family, hyperparameters) of the priors whose range check passed.
@@ -133,6 +137,11 @@ class Prior:
     def _validate(self) -> None:
         """Checks across hyperparameters (subclasses)."""
 
+    def _range_bounds(self) -> tuple[float, float] | None:
+        """The central 99.9% interval in closed form, where the family has one (None:
+        :meth:`_check_range` asks scipy)."""
+        return None
+
     def _check_range(self) -> None:
         """Refuse a prior whose central 99.9% interval is not finite or reaches beyond
         ``MAX_MAGNITUDE`` (1e12): neither engine can represent the posterior it gives.
@@ -141,6 +150,12 @@ class Prior:
         times)."""
         key = (type(self), tuple(self.params().values()))
         if key in _RANGE_CHECKED:
+            return
+        bounds = self._range_bounds()
+        if bounds is not None and all(
+            math.isfinite(b) and abs(b) <= MAX_MAGNITUDE * (1.0 - 1e-9) for b in bounds
+        ):
+            _RANGE_CHECKED.add(key)  # clearly inside: no scipy needed (it is slow to import)
             return
         with np.errstate(all="ignore"):
             q = self.ppf(np.array([_RANGE_TAIL, 1.0 - _RANGE_TAIL]))
@@ -188,6 +203,11 @@ class Prior:
 
     def _make_scipy(self) -> rv_continuous_frozen:
         raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the frozen scipy distribution (rebuilt on demand): loading a
+        stored result then does not import scipy.stats."""
+        return {k: v for k, v in self.__dict__.items() if k != "_frozen"}
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
         """Log density at ``x`` (``-inf`` outside the support)."""
@@ -238,6 +258,10 @@ class Normal(Prior):
     family: ClassVar[str] = "Normal"
     _positive: ClassVar[tuple[str, ...]] = ("sd",)
 
+    def _range_bounds(self) -> tuple[float, float] | None:
+        z = _Z_RANGE
+        return (self.mean - z * self.sd, self.mean + z * self.sd)
+
     def _make_scipy(self) -> rv_continuous_frozen:
         from scipy import stats
 
@@ -271,6 +295,9 @@ class Uniform(Prior):
     def upper(self) -> float:
         return self.high
 
+    def _range_bounds(self) -> tuple[float, float] | None:
+        return (self.low, self.high)
+
     def _make_scipy(self) -> rv_continuous_frozen:
         from scipy import stats
 
@@ -298,6 +325,9 @@ class HalfNormal(_PositivePrior):
     family: ClassVar[str] = "HalfNormal"
     _positive: ClassVar[tuple[str, ...]] = ("scale",)
 
+    def _range_bounds(self) -> tuple[float, float] | None:
+        return (0.0, _Z_HALF_RANGE * self.scale)
+
     def _make_scipy(self) -> rv_continuous_frozen:
         from scipy import stats
 
@@ -316,6 +346,9 @@ class HalfCauchy(_PositivePrior):
     scale: float = 0.5
     family: ClassVar[str] = "HalfCauchy"
     _positive: ClassVar[tuple[str, ...]] = ("scale",)
+
+    def _range_bounds(self) -> tuple[float, float] | None:
+        return (0.0, self.scale * math.tan(math.pi * (1.0 - _RANGE_TAIL) / 2.0))
 
     def _make_scipy(self) -> rv_continuous_frozen:
         from scipy import stats
@@ -336,6 +369,11 @@ class HalfStudentT(_PositivePrior):
     scale: float = 0.5
     family: ClassVar[str] = "HalfStudentT"
     _positive: ClassVar[tuple[str, ...]] = ("nu", "scale")
+
+    def _range_bounds(self) -> tuple[float, float] | None:
+        from scipy import special  # light, unlike scipy.stats
+
+        return (0.0, self.scale * float(special.stdtrit(self.nu, 1.0 - _RANGE_TAIL / 2.0)))
 
     def logpdf(self, x: ArrayLike) -> FloatArray:
         from scipy import stats
@@ -386,6 +424,10 @@ class LogNormal(_PositivePrior):
         """
         return cls(mu=float(mean) / 2.0, sigma=float(sd) / 2.0)
 
+    def _range_bounds(self) -> tuple[float, float] | None:
+        top = self.mu + _Z_RANGE * self.sigma
+        return None if top > 700.0 else (0.0, math.exp(top))
+
     def _make_scipy(self) -> rv_continuous_frozen:
         from scipy import stats
 
@@ -405,6 +447,13 @@ class InverseGamma(_PositivePrior):
     beta: float = 1.0
     family: ClassVar[str] = "InverseGamma"
     _positive: ClassVar[tuple[str, ...]] = ("alpha", "beta")
+
+    def _range_bounds(self) -> tuple[float, float] | None:
+        from scipy import special  # light, unlike scipy.stats
+
+        # 1 / X ~ Gamma(alpha, rate beta): the upper quantile from the lower one of 1 / X
+        low = float(special.gammaincinv(self.alpha, _RANGE_TAIL))
+        return None if not low > 0.0 else (0.0, self.beta / low)
 
     def _make_scipy(self) -> rv_continuous_frozen:
         from scipy import stats

@@ -175,7 +175,7 @@ def test_code_version_change_invalidates(
 def test_corrupt_entries_are_misses(data: Path, tmp_path: Path, fitted: list[str]) -> None:
     root = tmp_path / "cache"
     first = _collect(data, ResultCache(root))
-    entries = sorted(root.rglob("*.pkl"))
+    entries = sorted((root / f"v{cache_module.FORMAT}" / "primary").rglob("*.pkl"))
     assert len(entries) == 2
     entries[0].write_bytes(entries[0].read_bytes()[:200])  # truncated
     blob = bytearray(entries[1].read_bytes())

@@ -193,3 +193,40 @@ def test_pymc_distribution_matches_scipy(prior) -> None:
     x = float(prior.ppf(0.37))
     logp = pm.logp(rv, x).eval()
     assert float(logp) == pytest.approx(float(prior.logpdf(x)), rel=TOL_PYMC)
+
+
+@pytest.mark.parametrize(
+    "prior",
+    [
+        priors.Normal(0.3, 2.0),
+        priors.Uniform(-1.0, 3.0),
+        priors.HalfNormal(0.5),
+        priors.HalfCauchy(0.7),
+        priors.HalfStudentT(3.0, 0.5),
+        priors.LogNormal(math.log(0.5), 0.5),
+        priors.InverseGamma(0.5, 0.01),
+    ],
+    ids=lambda p: p.family,
+)
+def test_range_check_closed_forms_bound_the_central_interval(prior: priors.Prior) -> None:
+    """The range check's closed forms (no scipy.stats import at start-up) hold the
+    central 99.9% interval that scipy's quantile function gives: equal where the family
+    has an exact form, wider (the support) for Uniform and at 0 for the positive ones."""
+    bounds = prior._range_bounds()
+    assert bounds is not None
+    lo, hi = bounds
+    q_lo, q_hi = prior.ppf(np.array([5e-4, 1 - 5e-4]))
+    assert lo <= q_lo + 1e-12 and q_hi <= hi * (1 + 1e-9) + 1e-12
+    if prior.family != "Uniform":
+        assert hi == pytest.approx(q_hi, rel=1e-9)
+    if prior.family == "Normal":
+        assert lo == pytest.approx(q_lo, rel=1e-9)
+
+
+def test_range_check_near_the_bound_still_refuses() -> None:
+    """A prior whose closed-form bound is beyond the accepted magnitude goes to scipy's
+    check, which refuses it (the fast path only ever accepts)."""
+    with pytest.raises(InputError, match="numerically degenerate"):
+        priors.LogNormal(27.0, 0.5)  # 99.95% quantile exp(27 + 1.645) > 1e12
+    with pytest.raises(InputError, match="numerically degenerate"):
+        priors.Normal(0.0, 4e11)  # 3.29 sd > 1e12

@@ -46,7 +46,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from hccmeta.analyses.registry import Analysis
 from hccmeta.data import Evidence
@@ -331,6 +330,8 @@ def _inconsistency(basis: pd.DataFrame, k: int) -> tuple[int, str]:
     mu = float(np.sum(w * y) / np.sum(w))
     q = float(np.sum(w * (y - mu) ** 2))
     df = len(y) - 1
+    from scipy import stats  # imported where used: slow to import
+
     p = float(stats.chi2.sf(q, df))
     i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
     down = 0
@@ -417,6 +418,8 @@ def _publication_bias(basis: pd.DataFrame, k: int) -> tuple[int, str]:
         return 0, "publication bias not assessable from the statistics reported"
     y, s = effects
     # Egger's regression: y/s = a + b (1/s); small-study effects when a != 0
+    from scipy import stats  # imported where used: slow to import
+
     res = stats.linregress(1.0 / s, y / s)
     t = res.intercept / res.intercept_stderr
     p = float(2 * stats.t.sf(abs(t), len(y) - 2))

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from hccmeta.analyses.estimates import NATURAL
 from hccmeta.analyses.registry import Analysis
@@ -51,11 +51,13 @@ DOMINANCE_COLUMNS = (
 WIDTH_RATIO = 1.5
 #: A pooled median this many study SEs from the study's estimate: mu dominates.
 SHIFT_SE = 0.5
-_Z = float(stats.norm.isf(0.025))
+_Z = float(-special.ndtri(0.025))
 
 
 def _proportion(events: float, n: float) -> tuple[float, float, float, float, float]:
     """(p, exact lower, exact upper, logit y, its SE) of ``events / n``."""
+    from scipy import stats  # only here: slow to import
+
     lo = 0.0 if events <= 0 else float(stats.beta.ppf(0.025, events, n - events + 1))
     hi = 1.0 if events >= n else float(stats.beta.ppf(0.975, events + 1, n - events))
     y = math.log((events + 0.5) / (n - events + 0.5))

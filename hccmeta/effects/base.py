@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special
 
 from hccmeta.errors import InputError
 from hccmeta.numeric import NumberError, check_magnitude, check_se
@@ -111,12 +111,12 @@ ASSUMPTIONS: dict[str, str] = {
 
 def z_two_sided(p: ArrayLike) -> FloatArray:
     """The standard-normal quantile ``z_{1 - p/2}`` of a two-sided p-value."""
-    return np.asarray(stats.norm.isf(np.asarray(p, dtype=float) / 2.0), dtype=float)
+    return np.asarray(-special.ndtri(np.asarray(p, dtype=float) / 2.0), dtype=float)
 
 
 def z_of_level(level: ArrayLike) -> FloatArray:
     """The quantile ``z_{(1 + L)/2}`` of a two-sided confidence level L."""
-    return np.asarray(stats.norm.ppf((1.0 + np.asarray(level, dtype=float)) / 2.0), dtype=float)
+    return np.asarray(special.ndtri((1.0 + np.asarray(level, dtype=float)) / 2.0), dtype=float)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from hccmeta.data.checks import DataWarning
 from hccmeta.data.evidence import Evidence
@@ -43,7 +43,7 @@ _TESTS = frozenset({"log_rank", "cox_wald", "not_stated"})
 
 def implied_p(yi: float, sei: float) -> float:
     """The two-sided p-value ``2 (1 - Phi(|yi| / sei))`` of an estimate and its SE."""
-    return float(2.0 * stats.norm.sf(abs(yi) / sei))
+    return float(2.0 * special.ndtr(-abs(yi) / sei))
 
 
 def _printed_interval(p: PValue) -> tuple[float, float]:
@@ -55,7 +55,7 @@ def _printed_interval(p: PValue) -> tuple[float, float]:
 
 
 def _z(p: float) -> float:
-    return float(stats.norm.isf(p / 2.0))
+    return float(-special.ndtri(p / 2.0))
 
 
 def _reproduces(p: PValue, p_imp: float) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special
 
 from hccmeta.effects.base import (
     Derived,
@@ -119,8 +119,8 @@ def from_ci(
     two = ~np.isnan(lo) & ~np.isnan(hi)
     from_ci_mid = np.isnan(est)
     yi = np.where(from_ci_mid, (fl + fh) / 2.0, fe)
-    z2 = stats.norm.ppf((1.0 + lev) / 2.0)
-    z1 = stats.norm.ppf(lev)
+    z2 = special.ndtri((1.0 + lev) / 2.0)
+    z1 = special.ndtri(lev)
     one_bad = ~two & (lev <= 0.5)
     if one_bad.any():
         raise InputError(

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special, stats
+from scipy import special
 
 from hccmeta import priors as pr
 from hccmeta.analyses.estimates import NATURAL
@@ -229,6 +229,8 @@ def _prognostic_view(result: AnalysisResult, role: str, fit: Any) -> FitView:
         if "beta" in found:
             view.priors["beta_time_origin"] = (beta_o.to_numpy(), found["beta"])
     sd = np.sqrt(rows["sei"].to_numpy(float) ** 2 + tau[..., f_idx] ** 2)
+    from scipy import stats  # imported where used: slow to import
+
     view.log_likelihood = np.asarray(stats.norm.logpdf(rows["yi"].to_numpy(float), m, sd))
     return view
 
