@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from hccmeta.analyses.estimates import NATURAL
 from hccmeta.analyses.registry import Analysis
+from hccmeta.effects.base import z_two_sided
 
 __all__ = ["DOMINANCE_COLUMNS", "SHIFT_SE", "WIDTH_RATIO", "prior_dominance", "study_estimate"]
 
@@ -51,7 +51,7 @@ DOMINANCE_COLUMNS = (
 WIDTH_RATIO = 1.5
 #: A pooled median this many study SEs from the study's estimate: mu dominates.
 SHIFT_SE = 0.5
-_Z = float(-special.ndtri(0.025))
+_Z = float(z_two_sided(0.05))
 
 
 def _proportion(events: float, n: float) -> tuple[float, float, float, float, float]:

@@ -22,6 +22,7 @@ from scipy import special
 from hccmeta.data.checks import DataWarning
 from hccmeta.data.evidence import Evidence
 from hccmeta.data.schema import PValue, SurvivalRecord
+from hccmeta.effects.base import z_two_sided
 from hccmeta.effects.table import DerivedEffects
 
 __all__ = [
@@ -55,7 +56,7 @@ def _printed_interval(p: PValue) -> tuple[float, float]:
 
 
 def _z(p: float) -> float:
-    return float(-special.ndtri(p / 2.0))
+    return float(z_two_sided(p))
 
 
 def _reproduces(p: PValue, p_imp: float) -> bool:

@@ -280,12 +280,8 @@ def load_registry_cached(cache: ResultCache, data_dir: Path) -> Registry:
     file of the data directory (and no code) changed (as :func:`load_evidence`)."""
     from hccmeta.analyses.registry import load_registry
 
-    key = None
-    if cache.enabled:
-        h = hashlib.sha256()
-        h.update(f"format:{FORMAT}\0code:{code_version()}\0cwd:{Path.cwd()}\0".encode())
-        _tree_digest(h, "data", Path(data_dir).resolve())
-        key = h.hexdigest()
+    # the registry's inputs: the code and the data directory's files (no source texts)
+    key = evidence_key(Path(data_dir), None) if cache.enabled else None
     hit = cache.get("registry", key, count=False)
     if hit is not None:
         return hit
