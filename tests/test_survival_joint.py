@@ -39,7 +39,7 @@ from hccmeta.models.survival.fit import (
 from hccmeta.models.survival.graph import log_likelihood, model_values
 from hccmeta.models.survival.inputs import prepare_inputs
 from hccmeta.models.survival.summary import term_labels
-from hccmeta.models.survival.terms import KIEFER
+from hccmeta.models.survival.terms import KIEFER, NumPyOps, landmark_deviation
 
 LN2 = math.log(2.0)
 #: Closed forms vs the code (double precision, a few operations).
@@ -100,6 +100,30 @@ def test_covariance_of_an_exponential_study_worked_by_hand() -> None:
         0.1 * LN2 * 0.5 * math.sqrt(n) * se_med * kiefer, rel=1e-9
     )
     assert np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_median_loading_follows_the_model_shape() -> None:
+    """A Weibull arm of shape k = 2 (n = 20, median 10 months, landmark at 6 months),
+    its median's SE the exponential's 1 / sqrt(n ln(2)^2): by the Bahadur
+    representation under the curve, ``ln M_KM - ln M = W(M) / (h(M) M)`` with ``h(M) M
+    = k ln 2``, so the covariance with ln S_KM(6) is ``V(6) / (k ln 2)`` (times the
+    Kiefer factor) and the median's variance ``1 / (n (k ln 2)^2)``."""
+    n, k = 20.0, 2.0
+    labels, _, cov = statistic_covariance(
+        log_median_ref=math.log(10.0),
+        log_hr=0.0,
+        shape=k,
+        n={"ref": n, "exp": n},
+        times={"ref": (6.0,)},
+        median_se={"ref": 1.0 / math.sqrt(n * LN2**2)},
+    )
+    assert labels == ["ref median", "ref S(6)"]
+    s6 = 2.0 ** -(0.6**k)
+    var6 = (1 - s6) / (n * s6)
+    kiefer = 1.0 / math.sqrt(1.0 + KIEFER / math.sqrt(n))
+    assert cov[1, 1] == pytest.approx(var6, rel=TOL_EXACT)
+    assert cov[0, 1] == pytest.approx(var6 / (k * LN2) * kiefer, rel=TOL_EXACT)
+    assert cov[0, 0] == pytest.approx(1.0 / (n * (k * LN2) ** 2), rel=TOL_EXACT)
 
 
 def test_covariance_is_positive_definite_across_curves() -> None:
@@ -224,12 +248,35 @@ def test_joint_terms_are_the_conditionals_of_the_multivariate_normal(
     ])  # fmt: skip
     assert labels[0] == "ref median" and labels[4] == "exp median"
     landmark = [i for i, label in enumerate(labels) if "S(" in label]
+    # the landmarks enter as the deviations the terms condition on (mean = -H(t))
+    obs[landmark] = mean[landmark] + landmark_deviation(NumPyOps, obs[landmark], -mean[landmark])
     full = stats.multivariate_normal.logpdf(obs, mean, cov)
     marginal = stats.multivariate_normal.logpdf(
         obs[landmark], mean[landmark], cov[np.ix_(landmark, landmark)]
     )
     model = float(ll["median"].sum() + ll["contrast"].sum())
     assert model == pytest.approx(full - marginal, abs=TOL_LOGP)
+
+
+def test_landmark_deviation_is_w_near_the_curve_and_the_cloglog_deviation_below_it() -> None:
+    """``W = ln S_KM + H`` where the landmark lies on or above the model's curve; below
+    it ``H (ln H - ln(-ln S_KM))``: equal to first order in W, continuous with its slope
+    at W = 0, and the Weibull inversion of the landmark (a median conditioned on it at
+    M = t is where a Weibull of shape k through S_KM(t) has its median)."""
+    h = np.array([0.3, 0.3, LN2, LN2])
+    ln_s = np.array([-0.2, -0.3, math.log(0.02), -LN2 - 1e-4])
+    w = landmark_deviation(NumPyOps, ln_s, h)
+    assert w[0] == pytest.approx(0.1, rel=TOL_EXACT)  # above the curve: W itself
+    assert w[1] == 0.0
+    # far below: ln 0.02 + ln 2 = -3.2 against LN2 (ln ln 2 - ln(-ln 0.02))
+    assert w[2] == pytest.approx(LN2 * (math.log(LN2) - math.log(-math.log(0.02))), rel=1e-12)
+    assert w[2] > -1.5 > math.log(0.02) + LN2
+    assert w[3] == pytest.approx(-1e-4, rel=1e-3)  # first order: W
+    # the Weibull through (t, S_KM(t)) with shape k has ln M = ln t - (ln(-ln S) - ln ln 2) / k
+    k, s_km = 1.4, 0.02
+    linear_part = w[2] / (k * LN2)  # ln M_KM - ln M at M = t, from the loading 1 / (k ln 2)
+    weibull = -(math.log(-math.log(s_km)) - math.log(LN2)) / k
+    assert linear_part == pytest.approx(weibull, rel=1e-12)
 
 
 def test_thinning_applies_when_the_contrast_is_less_informative() -> None:
@@ -243,7 +290,8 @@ def test_thinning_applies_when_the_contrast_is_less_informative() -> None:
 def test_independent_statistics_give_the_old_likelihood(overlap: str) -> None:
     """Where no two statistics share patients -- one statistic per arm and no
     contrast, or a contrast alone -- the joint likelihood is the product of the terms:
-    normal on ln median (mean ln M, SD sei), binomial landmarks, normal on ln HR."""
+    normal on ln median (mean ln M, SD sei; sei / k in the joint likelihood, which reads
+    the SE as an exponential curve's), binomial landmarks, normal on ln HR."""
     medians_only = {
         "arms": pd.DataFrame({"study": ["a", "a", "b", "b"], "arm": ["ref", "exp"] * 2}),
         "medians": pd.DataFrame(
@@ -261,8 +309,11 @@ def test_independent_statistics_give_the_old_likelihood(overlap: str) -> None:
     eta, beta, k = np.array([[2.1, 1.9]]), np.array([[-0.4, -0.2]]), np.array([1.3])
     ll, _ = _loglik(medians_only, eta=eta, beta=beta, k=k, overlap=overlap)
     log_m = {("a", "ref"): 2.1, ("a", "exp"): 2.1 + 0.4 / 1.3, ("b", "ref"): 1.9}
+    # the joint likelihood reads a median's SE as an exponential curve's and rescales it
+    # to the model's shape (SE / k); the independent one takes it as reported
+    scale = 1.3 if overlap == "joint" else 1.0
     expected = [
-        stats.norm.logpdf(y, log_m[(s, a)], se)
+        stats.norm.logpdf(y, log_m[(s, a)], se / scale)
         for s, a, y, se in zip(
             *(medians_only["medians"][c] for c in ("study", "arm", "yi", "sei")), strict=True
         )

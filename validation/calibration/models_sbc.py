@@ -38,9 +38,11 @@ Designs (what one replication looks like):
   binomials of the patients at risk with the Weibull hazard increments (reported as S(t)
   with n_eff = n); then the medians and the HR jointly from the multivariate normal of
   hccmeta.models.survival.statistic_covariance conditioned on the simulated landmarks
-  (NumPy linear algebra), with median SEs 1 / sqrt(d ln(2)^2), d = n times a share of
-  deaths uniform on [0.6, 1], and HR SEs sqrt(N / (n_1 n_0 u)), u uniform on
-  [0.5, 1.2] (below 1 the model thins the arms by u).
+  (NumPy linear algebra; the landmarks as the deviations the joint terms condition on,
+  hccmeta.models.survival.terms.landmark_deviation), with median SEs
+  1 / sqrt(d ln(2)^2), d = n times a share of deaths uniform on [0.6, 1], and HR SEs
+  sqrt(N / (n_1 n_0 u)), u uniform on [0.5, 1.2] (below 1 the model thins the arms
+  by u).
 
 Each fit: 2 chains x 500 draws after 500 tuning draws (the models' own target
 acceptance rates and retry rules). A quantity with a uniformity p-value below 0.01 is
@@ -88,6 +90,7 @@ from hccmeta.models.survival import (
     fit_survival,
     statistic_covariance,
 )
+from hccmeta.models.survival.terms import NumPyOps, landmark_deviation
 
 HERE = Path(__file__).resolve().parent
 SEED = 20260301
@@ -382,9 +385,12 @@ def simulate_survival(
             contrast_se=contrast_se,
         )
         given = [i for i, label in enumerate(labels) if "S(" in label]
-        observed = np.array(
+        ln_s_km = np.array(
             [ln_s[a][j] for a in ("ref", "exp") if a in times for j in range(len(times[a]))]
         )
+        # the landmarks as the deviations the joint terms condition on (mean = -H)
+        h_given = -mean[given]
+        observed = landmark_deviation(NumPyOps, ln_s_km, h_given) - h_given
         rest, drawn = _conditional_normal(rng, mean, cov, given, observed)
         for i, value in zip(rest, drawn, strict=True):
             label = labels[i]

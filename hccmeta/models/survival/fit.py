@@ -22,7 +22,13 @@ from hccmeta.models._results import (
     versions,
 )
 from hccmeta.models.binomial import study_bias_entries
-from hccmeta.models.survival.graph import ModelSpec, build_model, log_likelihood, model_values
+from hccmeta.models.survival.graph import (
+    ModelSpec,
+    build_model,
+    initial_values,
+    log_likelihood,
+    model_values,
+)
 from hccmeta.models.survival.inputs import prepare_inputs
 from hccmeta.models.survival.summary import (
     derived_quantities,
@@ -207,7 +213,13 @@ def fit_survival(
         )
 
     trace, diagnostics = mcmc.sample(
-        key, build, values, seed=seed, settings=settings, coords=coords
+        key,
+        build,
+        values,
+        seed=seed,
+        settings=settings,
+        coords=coords,
+        init=initial_values(inputs, spec, priors),
     )
 
     post = trace["posterior"].to_dataset()

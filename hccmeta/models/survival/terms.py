@@ -27,9 +27,20 @@ censoring, the correlation of ln M_KM with ln S_KM(M) is 0.78, 0.84, 0.90, 0.95 
 the median it matches too (0.72 vs 0.73 at 12 months, n = 12), but before it the
 simulated correlation is higher (0.80 against 0.59 at 6 months, n = 12; 0.73 against 0.68
 at n = 200), so in the smallest arms the model still counts part of that overlap twice --
-``validation/survival/km_correlations.py``.) Hence::
+``validation/survival/km_correlations.py``.) The reported SE is read as an exponential
+curve's (the effects layer derives it so: ``1 / (d (ln 2)^2)``, and ``sqrt(v_lin n) = 1 /
+ln 2`` without censoring); under the model's Weibull the linear part is ``W(M) / (k ln
+2)``, so the loading is divided by k, and the median's variance, both parts, by k^2
+(``overlap="none"`` and ``"families"`` keep the reported SE). Hence::
 
-    Cov(ln M_KM, ln S_KM(t)) = a V(min(M, t)),   a = sqrt(v_lin / V(M)) = sei sqrt(n v_lin / sei^2)
+    Cov(ln M_KM, ln S_KM(t)) = a V(min(M, t)),   a = sqrt(v_lin / V(M)) / k = sqrt(n v_lin) / k
+
+With the loading fixed at k = 1, a curve of shape far from 1 conditions the median on
+the landmarks as an exponential would: 3.6 months against S(6) = 0.64 was a typical
+simulated median at k = 0.46, and the conditional variance shrinking to the remainder
+where the fitted median meets a landmark made a barrier between two modes (one chain of
+an SBC replication stuck in each). With it, a median whose fitted value is at a landmark
+is expected where a Weibull of the model's shape through that landmark has its median.
 
 A hazard ratio estimated from the two arms (Cox, or a log-rank/Peto statistic) is, to
 first order, ``beta_hat - beta = I^-1 sum_i int (Z_i - Zbar(u)) dM_i(u)`` over the
@@ -59,6 +70,10 @@ independent increments of ``W`` between landmarks and on the medians' innovation
 of it is evaluated under the model's curves at every step of the sampler. Each
 conditional is what the multivariate normal with the covariance of
 :func:`statistic_covariance` gives (tests/test_survival_joint.py checks this to 1e-9).
+The observed ``W`` at a landmark is ``ln S_KM + H`` where the landmark lies on or above
+the model's curve, and its complementary log-log form ``H (ln H - ln(-ln S_KM))`` below
+it (:func:`landmark_deviation`: equal to first order, but bounded where a landmark near
+0 meets a curve far above it, where the linear form made spurious modes).
 
 ``overlap="families"`` and ``"none"`` switch the conditioning off (data ``joint = 0``):
 every statistic enters on its own, weighted by ``1 / m`` (m kinds of statistic in the
@@ -82,6 +97,7 @@ __all__ = [
     "contrast_logp",
     "hazard_increment",
     "km_joint_terms",
+    "landmark_deviation",
     "normal_logp",
     "statistic_covariance",
 ]
@@ -166,6 +182,26 @@ def _integral_l(xp: Any, h0: Any, c: Any, b: Any) -> Any:
     return xp.where(small, taylor, exact)
 
 
+def landmark_deviation(xp: Any, ln_s: Any, h: Any) -> Any:
+    """The observed ``W(t)`` the joint terms condition on, from a landmark's ``ln S_KM(t)``
+    and the model's ``H(t)``: ``W = ln S_KM + H`` where the curve lies below the
+    landmark (``W >= 0``, at most ``H``), and ``H ln(H / -ln S_KM)`` where it lies above
+    (the same to first order, and continuous with its slope at ``W = 0``).
+
+    Where the model's curve is far above a landmark near 0 (S_KM = 0.02 at a model
+    S of 0.8), ``ln S_KM + H`` is -3.7 and the linear Bahadur and regression terms turn
+    it into a median or HR far outside anything the data allow, pulling the curve
+    further away: a spurious mode that held one chain of two SBC replications (R-hat
+    1.83). The second form is the deviation on the complementary log-log scale, ``ln H
+    - ln(-ln S_KM)``, times ``H``: a median conditioned on it is where a Weibull of the
+    model's shape through the landmark has its median, which stays in range.
+    """
+    w = ln_s + h
+    safe_h = xp.maximum(h, 1e-300)
+    cloglog = safe_h * (xp.log(safe_h) - xp.log(xp.maximum(-ln_s, 1e-300)))
+    return xp.where(w < 0.0, cloglog, w)
+
+
 def contrast_covariance(
     xp: Any, h_arm: Any, *, sign: Any, se2: Any, beta: Any, log_ratio: Any
 ) -> Any:
@@ -215,8 +251,8 @@ def km_joint_terms(
     v_hi = xp.expm1(xp.minimum(h_hi, _MAX_H)) / n
     v_m = 1.0 / n
     dv = xp.maximum(v_hi - v_lo, 1e-12)
-    w_lo = d["seg_ln_s_lo"] + h_lo  # observed W at the segment's ends
-    w_hi = d["seg_ln_s_hi"] + h_hi
+    w_lo = landmark_deviation(xp, d["seg_ln_s_lo"], h_lo)  # observed W at the segment's ends
+    w_hi = landmark_deviation(xp, d["seg_ln_s_hi"], h_hi)
     cov = {
         "sign": d["seg_sign"],
         "se2": d["seg_se2"],
@@ -238,10 +274,13 @@ def km_joint_terms(
     bridge_var = xp.maximum(v_m - v_lo, 0.0) * (1.0 - lam)
     se2_med = d["seg_med_se"] ** 2
     v_lin = se2_med / (1.0 + KIEFER / xp.sqrt(n))
-    a = xp.sqrt(v_lin * n)  # sqrt(v_lin / V(M))
+    # the loading of ln M_KM on W(M) under the model's curve, 1 / (k ln 2): the reported
+    # SE is read as the exponential's (sqrt(v_lin n) = 1 / ln 2 there), so the loading
+    # and the SE are divided by k
+    a = xp.sqrt(v_lin * n) / k
     joint = d["joint"]
     resid = d["seg_med_y"] - log_m - joint * a * bridge_mean
-    var = joint * (a**2 * bridge_var + se2_med - v_lin) + (1.0 - joint) * se2_med
+    var = joint * (a**2 * bridge_var + (se2_med - v_lin) / k**2) + (1.0 - joint) * se2_med
     median_logp = inside * normal_logp(xp, resid, 0.0, xp.sqrt(var))
     # the contrast regressed on the median's innovation given the landmarks
     c_m = (g_m - g_lo) - lam * dg
@@ -328,9 +367,8 @@ def statistic_covariance(
         if arm in median_se:
             se2 = median_se[arm] ** 2
             v_lin = se2 / (1.0 + KIEFER / math.sqrt(size))
-            stats.append(
-                (f"{arm} median", arm, log_m[arm], LN2, math.sqrt(v_lin * size), se2 - v_lin)
-            )
+            loading, extra = math.sqrt(v_lin * size) / shape, (se2 - v_lin) / shape**2
+            stats.append((f"{arm} median", arm, log_m[arm], LN2, loading, extra))
         for t in sorted(times.get(arm, ())):
             h = cum_hazard(arm, t)
             stats.append((f"{arm} S({t:g})", arm, -h, h, 1.0, 0.0))
