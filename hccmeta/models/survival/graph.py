@@ -251,7 +251,9 @@ def initial_values(inputs: SurvivalInputs, spec: ModelSpec, priors: dict[str, pr
 ):  # fmt: skip
     """Where the sampler starts: the baselines at the arms' crude log medians (the
     reference arm's, else the experimental arm's plus the study's reported log HR), the
-    mean log HR at the reported ones' mean, Weibull shape 1, deviations 0. The
+    mean log HR at the reported ones' mean (every chain there; the other parameters
+    keep their compiled starts, jittered per chain, and the shape too: with the shape
+    fixed at 1, ln k at a fixed start has the zero gradient nutpie refuses). The
     compiled default, the priors' centres, can lie far from the data: a start of
     median 7 months against arms that die within a month left one chain of an SBC
     replication in a spurious mode of the joint likelihood (R-hat 1.83).
@@ -275,7 +277,7 @@ def initial_values(inputs: SurvivalInputs, spec: ModelSpec, priors: dict[str, pr
     known = [e for e in eta[: spec.n_study - spec.n_excluded] if e is not None]
     centre = float(np.mean(known)) if known else fill
     values = [centre if e is None else e for e in eta]
-    init: dict[str, Any] = {"log_k_raw": 0.0}
+    init: dict[str, Any] = {}
     if log_hr is not None:
         init["log_hr_bar"] = log_hr
     n_shared = spec.n_study - spec.n_excluded
