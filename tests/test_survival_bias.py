@@ -228,3 +228,46 @@ def test_survival_analyses_get_a_bias_adjusted_hazard_ratio(
     ctx = PlanContext(res.analysis, res, derived, lambda options: derived)
     planned = {v.name: v.variation.bias for v in bias_variants(ctx)}
     assert planned == {"bias_default": "default", "bias_doubled_sd": "doubled_sd"}
+
+
+def test_the_one_over_m_likelihood_is_a_sensitivity_variant_of_every_survival_synthesis(
+    monkeypatch: pytest.MonkeyPatch, evidence: hm.Evidence
+) -> None:
+    """The 1/m composite likelihood (overlap='families') is kept as the conversion
+    variant ``survival_overlap_families`` of the multi-format synthesis: the fit gets
+    ``joint = 0`` and each term the weight 1/m of its study (m kinds of statistic),
+    where the primary fit has ``joint = 1`` and weights 1; other models refuse it."""
+    from hccmeta.analyses import mcmc_runners
+    from hccmeta.analyses.run import Variation
+    from hccmeta.effects import derive_effects
+    from hccmeta.sensitivity.conversions import conversion_candidates
+    from hccmeta.sensitivity.variants import PlanContext
+
+    draws = _Draws()
+    monkeypatch.setattr(mcmc, "sample", draws)
+    monkeypatch.setattr(mcmc_runners, "_FIT_CACHE", {})
+    primary = hm.run_analysis("median_os_per_regimen", evidence)
+    families = hm.run_analysis(
+        "median_os_per_regimen", evidence, variation=Variation(survival_overlap="families")
+    )
+    assert primary.status == families.status == "ok"
+    first, second = draws.data[0], draws.data[-1]
+    assert float(first["joint"]) == 1.0 and float(second["joint"]) == 0.0
+    for prefix in ("lm", "ct", "seg"):
+        real = first[f"{prefix}_w"] > 0  # padding rows have weight 0
+        assert np.all(first[f"{prefix}_w"][real] == 1.0)
+    # every study of this synthesis that reports several kinds gets 1/m < 1 on each term
+    weights = np.concatenate([second[f"{p}_w"] for p in ("lm", "ct", "seg")])
+    used = weights[weights > 0]
+    assert used.min() < 1.0
+    assert set(np.round(1.0 / used, 9)) <= {1.0, 2.0, 3.0}
+    derived = derive_effects(evidence)
+    ctx = PlanContext(primary.analysis, primary, derived, lambda options: derived)
+    names = {v.name for v in conversion_candidates(ctx)}
+    assert "survival_overlap_families" in names
+    with pytest.raises(InputError, match="no multi-format survival likelihood"):
+        hm.run_analysis(
+            "os_tace_plus_sorafenib_vs_sorafenib",
+            evidence,
+            variation=Variation(survival_overlap="families"),
+        )

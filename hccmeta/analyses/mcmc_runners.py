@@ -391,7 +391,7 @@ def run_survival(
                 landmarks.to_numpy().tolist(),
                 None if contrasts is None else contrasts.to_numpy().tolist(),
                 sorted((k, repr(v)) for k, v in kwargs.items()), times, seed, weibull,
-                repr(variation.settings)))  # fmt: skip
+                variation.survival_overlap, repr(variation.settings)))  # fmt: skip
     fit = _cached(
         key,
         lambda: fit_survival(
@@ -403,6 +403,7 @@ def run_survival(
             times=times,
             seed=seed,
             weibull=weibull,
+            overlap=variation.survival_overlap,
             settings=variation.settings,
             **kwargs,
         ),

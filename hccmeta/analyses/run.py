@@ -149,6 +149,10 @@ class Variation:
     survival_shape : {"weibull", "exponential"}
         Shape of the latent survival curves of the multi-format synthesis (the
         exponential is the Weibull with shape 1).
+    survival_overlap : {"joint", "families", "none"}
+        How the multi-format synthesis counts statistics one study reports on the same
+        patients (:func:`hccmeta.models.survival.fit_survival`'s ``overlap``): jointly
+        (default), each kind weighted by 1/m, or as if independent.
     bias : str, optional
         Adjust every study's result in the comparison for bias: a variant of the
         default bias distributions set from its risk of bias (``"default"``,
@@ -180,6 +184,7 @@ class Variation:
     settings: SamplerSettings | None = None
     keep_structure: bool = False
     survival_shape: Literal["weibull", "exponential"] = "weibull"
+    survival_overlap: Literal["joint", "families", "none"] = "joint"
     bias: str | None = None
 
     def __post_init__(self) -> None:
@@ -793,6 +798,11 @@ def _check_supported(definition: Analysis, variation: Variation) -> None:
     if variation.survival_shape != "weibull" and kind not in SHAPE_MODELS:
         raise InputError(
             f"analysis {definition.name!r}: the {kind} model has no latent survival shape"
+        )
+    if variation.survival_overlap != "joint" and kind not in SHAPE_MODELS:
+        raise InputError(
+            f"analysis {definition.name!r}: the {kind} model has no multi-format survival "
+            "likelihood"
         )
     if variation.bias is not None and kind not in BIAS_MODELS:
         raise InputError(f"analysis {definition.name!r}: the {kind} model has no bias adjustment")

@@ -174,9 +174,16 @@ _MODEL_TEXT: dict[str, str] = {
     ),
     "survival_multiformat": (
         "a multi-format survival synthesis: a latent Weibull survival curve per study arm "
-        "with a proportional-hazards treatment effect that varies across studies; each "
-        "reported statistic (median, landmark survival, HR or log-rank p) adds its own "
-        "likelihood term, weighted so that each study's information counts about once"
+        "with a proportional-hazards treatment effect that varies across studies; the "
+        "statistics one study reports on the same patients (median, landmark survival, HR "
+        "or log-rank p) enter jointly, with the covariances of Kaplan-Meier statistics "
+        "(Greenwood's for the landmarks, the median by its Bahadur representation, the HR "
+        "through both arms' curves) evaluated under the fitted curves, so that shared "
+        "patients are not counted twice; landmark numbers at risk not printed are "
+        "imputed as the arm's size (no censoring before the landmark), which makes those "
+        "intervals too narrow, and a median's SE is read as that of an exponential curve "
+        "and rescaled to the fitted shape; the sensitivity variant that weights each kind "
+        "of statistic by 1/m instead is the conservative check"
     ),
 }
 

@@ -106,4 +106,14 @@ def conversion_candidates(ctx: PlanContext) -> list[Variant]:
                 Variation(survival_shape="exponential"),
             )
         )
+        out.append(
+            Variant(
+                "survival_overlap_families",
+                "conversion",
+                "each kind of statistic a study reports (median, landmark survival, HR) "
+                "weighted by 1/m, m the number of kinds, instead of their joint likelihood "
+                "(wider intervals: the conservative check of validation/survival)",
+                Variation(survival_overlap="families"),
+            )
+        )
     return out

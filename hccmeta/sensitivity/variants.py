@@ -200,6 +200,7 @@ def model_settings(variation: Variation) -> tuple[str, ...]:
         repr(variation.prior_tau_scale),
         variation.effects_model,
         variation.survival_shape,
+        variation.survival_overlap,
         variation.method,
         repr(variation.settings),
         str(variation.bias),
