@@ -5,16 +5,18 @@ Three runs of the command in a new process each, on a copy of the repository's
 into a temporary report directory:
 
 1. cold: the cache is empty (everything is fitted; target <= 40 s);
-2. nothing changed: every result, table, figure and posterior file comes from the cache,
-   and so do the validated study files and the registry (target <= 5 s);
+2. nothing changed: the same command again, into the same report directory: the
+   command finds the report it wrote up to date and writes nothing (target <= 5 s);
+   then into a new directory: every result comes from the cache, and so do the
+   validated study files and the registry, and the report is rendered again;
 3. one study edited: one number of one study file changed (by default Lee 2017's
    median PFS of the patients with main or lobar portal vein invasion, 3.7 -> 3.9
    months); only the analyses that study is relevant to (six of fourteen, three of them
    MCMC models) and their sensitivity variants are refitted (target <= 20 s).
 
 It prints each run's wall time, the cache's reuse count from the summary line, and
-whether the report of run 2 is the same bytes as that of run 1. The copy is run without
-``--sources``: an edited number would no longer match its source snippet.
+whether the report rendered from the cache is the same bytes as that of run 1. The copy
+is run without ``--sources``: an edited number would no longer match its source snippet.
 
 Usage: ``.venv/bin/python benchmarks/bench_report_cache.py [--study FILE --old TEXT --new TEXT]``
 """
@@ -32,7 +34,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = {"cold": 40.0, "nothing changed": 5.0, "one study edited": 20.0}
+TARGETS = {
+    "cold": 40.0,
+    "nothing changed": 5.0,
+    "new directory": 5.0,
+    "one study edited": 20.0,
+}
 
 
 def _report(data: Path, out: Path, cache: Path) -> tuple[float, str]:
@@ -66,8 +73,10 @@ def main() -> int:
         runs: list[tuple[str, float, str]] = []
         wall, line = _report(data, root / "cold", cache)
         runs.append(("cold", wall, line))
-        wall, line = _report(data, root / "warm", cache)
+        wall, line = _report(data, root / "cold", cache)
         runs.append(("nothing changed", wall, line))
+        wall, line = _report(data, root / "warm", cache)
+        runs.append(("new directory", wall, line))
         same = _files(root / "cold") == _files(root / "warm")
         study = data / args.study
         text = study.read_text("utf-8")
@@ -84,12 +93,14 @@ def main() -> int:
         target = TARGETS[name]
         verdict = "ok" if wall <= target else "OVER"
         reuse = line.split("; cache: ")[-1].split(";")[0] if "; cache: " in line else "?"
+        if "up to date" in line:
+            reuse = "the report is up to date (nothing written)"
         inner = re.search(r"figures in ([0-9.]+) s", line)
         report = f"{float(inner.group(1)):.1f} s" if inner else "?"
         print(f"  {name:17s} {wall:6.1f} s  (target <= {target:.0f} s, {verdict})  cache: {reuse}")
         print(f"  {'':17s} of which write_report {report} (the rest: start, imports, loading "
               "and validating the study files)")  # fmt: skip
-    print(f"  report of 'nothing changed' identical to 'cold': {same}")
+    print(f"  report rendered from the cache identical to 'cold': {same}")
     print(f"  cache after the three runs: {len(entries)} entries, {size:.1f} MB")
     print(f"  edited: {args.study}: {args.old!r} -> {args.new!r}")
     return 0 if same else 1

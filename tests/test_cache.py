@@ -239,10 +239,15 @@ def test_key_depends_on_the_relevant_studies_only(data: Path) -> None:
 
 # ------------------------------------------------------------------- the report
 def test_report_from_the_cache_is_the_same_bytes(
-    tmp_path: Path, fitted: list[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    fitted: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Whole report with sensitivity analyses: without cache, cold cache, warm cache,
-    and via the command line (HCCMETA_CACHE pointing at the cache)."""
+    and via the command line (HCCMETA_CACHE pointing at the cache); run again with
+    nothing changed, the command writes nothing and says the report is up to date; with
+    a file of the report edited, it writes the report again."""
     from hccmeta.cli import main
 
     data = _copy(tmp_path / "study_data", (OS,))
@@ -267,6 +272,28 @@ def test_report_from_the_cache_is_the_same_bytes(
     fitted.clear()
     assert main(["report", "--data", str(data), "--out", str(tmp_path / "cli"), "--seed", "3"]) == 0
     assert fitted == [] and files(tmp_path / "cli") == plain
+    from hccmeta.report import writer
+
+    cli = ["report", "--data", str(data), "--out", str(tmp_path / "cli"), "--seed", "3"]
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "cli").rglob("*")}
+    calls: list[int] = []
+    real = writer.write_report
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer, "write_report", counting)
+    capsys.readouterr()
+    assert main(cli) == 0
+    assert calls == [] and "up to date" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cli").rglob("*")} == stamps
+    (tmp_path / "cli" / "index.md").write_text("edited by hand\n")
+    assert main(cli) == 0
+    assert calls == [1] and "up to date" not in capsys.readouterr().out
+    assert fitted == [] and files(tmp_path / "cli") == plain
+    assert main([*cli, "--no-sensitivity"]) == 0  # other options: another report
+    assert calls == [1, 1] and fitted == []
     fitted.clear()
     out = tmp_path / "quick"
     args = ["report", "--data", str(data), "--out", str(out), "--seed", "3", "--no-sensitivity"]

@@ -6,7 +6,9 @@ posteriors as netCDF and ``provenance.json``. A failing run leaves the previous 
 untouched; invalid study data end with exit status 2 and one line per problem, with
 nothing written. Results whose inputs did not change since an earlier run are taken
 from the result cache (:mod:`hccmeta.report.cache`; ``--no-cache`` or
-``HCCMETA_CACHE=off`` to fit everything anew).
+``HCCMETA_CACHE=off`` to fit everything anew). When nothing changed -- code, data,
+sources, seed and options as in the run that wrote the report directory, and every file
+in it as that run wrote it -- the command says so and writes nothing.
 """
 
 from __future__ import annotations
@@ -106,25 +108,45 @@ class _RichProgress:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print the summary line."""
+    import dataclasses
+    import time
     from contextlib import nullcontext
+    from pathlib import Path
 
-    from hccmeta.data.loader import source_dirs
-    from hccmeta.report.cache import ResultCache, load_evidence
-    from hccmeta.report.writer import write_report
+    from hccmeta.data.loader import default_data_dir, source_dirs
+    from hccmeta.report import writer
+    from hccmeta.report.cache import ResultCache, load_evidence, report_key, tree_files
 
+    start = time.perf_counter()
     cache = ResultCache.from_env(enabled=not args.no_cache)
-    evidence = load_evidence(cache, args.data, source_dirs(args.sources))
+    sources = source_dirs(args.sources)
+    evidence = load_evidence(cache, args.data, sources)
     print_warnings(evidence)
+    out = Path(args.out) if args.out else writer.default_out_dir()
+    key = None
+    if cache.enabled:
+        data_dir = Path(args.data) if args.data is not None else default_data_dir()
+        key = report_key(
+            data_dir, sources, out_dir=out, seed=args.seed, sensitivity=not args.no_sensitivity
+        )
+        done = cache.get("report", key, count=False)
+        if done is not None and done["files"] == tree_files(out):
+            last = dataclasses.replace(
+                done["summary"], seconds=time.perf_counter() - start, cache=None
+            )
+            print(f"{last.line()}; nothing changed since the run that wrote it: up to date")
+            return 0
     progress = _RichProgress() if sys.stderr.isatty() else None
     with progress if progress is not None else nullcontext():
-        summary = write_report(
+        summary = writer.write_report(
             evidence,
-            args.out,
+            out,
             seed=args.seed,
             sensitivity=not args.no_sensitivity,
             progress=progress,
             cache=cache,
         )
+    cache.put("report", key, {"files": tree_files(out), "summary": summary}, count=False)
     cache.prune()
     print(summary.line())
     return 0

@@ -75,6 +75,8 @@ __all__ = [
     "load_evidence",
     "load_registry_cached",
     "relevant_studies",
+    "report_key",
+    "tree_files",
 ]
 
 #: Environment variable: a cache directory, or ``off`` to disable the cache.
@@ -252,6 +254,29 @@ def evidence_key(data_dir: Path, sources: Sequence[Path] | None) -> str:
     for d in sources or ():
         _tree_digest(h, "source", d.resolve())
     return h.hexdigest()
+
+
+def report_key(
+    data_dir: Path, sources: Sequence[Path] | None, *, out_dir: Path, seed: int, sensitivity: bool
+) -> str:
+    """The key of a whole report: its evidence's (:func:`evidence_key`: code, data and
+    sources), the report directory, the seed and whether it has sensitivity analyses --
+    everything the written files depend on."""
+    h = hashlib.sha256(evidence_key(data_dir, sources).encode())
+    h.update(f"\0out:{out_dir.resolve()}\0seed:{seed}\0sensitivity:{sensitivity}".encode())
+    return h.hexdigest()
+
+
+def tree_files(root: Path) -> dict[str, str]:
+    """Every file below ``root``: path relative to it -> SHA-256 of its bytes (empty if
+    ``root`` is not a directory)."""
+    if not root.is_dir():
+        return {}
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def load_evidence(

@@ -607,8 +607,10 @@ def _markdown(out: dict[str, Any]) -> str:
             "The survival model is checked as shipped (`overlap='joint'`): the data are "
             "simulated from the factorisation the joint likelihood uses (binomial "
             "landmarks, then the medians and the HR from the multivariate normal of "
-            "`statistic_covariance` given the landmarks), the conditioning done with NumPy "
-            "linear algebra rather than the model's closed forms.",
+            "`statistic_covariance` given the landmarks' deviations), the conditioning done "
+            "with NumPy linear algebra rather than the model's closed forms"
+            f"{when}. Why its sampler failed before 2026-12-01, and what changed: "
+            "`validation/survival/README.md`.",
             "",
         ]
     else:

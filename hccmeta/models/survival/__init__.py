@@ -49,17 +49,23 @@ around it are read off one Kaplan-Meier curve, and an HR is estimated from the d
 the two curves record. ``overlap="joint"`` (the default) uses their joint density under
 the model's curves -- the landmarks as above, each median given its arm's landmarks, the
 contrast given both arms' statistics -- from the asymptotic covariances of Kaplan-Meier
-statistics (Greenwood; the median by its Bahadur representation with Kiefer's remainder;
-the Cox/log-rank score's covariance with the log Kaplan-Meier curves), assuming no
-censoring before the statistics' times (the arms' sizes thinned where the contrast's SE
-says censoring removed information): :mod:`hccmeta.models.survival.terms`, where the
+statistics (Greenwood; the median by its Bahadur representation with Kiefer's remainder,
+its loading 1 / (k ln 2) under the model's shape k and its reported SE read as an
+exponential curve's; the Cox/log-rank score's covariance with the log Kaplan-Meier
+curves), assuming no censoring before the statistics' times (the arms' sizes thinned
+where the contrast's SE says censoring removed information; a landmark below the model's
+curve enters through its complementary log-log deviation, which keeps the terms bounded
+far from the data): :mod:`hccmeta.models.survival.terms`, where the
 formulas and assumptions are, with :func:`statistic_covariance` the covariance matrix
 they are the conditionals of. Two sensitivity variants take every statistic on its own:
 ``overlap="families"`` weights each study's terms by ``1 / m`` (m = 1-3 kinds of
 statistic it reports; a composite likelihood that counts each study about once, which
 also deflates the information on baselines and shape that the contrast does not carry),
 ``overlap="none"`` multiplies the terms as if independent (overstating the information
-when one study reports several statistics). Calibration (SBC of the default) and the
+when one study reports several statistics); ``families`` is the analyses' sensitivity
+variant ``survival_overlap_families``. The sampler starts the baselines and the mean log
+HR at the data (the arms' crude log medians, the reported log HRs), not at the priors'
+centres. Calibration (SBC of the default) and the
 coverage of its intervals on simulated Kaplan-Meier data: ``validation/calibration/`` and
 ``validation/survival/``.
 
