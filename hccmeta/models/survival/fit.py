@@ -219,7 +219,7 @@ def fit_survival(
         seed=seed,
         settings=settings,
         coords=coords,
-        init=initial_values(inputs, spec, priors),
+        init=initial_values(inputs, spec),
     )
 
     post = trace["posterior"].to_dataset()

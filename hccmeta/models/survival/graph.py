@@ -246,14 +246,13 @@ def _arm_log_medians(inputs: SurvivalInputs) -> dict[tuple[str, str], float]:
     return out
 
 
-def initial_values(inputs: SurvivalInputs, spec: ModelSpec, priors: dict[str, pr.Prior]) -> (
-    dict[str, Any]
-):  # fmt: skip
+def initial_values(inputs: SurvivalInputs, spec: ModelSpec) -> dict[str, Any]:
     """Where the sampler starts: the baselines at the arms' crude log medians (the
     reference arm's, else the experimental arm's plus the study's reported log HR), the
     mean log HR at the reported ones' mean (every chain there; the other parameters
-    keep their compiled starts, jittered per chain, and the shape too: with the shape
-    fixed at 1, ln k at a fixed start has the zero gradient nutpie refuses). The
+    keep their compiled starts, jittered per chain, and so do the shape and, where no
+    arm reports a statistic, the baselines: a parameter the data do not inform, started
+    at its prior's centre, has the zero gradient nutpie refuses). The
     compiled default, the priors' centres, can lie far from the data: a start of
     median 7 months against arms that die within a month left one chain of an SBC
     replication in a spurious mode of the joint likelihood (R-hat 1.83).
@@ -271,22 +270,21 @@ def initial_values(inputs: SurvivalInputs, spec: ModelSpec, priors: dict[str, pr
             eta.append(exp + reported.get(study, log_hr or 0.0))
         else:
             eta.append(None)
-    log_median = priors["log_median"]
-    assert isinstance(log_median, pr.Normal)
-    fill = float(log_median.mean)
-    known = [e for e in eta[: spec.n_study - spec.n_excluded] if e is not None]
-    centre = float(np.mean(known)) if known else fill
-    values = [centre if e is None else e for e in eta]
+    n_shared = spec.n_study - spec.n_excluded
+    known = [e for e in eta[:n_shared] if e is not None]
     init: dict[str, Any] = {}
     if log_hr is not None:
         init["log_hr_bar"] = log_hr
-    n_shared = spec.n_study - spec.n_excluded
+    if not known:  # no arm statistic: the baselines keep their (jittered) compiled start
+        return init
+    centre = float(np.mean(known))
+    values = np.array([centre if e is None else e for e in eta])
     if spec.baseline == "random":
         init["eta_bar"] = centre
         if spec.n_excluded:
-            init["eta_own"] = np.array(values[n_shared:])
+            init["eta_own"] = values[n_shared:]
     else:
-        init["eta"] = np.array(values)
+        init["eta"] = values
     return init
 
 
