@@ -98,6 +98,9 @@ def main() -> int:
         inner = re.search(r"figures in ([0-9.]+) s", line)
         report = f"{float(inner.group(1)):.1f} s" if inner else "?"
         print(f"  {name:17s} {wall:6.1f} s  (target <= {target:.0f} s, {verdict})  cache: {reuse}")
+        if "up to date" in line:  # no write_report: the line's time is the command's own
+            print(f"  {'':17s} in the command {report} (the rest: start and imports)")
+            continue
         print(f"  {'':17s} of which write_report {report} (the rest: start, imports, loading "
               "and validating the study files)")  # fmt: skip
     print(f"  report rendered from the cache identical to 'cold': {same}")

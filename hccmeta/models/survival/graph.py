@@ -14,10 +14,12 @@ import pandas as pd
 import xarray as xr
 
 from hccmeta import priors as pr
+from hccmeta.effects.survival import cloglog_of_survival
 from hccmeta.models._hierarchy import exchangeable_effects
 from hccmeta.models.binomial import binomial_coefficient
 from hccmeta.models.survival.inputs import SurvivalInputs
 from hccmeta.models.survival.terms import (
+    LN2,
     NumPyOps,
     TensorOps,
     binomial_landmark_logp,
@@ -231,15 +233,15 @@ def model_values(
 
 def _arm_log_medians(inputs: SurvivalInputs) -> dict[tuple[str, str], float]:
     """A crude log median of every arm with data: its reported median, else the
-    exponential through its landmark nearest S = 1/2 (``ln t + ln(ln 2 / -ln S)``)."""
+    exponential through its landmark nearest S = 1/2 (``ln t + ln ln 2 - ln(-ln S)``)."""
     out: dict[tuple[str, str], float] = {}
     lm = inputs.landmarks
     if len(lm):
         inner = lm[(lm["survival"] > 0.0) & (lm["survival"] < 1.0)]
         for (study, arm), rows in inner.groupby(["study", "arm"], sort=False):
             row = rows.iloc[int(np.argmin(np.abs(rows["survival"].to_numpy() - 0.5)))]
-            t, s = float(row["time"]), float(row["survival"])
-            out[(str(study), str(arm))] = math.log(t) + math.log(math.log(2.0) / -math.log(s))
+            log_h = float(cloglog_of_survival(float(row["survival"])))
+            out[(str(study), str(arm))] = math.log(float(row["time"]) * LN2) - log_h
     for study, arm, y in zip(inputs.medians["study"], inputs.medians["arm"],
                              inputs.medians["yi"], strict=True):  # fmt: skip
         out[(study, arm)] = float(y)
