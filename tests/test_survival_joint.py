@@ -107,7 +107,9 @@ def test_median_loading_follows_the_model_shape() -> None:
     its median's SE the exponential's 1 / sqrt(n ln(2)^2): by the Bahadur
     representation under the curve, ``ln M_KM - ln M = W(M) / (h(M) M)`` with ``h(M) M
     = k ln 2``, so the covariance with ln S_KM(6) is ``V(6) / (k ln 2)`` (times the
-    Kiefer factor) and the median's variance ``1 / (n (k ln 2)^2)``."""
+    Kiefer factor). The median's variance stays the reported ``1 / (n ln(2)^2)``: the
+    Weibull's asymptotic ``1 / (n (k ln 2)^2)`` would be a quarter of it, and the joint
+    likelihood never makes a median more precise than reported (only k < 1 widens it)."""
     n, k = 20.0, 2.0
     labels, _, cov = statistic_covariance(
         log_median_ref=math.log(10.0),
@@ -123,7 +125,16 @@ def test_median_loading_follows_the_model_shape() -> None:
     kiefer = 1.0 / math.sqrt(1.0 + KIEFER / math.sqrt(n))
     assert cov[1, 1] == pytest.approx(var6, rel=TOL_EXACT)
     assert cov[0, 1] == pytest.approx(var6 / (k * LN2) * kiefer, rel=TOL_EXACT)
-    assert cov[0, 0] == pytest.approx(1.0 / (n * (k * LN2) ** 2), rel=TOL_EXACT)
+    assert cov[0, 0] == pytest.approx(1.0 / (n * LN2**2), rel=TOL_EXACT)
+    # at k = 1/2 the variance is the Weibull's, four times the exponential's
+    _, _, cov = statistic_covariance(
+        log_median_ref=math.log(10.0),
+        log_hr=0.0,
+        shape=0.5,
+        n={"ref": n, "exp": n},
+        median_se={"ref": 1.0 / math.sqrt(n * LN2**2)},
+    )
+    assert cov[0, 0] == pytest.approx(1.0 / (n * (0.5 * LN2) ** 2), rel=TOL_EXACT)
 
 
 def test_covariance_is_positive_definite_across_curves() -> None:
@@ -286,12 +297,14 @@ def test_thinning_applies_when_the_contrast_is_less_informative() -> None:
     assert inputs.phi["s"] == pytest.approx((1 / 0.24**2) / 24.0, rel=TOL_EXACT)
 
 
+@pytest.mark.parametrize("shape", [1.3, 0.8])
 @pytest.mark.parametrize("overlap", ["joint", "none"])
-def test_independent_statistics_give_the_old_likelihood(overlap: str) -> None:
+def test_independent_statistics_give_the_old_likelihood(overlap: str, shape: float) -> None:
     """Where no two statistics share patients -- one statistic per arm and no
     contrast, or a contrast alone -- the joint likelihood is the product of the terms:
-    normal on ln median (mean ln M, SD sei; sei / k in the joint likelihood, which reads
-    the SE as an exponential curve's), binomial landmarks, normal on ln HR."""
+    normal on ln median (mean ln M, SD sei; sei / min(k, 1) in the joint likelihood,
+    which reads the SE as an exponential curve's and never narrows it), binomial
+    landmarks, normal on ln HR."""
     medians_only = {
         "arms": pd.DataFrame({"study": ["a", "a", "b", "b"], "arm": ["ref", "exp"] * 2}),
         "medians": pd.DataFrame(
@@ -306,12 +319,12 @@ def test_independent_statistics_give_the_old_likelihood(overlap: str) -> None:
             {"study": ["b"], "arm": ["exp"], "time": [12.0], "survival": [0.5], "n_eff": [30.0]}
         ),
     }
-    eta, beta, k = np.array([[2.1, 1.9]]), np.array([[-0.4, -0.2]]), np.array([1.3])
+    eta, beta, k = np.array([[2.1, 1.9]]), np.array([[-0.4, -0.2]]), np.array([shape])
     ll, _ = _loglik(medians_only, eta=eta, beta=beta, k=k, overlap=overlap)
-    log_m = {("a", "ref"): 2.1, ("a", "exp"): 2.1 + 0.4 / 1.3, ("b", "ref"): 1.9}
-    # the joint likelihood reads a median's SE as an exponential curve's and rescales it
-    # to the model's shape (SE / k); the independent one takes it as reported
-    scale = 1.3 if overlap == "joint" else 1.0
+    log_m = {("a", "ref"): 2.1, ("a", "exp"): 2.1 + 0.4 / shape, ("b", "ref"): 1.9}
+    # the joint likelihood reads a median's SE as an exponential curve's and widens it
+    # where the model's shape is below 1 (SE / k); the independent one takes it as reported
+    scale = min(shape, 1.0) if overlap == "joint" else 1.0
     expected = [
         stats.norm.logpdf(y, log_m[(s, a)], se / scale)
         for s, a, y, se in zip(
@@ -319,7 +332,7 @@ def test_independent_statistics_give_the_old_likelihood(overlap: str) -> None:
         )
     ]
     np.testing.assert_allclose(ll["median"].to_numpy().ravel(), expected, rtol=1e-12)
-    s_model = math.exp(-LN2 * (12.0 / math.exp(1.9 + 0.2 / 1.3)) ** 1.3)
+    s_model = math.exp(-LN2 * (12.0 / math.exp(1.9 + 0.2 / shape)) ** shape)
     binom = stats.binom.logpmf(15, 30, 1 - s_model)
     assert float(ll["landmark"].sum()) == pytest.approx(binom, abs=1e-9)
     contrast_only = {

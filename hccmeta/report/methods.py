@@ -182,7 +182,8 @@ _MODEL_TEXT: dict[str, str] = {
         "patients are not counted twice; landmark numbers at risk not printed are "
         "imputed as the arm's size (no censoring before the landmark), which makes those "
         "intervals too narrow, and a median's SE is read as that of an exponential curve "
-        "and rescaled to the fitted shape; the sensitivity variant that weights each kind "
+        "(the fitted shape sets how it moves with the curve, and widens it where the shape "
+        "is below 1, but never narrows it); the sensitivity variant that weights each kind "
         "of statistic by 1/m instead is the conservative check"
     ),
 }

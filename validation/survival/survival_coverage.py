@@ -230,7 +230,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, help=f"replications (default {REPS}; not written)")
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument(
+        "--overlaps", nargs="+", choices=OVERLAPS, help="only these overlaps (not written)"
+    )
     args = parser.parse_args()
+    if args.overlaps:
+        for name, sc in list(SCENARIOS.items()):
+            kept = tuple(o for o in sc.overlaps if o in args.overlaps)
+            SCENARIOS[name] = dataclasses.replace(sc, overlaps=kept)
+        args.scenarios = [n for n in args.scenarios if SCENARIOS[n].overlaps]
     truth = truths()
     raws, seconds, n_reps = [], 0.0, {}
     for name in args.scenarios:
@@ -255,7 +263,7 @@ def main() -> None:
         .round(3)
         .to_string()
     )
-    if args.reps or args.scenarios != list(SCENARIOS):
+    if args.reps or args.overlaps or args.scenarios != list(SCENARIOS):
         return
     table.to_csv(HERE / "survival_coverage.csv", index=False)
     flagged = {
