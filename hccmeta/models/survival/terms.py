@@ -287,9 +287,10 @@ def km_joint_terms(
     a = xp.sqrt(v_lin * n) / k
     joint = d["joint"]
     resid = d["seg_med_y"] - log_m - joint * a * bridge_mean
-    var = joint * (a**2 * bridge_var + se2_med / xp.minimum(k, 1.0) ** 2 - v_lin / k**2) + (
-        1.0 - joint
-    ) * se2_med
+    var = (
+        joint * (a**2 * bridge_var + se2_med / xp.minimum(k, 1.0) ** 2 - v_lin / k**2)
+        + (1.0 - joint) * se2_med
+    )
     median_logp = inside * normal_logp(xp, resid, 0.0, xp.sqrt(var))
     # the contrast regressed on the median's innovation given the landmarks
     c_m = (g_m - g_lo) - lam * dg
