@@ -450,3 +450,26 @@ def test_sources_that_are_not_utf8_are_located(
         "sources/demo.txt:2: not UTF-8 text: invalid byte 0xe9 at column 10 (save the file "
         "as UTF-8)\n"
     )
+
+
+def test_the_end_of_follow_up_is_checked_against_its_snippet(
+    tmp_path: Path, sources: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The n=34 study prints "until the end of the study (Dec 31, 2015)": encoded as
+    follow_up_end '2015-12' it verifies; 2016 is in none of the study's snippets."""
+    from .conftest import STUDY_DATA
+
+    data = tmp_path / "data"
+    shutil.copytree(STUDY_DATA, data)
+    path = data / "tace_resistant_n34.yaml"
+    text = path.read_text("utf-8")
+    assert "follow_up_end: '2015-12'" in text
+    assert main(["validate", "--data", str(data), "--sources", str(sources)]) == 0
+    path.write_text(text.replace("follow_up_end: '2015-12'", "follow_up_end: '2016-12'"))
+    capsys.readouterr()
+    assert main(["validate", "--data", str(data), "--sources", str(sources)]) == 2
+    line = 1 + text[: text.index("\nenrolment:") + 1].count("\n")
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"{path}:{line}: study tace_resistant_n34: field enrolment.follow_up_end: value 2016 "
+        "does not occur in the record's snippets"
+    ]

@@ -312,6 +312,77 @@ def test_landmarks() -> None:
     assert (res.underivable["what"] == "comparison of groups").any()
 
 
+def test_landmarks_allow_for_the_censoring_of_the_follow_up_dates() -> None:
+    """Entry January 2010 - December 2011 (24 months), follow-up to December 2012 (12
+    months after the last entry): the 10-patient arm's landmarks 0.8 at 6 and 0.5 at 18
+    months. At 6 months nobody can have been censored (n = 10); at 18 months the number at
+    risk is Greenwood's under that censoring, by quadrature of the integral
+    (exp(H) - 1) / int h exp(H) / G: hazard ln(1/0.8)/6 to 6 months, ln(0.8/0.5)/12 after;
+    G = 1 to 12 months, (36 - u) / 24 after."""
+    from scipy import integrate
+
+    groups = [
+        {
+            "id": "sor",
+            "arm": "sor",
+            "landmarks": [{"time": 6, "survival": 0.8}, {"time": 18, "survival": 0.5}],
+        }
+    ]
+    enrolment = {"start": "2010-01", "end": "2011-12", "follow_up_end": "2012-12"}
+    res = derive_effects(_evidence(_study([_surv("syn.lm", groups)], enrolment=enrolment)))
+    lm = res.select(measure="cloglog_survival").set_index("time")
+    assert set(lm["method"]) == {"landmark_follow_up"}
+    assert "censoring_from_accrual" in lm.loc[18.0, "assumptions"]
+    h1, h2 = math.log(1 / 0.8) / 6, math.log(0.8 / 0.5) / 12
+
+    def hazard_over_g(u: float) -> float:
+        big_h = h1 * u if u <= 6 else h1 * 6 + h2 * (u - 6)
+        g = 1.0 if u <= 12 else (36 - u) / 24
+        return (h1 if u <= 6 else h2) * math.exp(big_h) / g
+
+    integral = sum(integrate.quad(hazard_over_g, a, b)[0] for a, b in ((0, 6), (6, 12), (12, 18)))
+    n_eff = 10 * (1 / 0.5 - 1) / integral
+    assert n_eff < 10
+    binomial = {6.0: (0.8, 10.0), 18.0: (0.5, n_eff)}
+    for t, (s, n) in binomial.items():
+        assert lm.loc[t, "sei"] == pytest.approx(
+            math.sqrt((1 - s) / (n * s)) / abs(math.log(s)), rel=1e-9
+        )
+    # switched off (the sensitivity variant), or without an end of follow-up: the group
+    # size, nobody censored before the landmark
+    off = derive_effects(
+        _evidence(_study([_surv("syn.lm", groups)], enrolment=enrolment)),
+        censoring_from_follow_up=False,
+    )
+    no_end = derive_effects(
+        _evidence(
+            _study([_surv("syn.lm", groups)], enrolment={"start": "2010-01", "end": "2011-12"})
+        )
+    )
+    for other in (off, no_end):
+        lm2 = other.select(measure="cloglog_survival").set_index("time")
+        assert set(lm2["method"]) == {"landmark_binomial"}
+        assert lm2.loc[18.0, "sei"] == pytest.approx(
+            math.sqrt(0.5 / 5.0) / math.log(2.0), rel=1e-12
+        )
+
+
+@pytest.mark.parametrize(
+    ("enrolment", "message"),
+    [
+        ({"start": "2012-01", "end": "2011-12"}, "start '2012-01' is after end '2011-12'"),
+        (
+            {"start": "2010", "end": "2011-12", "follow_up_end": "2011-06"},
+            "end '2011-12' is after follow_up_end '2011-06'",
+        ),
+        ({"start": "2010", "end": "2011", "follow_up_end": "2011-13"}, "should match pattern"),
+    ],
+)
+def test_enrolment_dates_must_be_in_order(enrolment: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _study([], enrolment=enrolment)
+
+
 def test_counts_reported_implied_and_rates() -> None:
     recs = [
         _counts(

@@ -169,7 +169,7 @@ def _units(study: Study) -> Iterator[tuple[tuple[str | int, ...], str, BaseModel
         else None
     ]
     if study.enrolment is not None:
-        for name in ("start", "end"):
+        for name in ("start", "end", "follow_up_end"):
             val = getattr(study.enrolment, name)
             if val is not None:
                 study_vals.append(Value(("enrolment", name), float(val[:4]), False))

@@ -13,9 +13,10 @@ in :mod:`hccmeta.data.checks` so that every problem of a file is reported at onc
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:  # pragma: no cover
     # defined in hccmeta.data.bias (which uses Provenance, below); that module completes
@@ -47,6 +48,8 @@ __all__ = [
     "SummaryRecord",
     "SurvivalGroup",
     "SurvivalRecord",
+    "month_index",
+    "months_between",
 ]
 
 #: Reserved arm id meaning "the whole study population".
@@ -471,10 +474,42 @@ class Characteristic(_Model):
 
 
 class Enrolment(_Model):
-    """Enrolment (or treatment) period, as 'YYYY' or 'YYYY-MM'."""
+    """Enrolment (or treatment) period, as 'YYYY' or 'YYYY-MM', and where the source
+    prints it, the end of follow-up: the date up to which every patient alive was
+    followed (the data cut-off). A 'YYYY-MM' start means the first day of the month,
+    an end the last day; a year alone means January 1 or December 31."""
 
-    start: str | None = Field(pattern=r"^\d{4}(-\d{2})?$")
-    end: str | None = Field(pattern=r"^\d{4}(-\d{2})?$")
+    start: str | None = Field(pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$")
+    end: str | None = Field(pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$")
+    follow_up_end: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$",
+        description="End of follow-up (data cut-off), 'YYYY' or 'YYYY-MM'. With start and "
+        "end it gives the censoring the numbers at risk of landmarks are derived with.",
+    )
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Enrolment:
+        dates = [(k, getattr(self, k)) for k in ("start", "end", "follow_up_end")]
+        given = [(k, v) for k, v in dates if v is not None]
+        for (k1, v1), (k2, v2) in itertools.pairwise(given):
+            if month_index(v1, end=k1 != "start") > month_index(v2, end=k2 != "start"):
+                raise ValueError(f"{k1} {v1!r} is after {k2} {v2!r}")
+        return self
+
+
+def month_index(date: str, *, end: bool) -> int:
+    """A 'YYYY' or 'YYYY-MM' date as months since year 0: its first month (``end`` False:
+    a start) or its last month (``end`` True)."""
+    year = int(date[:4])
+    month = int(date[5:7]) if len(date) > 4 else (12 if end else 1)
+    return 12 * year + month - 1
+
+
+def months_between(start: str, end: str) -> float:
+    """Months from the first day of ``start`` to the last day of ``end`` (both 'YYYY'
+    or 'YYYY-MM'): whole months, the end month counted in full."""
+    return float(month_index(end, end=True) - month_index(start, end=False) + 1)
 
 
 class InclusionCondition(_Model):

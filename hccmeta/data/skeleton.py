@@ -72,7 +72,7 @@ design: TODO  # {_terms(vocabulary, "design")}
 phase: null  # I | II | III, or null
 setting: TODO  # {_terms(vocabulary, "setting")}
 country: null  # if the source says
-enrolment: null  # or {{start: 'YYYY-MM', end: 'YYYY-MM'}} (quoted)
+enrolment: null  # or {{start: 'YYYY-MM', end: 'YYYY-MM', follow_up_end: 'YYYY-MM'}} (quoted)
 population_size: TODO  # patients in the study population; null if not printed
 arms_partition_population: false  # true where the arms' n add up to population_size
 provenance:  # snippets with the population size and the enrolment years

@@ -61,6 +61,10 @@ ASSUMPTIONS: dict[str, str] = {
     "order of the two medians",
     "imputed_n_at_risk": "the number at risk at a landmark time was imputed as n S(t) "
     "(no censoring before t), giving the binomial variance S (1 - S) / n",
+    "censoring_from_accrual": "the number at risk at a landmark time allows for the "
+    "censoring the study's entry period and end of follow-up imply (entry uniform over "
+    "the period, every patient alive followed to its end, nobody lost; Greenwood's "
+    "variance under the group's own curve through its landmarks)",
     "continuity_correction": "0.5 was added to every cell of a 2x2 table (or both cells of "
     "one arm) with a zero cell (metafor's add = 1/2, to = 'only0')",
     "double_zero": "no events (or only events) in both arms: the table carries no "

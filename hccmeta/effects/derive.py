@@ -28,6 +28,8 @@ from hccmeta.data.schema import (
     SummaryRecord,
     SurvivalGroup,
     SurvivalRecord,
+    month_index,
+    months_between,
 )
 from hccmeta.effects.base import Derived
 from hccmeta.effects.counts import logit_proportion, two_arm_counts
@@ -35,6 +37,7 @@ from hccmeta.effects.groups import Events, GroupInfo, exposure_order, group_info
 from hccmeta.effects.ratios import log_ratio_from_ci, log_ratio_from_p
 from hccmeta.effects.survival import (
     cloglog_survival_from_ci,
+    cloglog_survival_from_follow_up,
     cloglog_survival_from_n,
     cloglog_survival_from_n_at_risk,
     log_hr_from_logrank,
@@ -44,6 +47,7 @@ from hccmeta.effects.survival import (
     log_median_from_events,
     min_log_hr_se,
     min_log_hr_se_subgroups,
+    n_at_risk_under_accrual,
 )
 from hccmeta.effects.table import (
     EFFECT_COLUMNS,
@@ -74,6 +78,7 @@ def derive_effects(
     weibull_shape: float = 1.0,
     impute_events: bool = True,
     impute_n_at_risk: bool = True,
+    censoring_from_follow_up: bool = True,
     count_from_rate: bool = True,
     continuity_correction: float = 0.5,
     se_floor: bool = True,
@@ -86,8 +91,8 @@ def derive_effects(
     evidence : Evidence
         The loaded study data (:func:`hccmeta.load_studies`).
     median_variance, km_median_factor, p_bound, p_choice, weibull_shape,
-    impute_events, impute_n_at_risk, count_from_rate, continuity_correction, se_floor,
-    subgroup_share_min
+    impute_events, impute_n_at_risk, censoring_from_follow_up, count_from_rate,
+    continuity_correction, se_floor, subgroup_share_min
         See :class:`hccmeta.effects.table.DeriveOptions`.
 
     Returns
@@ -106,6 +111,7 @@ def derive_effects(
         weibull_shape=weibull_shape,
         impute_events=impute_events,
         impute_n_at_risk=impute_n_at_risk,
+        censoring_from_follow_up=censoring_from_follow_up,
         count_from_rate=count_from_rate,
         continuity_correction=continuity_correction,
         se_floor=se_floor,
@@ -604,6 +610,31 @@ class _Deriver:
         if not made:
             self.skip(study, rec.id, what, "; ".join(reasons))
 
+    def _n_at_risk_from_follow_up(
+        self, study: Study, g: SurvivalGroup, n: int | None
+    ) -> dict[float, float]:
+        """The effective number at risk at each landmark of the group under the censoring
+        the study's entry period and end of follow-up imply (empty where they are not
+        printed, the option is off, or the landmarks are not a survival curve)."""
+        enr = study.enrolment
+        if not (self.opt.impute_n_at_risk and self.opt.censoring_from_follow_up and n):
+            return {}
+        if enr is None or enr.start is None or enr.end is None or enr.follow_up_end is None:
+            return {}
+        pts = sorted((lm.time, lm.survival) for lm in g.landmarks if 0 < lm.survival <= 1)
+        times = np.array([t for t, _ in pts], dtype=float)
+        surv = np.array([s for _, s in pts], dtype=float)
+        if not pts or np.any(np.diff(times) <= 0) or np.any(np.diff(surv) > 0):
+            return {}
+        accrual = months_between(enr.start, enr.end)
+        min_follow_up = float(
+            month_index(enr.follow_up_end, end=True) - month_index(enr.end, end=True)
+        )
+        n_eff = n_at_risk_under_accrual(
+            n, times, surv, accrual=accrual, min_follow_up=min_follow_up
+        )
+        return {float(t): float(x) for t, x in zip(times, n_eff, strict=True) if np.isfinite(x)}
+
     def _survival_group(
         self,
         study: Study,
@@ -653,6 +684,7 @@ class _Deriver:
                     f"median {g.median.value:g} without a CI or events ({n}){extra}: no "
                     "standard error",
                 )
+        n_follow = self._n_at_risk_from_follow_up(study, g, info.n)
         for lm in g.landmarks:
             what = f"group {g.id}: survival at {lm.time:g} months"
             if not 0 < lm.survival < 1:
@@ -663,6 +695,8 @@ class _Deriver:
                 d = cloglog_survival_from_ci(lm.survival, ci.lower, ci.upper, level=ci.level)
             elif lm.n_at_risk:
                 d = cloglog_survival_from_n_at_risk(lm.survival, lm.n_at_risk)
+            elif self.opt.impute_n_at_risk and info.n and lm.time in n_follow:
+                d = cloglog_survival_from_follow_up(lm.survival, n_follow[lm.time])
             elif self.opt.impute_n_at_risk and info.n:
                 d = cloglog_survival_from_n(lm.survival, info.n)
             else:

@@ -63,6 +63,7 @@ __all__ = [
     "MedianVariance",
     "cloglog_of_survival",
     "cloglog_survival_from_ci",
+    "cloglog_survival_from_follow_up",
     "cloglog_survival_from_n",
     "cloglog_survival_from_n_at_risk",
     "log_hr_from_logrank",
@@ -72,6 +73,7 @@ __all__ = [
     "log_median_from_events",
     "min_log_hr_se",
     "min_log_hr_se_subgroups",
+    "n_at_risk_under_accrual",
     "survival_of_cloglog",
 ]
 
@@ -461,5 +463,113 @@ def cloglog_survival_from_n(survival: ArrayLike, n: ArrayLike) -> Derived:
         flags={
             "peto_variance": mask(True, y.shape),
             "imputed_n_at_risk": mask(True, y.shape),
+        },
+    )
+
+
+def n_at_risk_under_accrual(
+    n: float,
+    times: ArrayLike,
+    survival: ArrayLike,
+    *,
+    accrual: float,
+    min_follow_up: float,
+) -> FloatArray:
+    """The effective number at risk at each landmark of one group whose patients entered
+    uniformly over ``accrual`` months and were followed until a common end, at least
+    ``min_follow_up`` months after the last entry (administrative censoring only).
+
+    Greenwood's variance of ``ln S_KM(t)`` with censoring is ``(1 / n) int_0^t h(u) /
+    (S(u) G(u)) du``, with ``G`` the probability of still being followed at ``u``: here
+    ``G(u) = 1`` up to ``F = min_follow_up`` and ``(F + A - u) / A`` after it (potential
+    follow-up uniform on ``[F, F + A]``). The effective number at risk is the size
+    whose binomial variance ``(1 - S) / (n_eff S)`` equals it::
+
+        n_eff(t) = n (exp(H(t)) - 1) / int_0^t h(u) exp(H(u)) / G(u) du
+
+    which is ``n`` where nobody can have been censored before ``t``. The curve between
+    the landmarks is the group's own: piecewise constant hazard through ``(0, 0)`` and
+    every ``(t_j, -ln S_j)``; on a piece after ``F`` the integral is
+    ``h A exp(H_a - h a) exp(h c) (E1(h (c - b)) - E1(h (c - a)))`` with ``c = F + A``.
+
+    Parameters
+    ----------
+    n : float
+        The group's size at time 0.
+    times, survival : array_like
+        The group's landmarks (months, increasing) and Kaplan-Meier survival at each
+        (non-increasing, in (0, 1]).
+    accrual : float
+        Months over which patients entered (``A > 0``).
+    min_follow_up : float
+        Months from the last entry to the end of follow-up (``F >= 0``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n_eff`` at each landmark; NaN where ``t >= F + A`` (nobody followed that long).
+    """
+    from scipy.special import exp1
+
+    t = as_float("times", times).ravel()
+    s = as_float("survival", survival).ravel()
+    n0 = float(check_count("n", n, positive=True))
+    a_len = float(check_positive("accrual", accrual))
+    f_min = float(min_follow_up)
+    if not f_min >= 0:
+        raise InputError(f"min_follow_up = {f_min:g}: must be >= 0")
+    if t.shape != s.shape or t.size == 0:
+        raise InputError("times and survival: one survival per landmark time")
+    if np.any(t <= 0) or np.any(np.diff(t) <= 0):
+        raise InputError(f"times {list(t)}: must be positive and increasing")
+    if np.any(s <= 0) or np.any(s > 1) or np.any(np.diff(s) > 0):
+        raise InputError(f"survival {list(s)}: must lie in (0, 1] and not increase")
+    c = f_min + a_len
+    knots_t = np.concatenate([[0.0], t])
+    knots_h = np.concatenate([[0.0], -np.log(s)])
+    out = np.full(t.shape, np.nan)
+    total = 0.0  # int_0^{t_j} h exp(H) / G du, accumulated piece by piece
+    for j in range(t.size):
+        lo, hi = knots_t[j], knots_t[j + 1]
+        h_lo, h_hi = knots_h[j], knots_h[j + 1]
+        if hi >= c:
+            break  # nobody followed to t_j (nor later)
+        rate = (h_hi - h_lo) / (hi - lo)
+        # the part before F: nobody censored, int h exp(H) = exp(H_b) - exp(H_a)
+        mid = min(max(f_min, lo), hi)
+        h_mid = h_lo + rate * (mid - lo)
+        total += math.exp(h_mid) - math.exp(h_lo)
+        if hi > mid and rate > 0:
+            # after F: G(u) = (c - u) / A, in closed form with the exponential integral
+            total += (
+                rate
+                * a_len
+                * math.exp(h_mid - rate * mid + rate * c)
+                * (float(exp1(rate * (c - hi))) - float(exp1(rate * (c - mid))))
+            )
+        out[j] = n0 * math.expm1(h_hi) / total if total > 0 else n0
+    return out
+
+
+def cloglog_survival_from_follow_up(survival: ArrayLike, n_at_risk: ArrayLike) -> Derived:
+    """``ln H(t)`` and SE from S(t) and an effective number at risk from the study's
+    entry and follow-up dates (:func:`n_at_risk_under_accrual`; not a whole number): the
+    binomial variance ``(1 - S) / (n_eff S)``, ``SE[ln H] = sqrt((1 - S) / (n_eff S)) /
+    |ln S|``. Flagged ``imputed_n_at_risk``, ``censoring_from_accrual`` and
+    ``peto_variance``."""
+    s = check_proportion("survival", survival)
+    n = check_positive("n_at_risk", n_at_risk)
+    s, n = broadcast(s, n)
+    y = np.log(-np.log(s))
+    sei = np.sqrt((1.0 - s) / (n * s)) / np.abs(np.log(s))
+    return Derived(
+        measure="cloglog_survival",
+        method="landmark_follow_up",
+        yi=y,
+        sei=np.asarray(sei, dtype=float),
+        flags={
+            "peto_variance": mask(True, y.shape),
+            "imputed_n_at_risk": mask(True, y.shape),
+            "censoring_from_accrual": mask(True, y.shape),
         },
     )

@@ -101,7 +101,12 @@ METHODS: dict[str, tuple[int, str]] = {
     "median_events": (1, "median and events (Kaplan-Meier variance 1 / (d (ln 2)^2))"),
     "landmark_ci": (0, "survival proportion with its CI, cloglog scale"),
     "landmark_peto": (1, "survival proportion and number at risk (Peto), cloglog scale"),
-    "landmark_binomial": (2, "survival proportion and group size (binomial), cloglog scale"),
+    "landmark_follow_up": (
+        2,
+        "survival proportion and the number at risk implied by the group size, the entry "
+        "period and the end of follow-up (binomial), cloglog scale",
+    ),
+    "landmark_binomial": (3, "survival proportion and group size (binomial), cloglog scale"),
     "counts_2x2": (0, "events / n in two arms"),
     "counts_1arm": (0, "events / n in one arm"),
 }
@@ -149,6 +154,13 @@ class DeriveOptions:
     impute_n_at_risk : bool
         Where a survival proportion has neither CI nor number at risk, use the group
         size with the binomial variance (flagged ``imputed_n_at_risk``).
+    censoring_from_follow_up : bool
+        With ``impute_n_at_risk``, where the study gives its entry period and the end of
+        its follow-up (``enrolment: {start, end, follow_up_end}``), the number at risk
+        allows for the censoring they imply: uniform entry, everyone alive followed to
+        the end (:func:`hccmeta.effects.survival.n_at_risk_under_accrual`; flagged
+        ``censoring_from_accrual``). Otherwise nobody is taken to be censored before
+        the landmark.
     count_from_rate : bool
         Where a count group prints only a rate and n, take the whole count that the
         rate rounds to (if exactly one does; flagged ``count_from_rate``).
@@ -175,6 +187,7 @@ class DeriveOptions:
     weibull_shape: float = 1.0
     impute_events: bool = True
     impute_n_at_risk: bool = True
+    censoring_from_follow_up: bool = True
     count_from_rate: bool = True
     continuity_correction: float = 0.5
     se_floor: bool = True

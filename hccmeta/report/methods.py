@@ -143,6 +143,12 @@ _METHOD_TEXT: dict[str, tuple[str, tuple[str, ...]]] = {
         "delta method to the cloglog scale",
         (),
     ),
+    "landmark_follow_up": (
+        "a survival proportion and the number at risk the group size, the entry period and "
+        "the end of follow-up imply (uniform entry, administrative censoring; Greenwood's "
+        "variance under the group's curve): binomial variance, cloglog scale",
+        (),
+    ),
     "landmark_binomial": (
         "a survival proportion and the group size: binomial variance, cloglog scale",
         (),

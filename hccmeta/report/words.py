@@ -178,7 +178,11 @@ def options_text(options: DeriveOptions) -> str:
         if o.impute_events
         else "events printed only for a whole population were not split between its groups",
         "a survival proportion with neither CI nor number at risk was given the group size "
-        "as its number at risk"
+        "as its number at risk, less the censoring implied by the study's entry period and "
+        "end of follow-up where both are printed"
+        if o.impute_n_at_risk and o.censoring_from_follow_up
+        else "a survival proportion with neither CI nor number at risk was given the group "
+        "size as its number at risk (nobody censored before the landmark)"
         if o.impute_n_at_risk
         else "a survival proportion with neither CI nor number at risk was not used",
         "a count printed only as a rate was taken as the whole number that rounds to it"

@@ -12,7 +12,8 @@ Every named assumption of the effect-size layer is varied:
   (primary), the smaller or the larger;
 - the named imputations switched off: events split across groups in proportion to
   their sizes, the group size as the number at risk of a landmark, a count rebuilt from
-  a printed rate;
+  a printed rate; the censoring implied by entry and follow-up dates ignored (nobody
+  censored before a landmark);
 - the floor on the SE of a log HR derived from a p-value switched off.
 
 A variant is planned for an analysis only if it changes the effects the analysis takes
@@ -73,6 +74,12 @@ CONVERSIONS: tuple[tuple[str, dict[str, object], str], ...] = (
         "no_imputed_n_at_risk",
         {"impute_n_at_risk": False},
         "no imputed number at risk (group size not used for a landmark without a CI)",
+    ),
+    (
+        "n_at_risk_without_censoring",
+        {"censoring_from_follow_up": False},
+        "the group size as a landmark's number at risk with nobody censored before it, "
+        "instead of allowing for the censoring of the study's entry and follow-up dates",
     ),
     (
         "no_count_from_rate",
