@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,14 @@ import pytest
 from scipy import integrate, stats
 
 import hccmeta as hm
+from hccmeta.analyses.run import AnalysisResult
 
 REPO = Path(__file__).resolve().parents[1]
 #: The repository's study data, whatever studies it holds (a user may have added some).
 REPO_STUDY_DATA = REPO / "study_data"
+#: The type of the :func:`default_result` fixture.
+DefaultResult = Callable[[str], AnalysisResult]
+
 #: The five studies the tests state facts about (SPEC section 1), by id and file.
 FIVE_STUDIES = ("lee2017", "park2012", "tace_resistant_n34", "tamai2017", "terashima2016")
 
@@ -85,6 +90,47 @@ def sources() -> Path:
 def evidence() -> hm.Evidence:
     """The validated study data of the five studies (a copy of study_data/ holding them)."""
     return hm.load_studies(STUDY_DATA)
+
+
+@pytest.fixture(scope="session")
+def default_result(evidence: hm.Evidence) -> DefaultResult:
+    """``default_result(name)``: ``hm.run_analysis(name, evidence)`` of the five studies
+    with every default (data, options, priors, seed), computed once per test process.
+    Many tests read the same default analyses; each fit is made once, not per test (a
+    test must not modify the result it gets)."""
+    done: dict[str, AnalysisResult] = {}
+
+    def get(name: str) -> AnalysisResult:
+        if name not in done:
+            done[name] = hm.run_analysis(name, evidence)
+        return done[name]
+
+    return get
+
+
+#: Test modules that read the default analyses of the five studies (:func:`default_result`):
+#: one xdist group, so that one worker makes each of those fits once per session.
+SHARED_DEFAULT_RESULTS = frozenset(
+    {
+        "test_analyses.py",
+        "test_certainty.py",
+        "test_cli_contract.py",
+        "test_prior_dominance.py",
+        "test_sensitivity.py",
+        "test_survival_bias.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test module is one xdist group (``make test`` runs ``--dist loadgroup``: a
+    module's fixtures are made once, as ``--dist loadfile`` does), except the modules of
+    :data:`SHARED_DEFAULT_RESULTS`, which share one."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            name = item.path.name
+            group = "default_results" if name in SHARED_DEFAULT_RESULTS else name
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 #: Exact engine vs a brute-force quadrature of the same posterior: both are numerical

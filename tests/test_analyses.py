@@ -20,7 +20,7 @@ from hccmeta.analyses import Variation, load_registry, run_analysis
 from hccmeta.analyses.account import evidence_account
 from hccmeta.cli import main
 
-from .conftest import STUDY_DATA, TOL_EXACT, posterior_mu_k1
+from .conftest import STUDY_DATA, TOL_EXACT, DefaultResult, posterior_mu_k1
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,10 @@ def test_registry_lists_every_spec_question(evidence: hm.Evidence) -> None:
         assert required in names
 
 
-def test_os_contrast_takes_both_studies_oriented(evidence: hm.Evidence, derived: object) -> None:
-    res = run_analysis("os_tace_plus_sorafenib_vs_sorafenib", evidence, derived=derived)
+def test_os_contrast_takes_both_studies_oriented(
+    evidence: hm.Evidence, derived: object, default_result: DefaultResult
+) -> None:
+    res = default_result("os_tace_plus_sorafenib_vs_sorafenib")
     eff = res.effects.set_index("study")
     # Terashima Table 3 prints group B vs group A, HR 2.628 (1.309-5.278): the question
     # asks A (with intrahepatic therapy) vs B, so ln HR = -ln 2.628 = -0.9662
@@ -74,11 +76,11 @@ def test_os_contrast_takes_both_studies_oriented(evidence: hm.Evidence, derived:
 
 
 def test_k1_analysis_is_the_study_effect_shrunk_by_the_prior(
-    evidence: hm.Evidence, derived: object
+    evidence: hm.Evidence, derived: object, default_result: DefaultResult
 ) -> None:
     """TTP: one study (n=34: medians 5 vs 8 months, P = 0.058). The pooled mu is that
     study's ln HR under mu ~ N(0, 1), tau ~ HalfNormal(0.5), as a 2-D quadrature gives."""
-    res = run_analysis("ttp_tace_plus_sorafenib_vs_sorafenib", evidence, derived=derived)
+    res = default_result("ttp_tace_plus_sorafenib_vs_sorafenib")
     (row,) = res.effects.itertuples()
     y = math.log(5 / 8)
     assert row.yi == pytest.approx(y, abs=1e-12)
@@ -96,9 +98,9 @@ def test_k1_analysis_is_the_study_effect_shrunk_by_the_prior(
 
 
 def test_empty_analysis_reports_no_eligible_records(
-    evidence: hm.Evidence, capsys: pytest.CaptureFixture[str]
+    evidence: hm.Evidence, capsys: pytest.CaptureFixture[str], default_result: DefaultResult
 ) -> None:
-    res = run_analysis("os_tace_plus_sorafenib_vs_tace_alone", evidence)
+    res = default_result("os_tace_plus_sorafenib_vs_tace_alone")
     assert res.status == "no_eligible_records"
     assert res.estimates.empty and res.k == 0
     assert main(["run", "os_tace_plus_sorafenib_vs_tace_alone", "--data", str(STUDY_DATA)]) == 0
@@ -191,9 +193,11 @@ def test_leave_one_out_equals_a_direct_fit(evidence: hm.Evidence, derived: objec
 
 
 @pytest.mark.sampling
-def test_mcmc_analyses_run_cleanly(evidence: hm.Evidence, derived: object) -> None:
+def test_mcmc_analyses_run_cleanly(
+    evidence: hm.Evidence, derived: object, default_result: DefaultResult
+) -> None:
     for name in ("prognostic_factors", "objective_response", "ae_grade_3_4"):
-        res = run_analysis(name, evidence, derived=derived)
+        res = default_result(name)
         assert res.status == "ok", name
         assert res.ok, (name, res.diagnostics.to_dict("records"))
         assert (res.diagnostics["n_divergent"] == 0).all()
@@ -202,14 +206,14 @@ def test_mcmc_analyses_run_cleanly(evidence: hm.Evidence, derived: object) -> No
 
 @pytest.mark.sampling
 def test_prognostic_single_factor_agrees_with_normal_normal(
-    evidence: hm.Evidence, derived: object
+    evidence: hm.Evidence, derived: object, default_result: DefaultResult
 ) -> None:
     """With one factor informed by one study (AFP: Terashima's adjusted HR 2.207,
     1.230-3.958), the joint model's mu_f is close to the exact normal-normal fit of
     that study: both have mu ~ N(0, 1); the joint model's hierarchical tau prior has a
     scale of about 0.5, like the HalfNormal(0.5). Monte Carlo error and the different
     tau priors allow a difference of about 0.1 on the log scale."""
-    res = run_analysis("prognostic_factors", evidence, derived=derived)
+    res = default_result("prognostic_factors")
     joint = res.estimates.set_index("estimand").loc["afp_400"]
     y = math.log(2.207)
     se = (math.log(3.958) - math.log(1.230)) / (2 * stats.norm.ppf(0.975))
@@ -289,8 +293,10 @@ def test_unknown_analysis_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown analysis 'nope'" in err and "Traceback" not in err
 
 
-def test_estimate_columns(evidence: hm.Evidence, derived: object) -> None:
-    res = run_analysis("median_ttp_per_regimen", evidence, derived=derived)
+def test_estimate_columns(
+    evidence: hm.Evidence, derived: object, default_result: DefaultResult
+) -> None:
+    res = default_result("median_ttp_per_regimen")
     run = hm.analyses.run
     cols = [*run.ESTIMATE_COLUMNS, *run.CREDIBILITY_COLUMNS, *run.DOMINANCE_COLUMNS]
     assert list(res.estimates.columns) == cols

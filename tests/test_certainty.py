@@ -22,7 +22,7 @@ from hccmeta.analyses.certainty import (
     ROB_DEFICIT,
     weighted_level,
 )
-from tests.conftest import STUDY_DATA
+from tests.conftest import STUDY_DATA, DefaultResult
 
 # ---------------------------------------------------------------------- the rules alone
 
@@ -77,14 +77,16 @@ def _imprecision_by_hand(row: pd.Series) -> int:
     return 1 if not math.isfinite(n) or n < OIS_EVENTS else 0
 
 
-def test_os_with_vs_without_intrahepatic_therapy(evidence: hm.Evidence) -> None:
+def test_os_with_vs_without_intrahepatic_therapy(
+    evidence: hm.Evidence, default_result: DefaultResult
+) -> None:
     """tace_resistant_n34 (ROBINS-I serious, direct) and terashima2016 group A vs B
     (ROBINS-I serious, indirect in population, intervention, comparator and time
     origin): non-randomised, so it starts low (2); risk of bias: both serious, deficit 1
     for 100% of the weight: -1; indirectness: Terashima carries 53% of the weight
     (SE 0.356 vs 0.382: 1/0.356^2 / (1/0.356^2 + 1/0.382^2) = 0.535) >= 50%: -1;
     imprecision: the CrI excludes 1 but 97 patients < 380 events: -1. 2 - 3 -> very low."""
-    res = hm.run_analysis("os_tace_plus_sorafenib_vs_sorafenib", evidence)
+    res = default_result("os_tace_plus_sorafenib_vs_sorafenib")
     row = res.estimates.set_index("estimand").loc["effect"]
     c = _rating(res, "effect")
     assert set(res.effects["study"]) == {"tace_resistant_n34", "terashima2016"}
@@ -100,7 +102,7 @@ def test_os_with_vs_without_intrahepatic_therapy(evidence: hm.Evidence) -> None:
     assert any("terashima2016 indirect in population" in r for r in c["certainty_reasons"])
 
 
-def test_prognostic_factors(evidence: hm.Evidence) -> None:
+def test_prognostic_factors(evidence: hm.Evidence, default_result: DefaultResult) -> None:
     """Prognostic factors start high (cohorts are the right design). Child-Pugh B vs A:
     lee2017 and terashima2016 are QUIPS moderate (deficit 1 for all the weight): -1;
     Terashima (factors at sorafenib failure) is indirect and, with its B vs class A SE
@@ -109,7 +111,7 @@ def test_prognostic_factors(evidence: hm.Evidence) -> None:
     Dose reduction: Lee's QUIPS high (a factor arising during treatment): -2. AFP,
     extrahepatic spread and cause of failure: Terashima only, moderate (-1), indirect
     (-1)."""
-    res = hm.run_analysis("prognostic_factors", evidence)
+    res = default_result("prognostic_factors")
     est = res.estimates.set_index("estimand")
     cp = _rating(res, "child_pugh_b_vs_a")
     se = res.effects[res.effects["role"] == "child_pugh_b_vs_a"].set_index("study")["sei"]
@@ -131,11 +133,13 @@ def test_prognostic_factors(evidence: hm.Evidence) -> None:
         assert f["certainty"] == LEVELS[max(0, 3 - 2 - imp)]
 
 
-def test_absolute_outcomes_per_regimen(evidence: hm.Evidence) -> None:
+def test_absolute_outcomes_per_regimen(
+    evidence: hm.Evidence, default_result: DefaultResult
+) -> None:
     """Outcomes under a regimen start high (overall prognosis). park2012's TTP: QUIPS
     moderate (-1); the n=34 study's arms: QUIPS high (selected on three months of
     sorafenib, -2). Imprecision of a median: upper/lower >= 4 -> -2, >= 2 -> -1."""
-    ttp = hm.run_analysis("median_ttp_per_regimen", evidence)
+    ttp = default_result("median_ttp_per_regimen")
     c = _rating(ttp, "sorafenib_tace")
     row = ttp.estimates.set_index("estimand").loc["sorafenib_tace"]
     assert set(ttp.effects.loc[ttp.effects["role"] == "sorafenib_tace", "study"]) == {"park2012"}
@@ -143,20 +147,22 @@ def test_absolute_outcomes_per_regimen(evidence: hm.Evidence) -> None:
     imp = 2 if ratio >= 4 else 1 if ratio >= 2 else 0
     assert (c["start"], c["risk_of_bias"], c["imprecision"]) == ("high", -1, -imp)
     assert c["certainty"] == LEVELS[max(0, 3 - 1 - imp)]
-    os_ = hm.run_analysis("median_os_per_regimen", evidence)
+    os_ = default_result("median_os_per_regimen")
     for est in ("median_sorafenib", "median_sorafenib_tace"):
         assert _rating(os_, est)["risk_of_bias"] == -2
     hr = _rating(os_, "log_hr")  # the arms' contrast in the same model: ROBINS-I serious
     assert (hr["type"], hr["start"], hr["risk_of_bias"]) == ("intervention", "low", -1)
 
 
-def test_response_rates_borrowing_a_first_line_arm(evidence: hm.Evidence) -> None:
+def test_response_rates_borrowing_a_first_line_arm(
+    evidence: hm.Evidence, default_result: DefaultResult
+) -> None:
     """Objective response, sorafenib alone: the n=34 arm (0 of 12, QUIPS high) and
     Terashima's first-line rate (2 of 79, QUIPS moderate, indirect outcome: RECIST 1.1
     best response). Weights from the logit SEs: Terashima's larger arm carries most, so
     the risk of bias is rated by its moderate judgement (-1) plus the high one only if the
     n=34 arm reaches half the weight; indirectness -1."""
-    res = hm.run_analysis("objective_response", evidence)
+    res = default_result("objective_response")
     c = _rating(res, "sorafenib")
     rows = res.effects[res.effects["role"] == "sorafenib"].set_index("study")
     w = rows["sei"].astype(float) ** -2
@@ -213,9 +219,9 @@ BY_HAND = {
 
 @pytest.mark.parametrize(("analysis", "estimand"), list(BY_HAND), ids=lambda x: str(x))
 def test_default_analyses_domain_by_domain(
-    evidence: hm.Evidence, analysis: str, estimand: str
+    evidence: hm.Evidence, analysis: str, estimand: str, default_result: DefaultResult
 ) -> None:
-    res = hm.run_analysis(analysis, evidence)
+    res = default_result(analysis)
     row = res.estimates.set_index("estimand").loc[estimand]
     c = _rating(res, estimand)
     start, rob, inc, ind = BY_HAND[(analysis, estimand)]
@@ -232,11 +238,13 @@ def test_default_analyses_domain_by_domain(
     assert c["certainty"] == LEVELS[max(0, level)]
 
 
-def test_every_default_estimate_is_rated(evidence: hm.Evidence) -> None:
+def test_every_default_estimate_is_rated(
+    evidence: hm.Evidence, default_result: DefaultResult
+) -> None:
     from hccmeta.analyses.registry import load_registry
 
     for name in load_registry(STUDY_DATA).names:
-        res = hm.run_analysis(name, evidence)
+        res = default_result(name)
         if res.status != "ok":
             continue
         assert set(res.certainty["estimand"]) == set(res.estimates["estimand"]), name

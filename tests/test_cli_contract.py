@@ -16,7 +16,7 @@ from hccmeta.analyses import run_analysis
 from hccmeta.cli import COMMANDS, build_parser, main
 from hccmeta.defaults import DEFAULT_SEED
 
-from .conftest import STUDY_DATA
+from .conftest import STUDY_DATA, DefaultResult
 
 #: The estimate keys ``pool --json`` and ``run --json`` share.
 ESTIMATE_KEYS = {
@@ -176,8 +176,10 @@ def test_run_table_has_headers_and_percentages(capsys: pytest.CaptureFixture[str
     assert re.search(r"  \d+% \(\d+% to \d+%\)  ", row), row
 
 
-def test_analysis_result_datatree_and_netcdf(evidence: hm.Evidence, tmp_path: Path) -> None:
-    res = run_analysis("os_tace_plus_sorafenib_vs_sorafenib", evidence)
+def test_analysis_result_datatree_and_netcdf(
+    evidence: hm.Evidence, tmp_path: Path, default_result: DefaultResult
+) -> None:
+    res = default_result("os_tace_plus_sorafenib_vs_sorafenib")
     assert list(res.fits) == ["effect"]
     tree = res.datatree
     assert tree.attrs["analysis"] == res.name and tree.attrs["seed"] == DEFAULT_SEED
@@ -187,16 +189,18 @@ def test_analysis_result_datatree_and_netcdf(evidence: hm.Evidence, tmp_path: Pa
 
     back = read_posteriors(tmp_path / "os.nc")
     assert back.attrs["study_data_hash"] == evidence.data_hash
-    per = run_analysis("median_ttp_per_regimen", evidence)
+    per = default_result("median_ttp_per_regimen")
     assert "" not in per.fits and set(per.datatree.children) <= set(per.fits) | {
         "posterior", "prior", "observed_data", "constant_data", "log_likelihood", "log_prior"
     }  # fmt: skip
 
 
-def test_orientation_of_every_pooled_effect(evidence: hm.Evidence) -> None:
+def test_orientation_of_every_pooled_effect(
+    evidence: hm.Evidence, default_result: DefaultResult
+) -> None:
     """Terashima's Table 3: group B vs A (the reference), adjusted HR 2.628; the OS
     analysis asks for A vs B, so it pools -ln 2.628, reversed."""
-    res = run_analysis("os_tace_plus_sorafenib_vs_sorafenib", evidence)
+    res = default_result("os_tace_plus_sorafenib_vs_sorafenib")
     t = res.effects.set_index("study").loc["terashima2016"]
     assert (t["orientation"], t["exposed"], t["reference"]) == ("reversed", "group_a", "group_b")
     assert t["yi"] == pytest.approx(-math.log(2.628), abs=1e-12)
@@ -206,8 +210,10 @@ def test_orientation_of_every_pooled_effect(evidence: hm.Evidence) -> None:
     assert n34["orientation"] == "as derived"
 
 
-def test_no_eligible_records_message_is_generated_from_the_data(evidence: hm.Evidence) -> None:
-    res = run_analysis("os_tace_plus_sorafenib_vs_tace_alone", evidence)
+def test_no_eligible_records_message_is_generated_from_the_data(
+    evidence: hm.Evidence, default_result: DefaultResult
+) -> None:
+    res = default_result("os_tace_plus_sorafenib_vs_tace_alone")
     assert res.message == (
         "no eligible records for os_tace_plus_sorafenib_vs_tace_alone: none of the 5 studies "
         "in the data gives a hazard ratio of OS, Sorafenib + TACE vs TACE alone; tamai2017 "

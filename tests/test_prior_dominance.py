@@ -20,6 +20,8 @@ import hccmeta as hm
 from hccmeta.analyses.dominance import SHIFT_SE, WIDTH_RATIO, prior_dominance, study_estimate
 from hccmeta.analyses.registry import load_registry
 
+from .conftest import DefaultResult
+
 #: Closed forms against the code.
 TOL_EXACT = 1e-9
 #: Posterior medians within this many Monte Carlo SEs of the quadrature.
@@ -126,12 +128,14 @@ def test_the_rules_name_the_dominant_prior(
     assert (WIDTH_RATIO, SHIFT_SE) == (1.5, 0.5)
 
 
-def test_parks_pfs_shows_the_study_next_to_the_pooled(evidence: hm.Evidence) -> None:
+def test_parks_pfs_shows_the_study_next_to_the_pooled(
+    evidence: hm.Evidence, default_result: DefaultResult
+) -> None:
     """Park et al., 6-month PFS 52.0% (95% CI 37.3-66.1%), the only study: the pooled
     51% (2% to 87%) is as wide as the tau prior allows; the row names tau and shows the
     study's own estimate (the effects layer's cloglog SE from the printed CI, back on
     the probability scale)."""
-    res = hm.run_analysis("pfs_6m_per_regimen", evidence)
+    res = default_result("pfs_6m_per_regimen")
     row = res.estimates.set_index("estimand").loc["sorafenib_tace"]
     se = (_cloglog(0.373) - _cloglog(0.661)) / (2 * Z)
     y = _cloglog(0.52)
@@ -162,13 +166,15 @@ def _own_arm_median(events: int, n: int) -> float:
 
 
 @pytest.mark.sampling
-def test_response_rate_of_a_regimen_comes_from_its_own_arms(evidence: hm.Evidence) -> None:
+def test_response_rate_of_a_regimen_comes_from_its_own_arms(
+    evidence: hm.Evidence, default_result: DefaultResult
+) -> None:
     """Objective response, sorafenib + TACE: the n=34 study's 13 of 22 is its only arm.
     Its rate comes from that arm (a binomial random-effects model of the regimen's own
     arms, mu ~ N(0, 2), tau ~ HalfNormal(1)): centred near 59%, not at the 34% that
     expit(baseline + d) borrowed from the sorafenib arms (0 of 12 and Terashima's 2 of
     79); the OR still comes from the contrast model (two fits)."""
-    res = hm.run_analysis("objective_response", evidence)
+    res = default_result("objective_response")
     assert set(res.fits) == {"joint", "regimens"}
     assert res.fits["joint"].model == "binomial.contrast"
     assert res.fits["regimens"].model == "binomial.proportion"

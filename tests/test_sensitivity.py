@@ -23,6 +23,8 @@ from hccmeta.cli import main
 from hccmeta.sensitivity import GROUPS, SENSITIVITY_COLUMNS, Variant, sensitivity
 from hccmeta.sensitivity import executor as ex
 
+from .conftest import DefaultResult
+
 OS = "os_tace_plus_sorafenib_vs_sorafenib"
 EMPTY = "os_tace_plus_sorafenib_vs_tace_alone"
 NUMBERS = ["mean", "median", "sd", "ci_lower", "ci_upper", "p_benefit"]
@@ -61,8 +63,10 @@ def test_ratio_rows_on_both_scales(os_table: pd.DataFrame) -> None:
     np.testing.assert_allclose(ok["natural_ci_upper"], np.exp(ok["ci_upper"]), rtol=1e-12)
 
 
-def test_leave_one_out_equals_direct_fit(evidence: hm.Evidence, os_table: pd.DataFrame) -> None:
-    primary = run_analysis(OS, evidence)
+def test_leave_one_out_equals_direct_fit(
+    evidence: hm.Evidence, os_table: pd.DataFrame, default_result: DefaultResult
+) -> None:
+    primary = default_result(OS)
     studies = sorted(primary.effects["study"])
     loo = os_table[os_table["variant_group"] == "leave_one_out"]
     assert sorted(loo["variant"]) == [f"loo_{s}" for s in studies]
@@ -89,8 +93,10 @@ def test_default_prior_row_equals_primary(os_table: pd.DataFrame) -> None:
     assert other["ci_upper"] > primary["ci_upper"]  # a wider prior on tau widens the CrI
 
 
-def test_fixed_effect_is_tau_zero(evidence: hm.Evidence, os_table: pd.DataFrame) -> None:
-    primary = run_analysis(OS, evidence)
+def test_fixed_effect_is_tau_zero(
+    evidence: hm.Evidence, os_table: pd.DataFrame, default_result: DefaultResult
+) -> None:
+    primary = default_result(OS)
     fit = hm.pool(primary.effects["yi"], primary.effects["sei"], measure="hr", model="fixed")
     row = _row(os_table, "fixed_effect")
     assert row["median"] == pytest.approx(fit.summary().loc["mu", "median"], rel=1e-12)
@@ -173,8 +179,10 @@ def test_no_eligible_analysis(evidence: hm.Evidence) -> None:
     assert table.iloc[0]["status"] == "no_eligible_records"
 
 
-def test_result_in_result_out(evidence: hm.Evidence, os_table: pd.DataFrame) -> None:
-    primary = run_analysis(OS, evidence)
+def test_result_in_result_out(
+    evidence: hm.Evidence, os_table: pd.DataFrame, default_result: DefaultResult
+) -> None:
+    primary = default_result(OS)
     table = hm.sensitivity(primary, evidence, progress=False)
     pd.testing.assert_frame_equal(table, os_table)
     with pytest.raises(hm.InputError, match="not a variant"):
