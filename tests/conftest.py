@@ -117,7 +117,6 @@ SHARED_DEFAULT_RESULTS = frozenset(
         "test_cli_contract.py",
         "test_prior_dominance.py",
         "test_sensitivity.py",
-        "test_survival_bias.py",
     }
 )
 

@@ -113,7 +113,9 @@ def test_options_in_words() -> None:
         "medians were turned into hazard ratios or their variances; events printed only for "
         "a whole population were split between its groups in proportion to their sizes; a "
         "survival proportion with neither CI nor number at risk was given the group size as "
-        "its number at risk; a count printed only as a rate was taken as the whole number "
+        "its number at risk, less the censoring implied by the study's entry period and end "
+        "of follow-up where both are printed; a count printed only as a rate was taken as "
+        "the whole number "
         "that rounds to it; 0.5 was added to the cells of a table with a zero cell; an SE "
         "derived from a p-value was raised to the smallest the group sizes allow (a subgroup "
         "of unprinted size taken as at least 10% of its arm)."
@@ -121,6 +123,7 @@ def test_options_in_words() -> None:
     other = DeriveOptions(
         median_variance="exponential_mle", p_bound="exclude", p_choice="largest",
         weibull_shape=1.5, impute_events=False, se_floor=False, continuity_correction=0.0,
+        censoring_from_follow_up=False,
     )  # fmt: skip
     text = options_text(other)
     assert text.startswith("The variance of a log median was that of an exponential model, ")
@@ -131,6 +134,7 @@ def test_options_in_words() -> None:
         "were not split between its groups",
         "no continuity correction",
         "was not raised",
+        "as its number at risk (nobody censored before the landmark)",
     ):
         assert words in text
     assert "=" not in text and "True" not in text

@@ -27,8 +27,6 @@ from hccmeta.models import mcmc
 from hccmeta.models.survival import fit_survival
 from tests.test_model_survival import EXP, REF, n34, n34_and_terashima
 
-from .conftest import DefaultResult
-
 #: Posterior means within this many Monte Carlo SEs of the closed form.
 N_MCSE = 4.0
 #: Log densities computed two ways in double precision.
@@ -197,7 +195,7 @@ class _Draws:
 
 
 def test_survival_analyses_get_a_bias_adjusted_hazard_ratio(
-    monkeypatch: pytest.MonkeyPatch, evidence: hm.Evidence, default_result: DefaultResult
+    monkeypatch: pytest.MonkeyPatch, evidence: hm.Evidence
 ) -> None:
     """median_os_per_regimen: the HR of a non-randomised comparison gets a
     bias-adjusted estimate from a second fit whose n=34 study carries its default bias
@@ -209,7 +207,7 @@ def test_survival_analyses_get_a_bias_adjusted_hazard_ratio(
     monkeypatch.setattr(mcmc, "sample", draws)
     monkeypatch.setattr(mcmc_runners, "_FIT_CACHE", {})
     assert "survival_multiformat" in hm.analyses.run.BIAS_MODELS
-    res = default_result("median_os_per_regimen")
+    res = hm.run_analysis("median_os_per_regimen", evidence)
     assert len(draws.data) == 2  # the primary fit and the bias-adjusted one
     assert "bias_mean" not in draws.data[0]
     np.testing.assert_allclose(draws.data[1]["bias_mean"][:1], [-0.30])
@@ -233,7 +231,7 @@ def test_survival_analyses_get_a_bias_adjusted_hazard_ratio(
 
 
 def test_the_one_over_m_likelihood_is_a_sensitivity_variant_of_every_survival_synthesis(
-    monkeypatch: pytest.MonkeyPatch, evidence: hm.Evidence, default_result: DefaultResult
+    monkeypatch: pytest.MonkeyPatch, evidence: hm.Evidence
 ) -> None:
     """The 1/m composite likelihood (overlap='families') is kept as the conversion
     variant ``survival_overlap_families`` of the multi-format synthesis: the fit gets
@@ -248,7 +246,7 @@ def test_the_one_over_m_likelihood_is_a_sensitivity_variant_of_every_survival_sy
     draws = _Draws()
     monkeypatch.setattr(mcmc, "sample", draws)
     monkeypatch.setattr(mcmc_runners, "_FIT_CACHE", {})
-    primary = default_result("median_os_per_regimen")
+    primary = hm.run_analysis("median_os_per_regimen", evidence)
     families = hm.run_analysis(
         "median_os_per_regimen", evidence, variation=Variation(survival_overlap="families")
     )
