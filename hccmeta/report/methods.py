@@ -136,7 +136,11 @@ _METHOD_TEXT: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tierney2007",),
     ),
     "median_ci": ("a median with its CI, on the log scale", ()),
-    "median_events": ("a median with its events: SE of ln(median) = 1 / sqrt(d)", ()),
+    "median_events": (
+        "a median with its events: SE of ln(median) = 1 / sqrt(d (ln 2)^2), that of a "
+        "Kaplan-Meier median (1 / sqrt(d), the exponential MLE's, in its sensitivity variant)",
+        (),
+    ),
     "landmark_ci": ("a survival proportion with its CI, on the cloglog scale ln(-ln S)", ()),
     "landmark_peto": (
         "a survival proportion and the number at risk: Peto variance S^2 (1 - S) / n, "
