@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy hccmeta
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

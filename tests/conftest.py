@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -109,7 +110,7 @@ def default_result(evidence: hm.Evidence) -> DefaultResult:
 
 
 #: Test modules that read the default analyses of the five studies (:func:`default_result`):
-#: one xdist group, so that one worker makes each of those fits once per session.
+#: one xdist work unit, so that one worker makes each of those fits once per session.
 SHARED_DEFAULT_RESULTS = frozenset(
     {
         "test_analyses.py",
@@ -121,15 +122,21 @@ SHARED_DEFAULT_RESULTS = frozenset(
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test module is one xdist group (``make test`` runs ``--dist loadgroup``: a
-    module's fixtures are made once, as ``--dist loadfile`` does), except the modules of
-    :data:`SHARED_DEFAULT_RESULTS`, which share one."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            name = item.path.name
-            group = "default_results" if name in SHARED_DEFAULT_RESULTS else name
-            item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` (``make test``), except that the modules of
+    :data:`SHARED_DEFAULT_RESULTS` are one work unit. (xdist's own ``loadgroup`` marks a
+    group in ``item._nodeid``, which pytest 9 no longer reads: it runs as ``load``.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class _SharedDefaults(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "default_results" if Path(path).name in SHARED_DEFAULT_RESULTS else path
+
+    return _SharedDefaults(config, log)
 
 
 #: Exact engine vs a brute-force quadrature of the same posterior: both are numerical
