@@ -48,9 +48,7 @@ def test_registry_lists_every_spec_question(evidence: hm.Evidence) -> None:
         assert required in names
 
 
-def test_os_contrast_takes_both_studies_oriented(
-    evidence: hm.Evidence, derived: object, default_result: DefaultResult
-) -> None:
+def test_os_contrast_takes_both_studies_oriented(default_result: DefaultResult) -> None:
     res = default_result("os_tace_plus_sorafenib_vs_sorafenib")
     eff = res.effects.set_index("study")
     # Terashima Table 3 prints group B vs group A, HR 2.628 (1.309-5.278): the question
@@ -75,9 +73,7 @@ def test_os_contrast_takes_both_studies_oriented(
     assert row["natural_median"] == pytest.approx(math.exp(row["median"]), rel=1e-12)
 
 
-def test_k1_analysis_is_the_study_effect_shrunk_by_the_prior(
-    evidence: hm.Evidence, derived: object, default_result: DefaultResult
-) -> None:
+def test_k1_analysis_is_the_study_effect_shrunk_by_the_prior(default_result: DefaultResult) -> None:
     """TTP: one study (n=34: medians 5 vs 8 months, P = 0.058). The pooled mu is that
     study's ln HR under mu ~ N(0, 1), tau ~ HalfNormal(0.5), as a 2-D quadrature gives."""
     res = default_result("ttp_tace_plus_sorafenib_vs_sorafenib")
@@ -98,7 +94,7 @@ def test_k1_analysis_is_the_study_effect_shrunk_by_the_prior(
 
 
 def test_empty_analysis_reports_no_eligible_records(
-    evidence: hm.Evidence, capsys: pytest.CaptureFixture[str], default_result: DefaultResult
+    capsys: pytest.CaptureFixture[str], default_result: DefaultResult
 ) -> None:
     res = default_result("os_tace_plus_sorafenib_vs_tace_alone")
     assert res.status == "no_eligible_records"
@@ -193,9 +189,7 @@ def test_leave_one_out_equals_a_direct_fit(evidence: hm.Evidence, derived: objec
 
 
 @pytest.mark.sampling
-def test_mcmc_analyses_run_cleanly(
-    evidence: hm.Evidence, derived: object, default_result: DefaultResult
-) -> None:
+def test_mcmc_analyses_run_cleanly(default_result: DefaultResult) -> None:
     for name in ("prognostic_factors", "objective_response", "ae_grade_3_4"):
         res = default_result(name)
         assert res.status == "ok", name
@@ -205,9 +199,7 @@ def test_mcmc_analyses_run_cleanly(
 
 
 @pytest.mark.sampling
-def test_prognostic_single_factor_agrees_with_normal_normal(
-    evidence: hm.Evidence, derived: object, default_result: DefaultResult
-) -> None:
+def test_prognostic_single_factor_agrees_with_normal_normal(default_result: DefaultResult) -> None:
     """With one factor informed by one study (AFP: Terashima's adjusted HR 2.207,
     1.230-3.958), the joint model's mu_f is close to the exact normal-normal fit of
     that study: both have mu ~ N(0, 1); the joint model's hierarchical tau prior has a
@@ -293,9 +285,7 @@ def test_unknown_analysis_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown analysis 'nope'" in err and "Traceback" not in err
 
 
-def test_estimate_columns(
-    evidence: hm.Evidence, derived: object, default_result: DefaultResult
-) -> None:
+def test_estimate_columns(default_result: DefaultResult) -> None:
     res = default_result("median_ttp_per_regimen")
     run = hm.analyses.run
     cols = [*run.ESTIMATE_COLUMNS, *run.CREDIBILITY_COLUMNS, *run.DOMINANCE_COLUMNS]

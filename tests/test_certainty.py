@@ -77,9 +77,7 @@ def _imprecision_by_hand(row: pd.Series) -> int:
     return 1 if not math.isfinite(n) or n < OIS_EVENTS else 0
 
 
-def test_os_with_vs_without_intrahepatic_therapy(
-    evidence: hm.Evidence, default_result: DefaultResult
-) -> None:
+def test_os_with_vs_without_intrahepatic_therapy(default_result: DefaultResult) -> None:
     """tace_resistant_n34 (ROBINS-I serious, direct) and terashima2016 group A vs B
     (ROBINS-I serious, indirect in population, intervention, comparator and time
     origin): non-randomised, so it starts low (2); risk of bias: both serious, deficit 1
@@ -102,7 +100,7 @@ def test_os_with_vs_without_intrahepatic_therapy(
     assert any("terashima2016 indirect in population" in r for r in c["certainty_reasons"])
 
 
-def test_prognostic_factors(evidence: hm.Evidence, default_result: DefaultResult) -> None:
+def test_prognostic_factors(default_result: DefaultResult) -> None:
     """Prognostic factors start high (cohorts are the right design). Child-Pugh B vs A:
     lee2017 and terashima2016 are QUIPS moderate (deficit 1 for all the weight): -1;
     Terashima (factors at sorafenib failure) is indirect and, with its B vs class A SE
@@ -133,9 +131,7 @@ def test_prognostic_factors(evidence: hm.Evidence, default_result: DefaultResult
         assert f["certainty"] == LEVELS[max(0, 3 - 2 - imp)]
 
 
-def test_absolute_outcomes_per_regimen(
-    evidence: hm.Evidence, default_result: DefaultResult
-) -> None:
+def test_absolute_outcomes_per_regimen(default_result: DefaultResult) -> None:
     """Outcomes under a regimen start high (overall prognosis). park2012's TTP: QUIPS
     moderate (-1); the n=34 study's arms: QUIPS high (selected on three months of
     sorafenib, -2). Imprecision of a median: upper/lower >= 4 -> -2, >= 2 -> -1."""
@@ -154,9 +150,7 @@ def test_absolute_outcomes_per_regimen(
     assert (hr["type"], hr["start"], hr["risk_of_bias"]) == ("intervention", "low", -1)
 
 
-def test_response_rates_borrowing_a_first_line_arm(
-    evidence: hm.Evidence, default_result: DefaultResult
-) -> None:
+def test_response_rates_borrowing_a_first_line_arm(default_result: DefaultResult) -> None:
     """Objective response, sorafenib alone: the n=34 arm (0 of 12, QUIPS high) and
     Terashima's first-line rate (2 of 79, QUIPS moderate, indirect outcome: RECIST 1.1
     best response). Weights from the logit SEs: Terashima's larger arm carries most, so
@@ -219,7 +213,7 @@ BY_HAND = {
 
 @pytest.mark.parametrize(("analysis", "estimand"), list(BY_HAND), ids=lambda x: str(x))
 def test_default_analyses_domain_by_domain(
-    evidence: hm.Evidence, analysis: str, estimand: str, default_result: DefaultResult
+    analysis: str, estimand: str, default_result: DefaultResult
 ) -> None:
     res = default_result(analysis)
     row = res.estimates.set_index("estimand").loc[estimand]
@@ -238,9 +232,7 @@ def test_default_analyses_domain_by_domain(
     assert c["certainty"] == LEVELS[max(0, level)]
 
 
-def test_every_default_estimate_is_rated(
-    evidence: hm.Evidence, default_result: DefaultResult
-) -> None:
+def test_every_default_estimate_is_rated(default_result: DefaultResult) -> None:
     from hccmeta.analyses.registry import load_registry
 
     for name in load_registry(STUDY_DATA).names:

@@ -211,7 +211,7 @@ def test_orientation_of_every_pooled_effect(
 
 
 def test_no_eligible_records_message_is_generated_from_the_data(
-    evidence: hm.Evidence, default_result: DefaultResult
+    default_result: DefaultResult,
 ) -> None:
     res = default_result("os_tace_plus_sorafenib_vs_tace_alone")
     assert res.message == (

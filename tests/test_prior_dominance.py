@@ -128,9 +128,7 @@ def test_the_rules_name_the_dominant_prior(
     assert (WIDTH_RATIO, SHIFT_SE) == (1.5, 0.5)
 
 
-def test_parks_pfs_shows_the_study_next_to_the_pooled(
-    evidence: hm.Evidence, default_result: DefaultResult
-) -> None:
+def test_parks_pfs_shows_the_study_next_to_the_pooled(default_result: DefaultResult) -> None:
     """Park et al., 6-month PFS 52.0% (95% CI 37.3-66.1%), the only study: the pooled
     51% (2% to 87%) is as wide as the tau prior allows; the row names tau and shows the
     study's own estimate (the effects layer's cloglog SE from the printed CI, back on
@@ -166,9 +164,7 @@ def _own_arm_median(events: int, n: int) -> float:
 
 
 @pytest.mark.sampling
-def test_response_rate_of_a_regimen_comes_from_its_own_arms(
-    evidence: hm.Evidence, default_result: DefaultResult
-) -> None:
+def test_response_rate_of_a_regimen_comes_from_its_own_arms(default_result: DefaultResult) -> None:
     """Objective response, sorafenib + TACE: the n=34 study's 13 of 22 is its only arm.
     Its rate comes from that arm (a binomial random-effects model of the regimen's own
     arms, mu ~ N(0, 2), tau ~ HalfNormal(1)): centred near 59%, not at the 34% that

@@ -93,9 +93,7 @@ def test_default_prior_row_equals_primary(os_table: pd.DataFrame) -> None:
     assert other["ci_upper"] > primary["ci_upper"]  # a wider prior on tau widens the CrI
 
 
-def test_fixed_effect_is_tau_zero(
-    evidence: hm.Evidence, os_table: pd.DataFrame, default_result: DefaultResult
-) -> None:
+def test_fixed_effect_is_tau_zero(os_table: pd.DataFrame, default_result: DefaultResult) -> None:
     primary = default_result(OS)
     fit = hm.pool(primary.effects["yi"], primary.effects["sei"], measure="hr", model="fixed")
     row = _row(os_table, "fixed_effect")

@@ -695,7 +695,7 @@ class _Deriver:
                 d = cloglog_survival_from_ci(lm.survival, ci.lower, ci.upper, level=ci.level)
             elif lm.n_at_risk:
                 d = cloglog_survival_from_n_at_risk(lm.survival, lm.n_at_risk)
-            elif self.opt.impute_n_at_risk and info.n and lm.time in n_follow:
+            elif lm.time in n_follow:  # only filled with impute_n_at_risk and a size
                 d = cloglog_survival_from_follow_up(lm.survival, n_follow[lm.time])
             elif self.opt.impute_n_at_risk and info.n:
                 d = cloglog_survival_from_n(lm.survival, info.n)

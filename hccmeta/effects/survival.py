@@ -452,18 +452,23 @@ def cloglog_survival_from_n(survival: ArrayLike, n: ArrayLike) -> Derived:
     """
     s = check_proportion("survival", survival)
     n0 = check_count("n", n, positive=True)
-    s, n0 = broadcast(s, n0)
+    return _cloglog_binomial(s, n0, "landmark_binomial", ())
+
+
+def _cloglog_binomial(s: FloatArray, n: FloatArray, method: str, extra: tuple[str, ...]) -> Derived:
+    """``ln(-ln S)`` with the binomial SE ``sqrt((1 - S) / (n S)) / |ln S|`` of an imputed
+    number at risk ``n S`` (validated ``s`` and ``n``), flagged ``peto_variance``,
+    ``imputed_n_at_risk`` and ``extra``."""
+    s, n = broadcast(s, n)
     y = np.log(-np.log(s))
-    sei = np.sqrt((1.0 - s) / (n0 * s)) / np.abs(np.log(s))
+    sei = np.sqrt((1.0 - s) / (n * s)) / np.abs(np.log(s))
+    flags = ("peto_variance", "imputed_n_at_risk", *extra)
     return Derived(
         measure="cloglog_survival",
-        method="landmark_binomial",
+        method=method,
         yi=y,
         sei=np.asarray(sei, dtype=float),
-        flags={
-            "peto_variance": mask(True, y.shape),
-            "imputed_n_at_risk": mask(True, y.shape),
-        },
+        flags={f: mask(True, y.shape) for f in flags},
     )
 
 
@@ -559,17 +564,4 @@ def cloglog_survival_from_follow_up(survival: ArrayLike, n_at_risk: ArrayLike) -
     ``peto_variance``."""
     s = check_proportion("survival", survival)
     n = check_positive("n_at_risk", n_at_risk)
-    s, n = broadcast(s, n)
-    y = np.log(-np.log(s))
-    sei = np.sqrt((1.0 - s) / (n * s)) / np.abs(np.log(s))
-    return Derived(
-        measure="cloglog_survival",
-        method="landmark_follow_up",
-        yi=y,
-        sei=np.asarray(sei, dtype=float),
-        flags={
-            "peto_variance": mask(True, y.shape),
-            "imputed_n_at_risk": mask(True, y.shape),
-            "censoring_from_accrual": mask(True, y.shape),
-        },
-    )
+    return _cloglog_binomial(s, n, "landmark_follow_up", ("censoring_from_accrual",))
