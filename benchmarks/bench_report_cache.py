@@ -12,9 +12,12 @@ into a temporary report directory:
 3. one study edited: one number of one study file changed (by default Lee 2017's
    median PFS of the patients with main or lobar portal vein invasion, 3.7 -> 3.9
    months); only the analyses that study is relevant to (six of fourteen, three of them
-   MCMC models) and their sensitivity variants are refitted (target <= 20 s).
+   MCMC models) and their sensitivity variants are run again, and of their MCMC fits
+   only those whose data changed are sampled (the others are read back from the
+   cache's fit entries: :func:`hccmeta.models.mcmc.fit_store`) (target <= 20 s).
 
-It prints each run's wall time, the cache's reuse count from the summary line, and
+It prints each run's wall time, the cache's reuse counts from the summary line
+(results, and MCMC fits read back or sampled), and
 whether the report rendered from the cache is the same bytes as that of run 1. The copy
 is run without ``--sources``: an edited number would no longer match its source snippet.
 

@@ -582,6 +582,7 @@ def run_analysis(
     variation: Variation | None = None,
     registry: Registry | None = None,
     seed: int = DEFAULT_SEED,
+    rate: bool = True,
 ) -> AnalysisResult:
     """Run one registered analysis on the evidence.
 
@@ -600,6 +601,11 @@ def run_analysis(
         The registry (default: ``analyses.yaml`` of the evidence's data directory).
     seed : int, keyword-only
         Seed of every sampler and of the exact engine's posterior draws.
+    rate : bool, keyword-only
+        Rate the certainty of the estimates, fit the bias-adjusted model where the
+        analysis calls for it, and check prior dominance (the default). False gives the
+        estimates alone, with those columns empty: what a sensitivity variant's row
+        takes (:data:`hccmeta.sensitivity.table.ESTIMATE_FIELDS`).
 
     Returns
     -------
@@ -633,9 +639,12 @@ def run_analysis(
     else:
         status = "ok"
         est = pd.DataFrame(estimates, columns=list(ESTIMATE_COLUMNS))
-        certainty = rate_estimates(definition, est, rows, basis, evidence)
-        est = _with_credibility(est, certainty)
-        if _wants_bias_adjustment(definition, est, variation):
+        if rate:
+            certainty = rate_estimates(definition, est, rows, basis, evidence)
+            est = _with_credibility(est, certainty)
+        else:
+            est = est.reindex(columns=[*ESTIMATE_COLUMNS, *CREDIBILITY_COLUMNS])
+        if rate and _wants_bias_adjustment(definition, est, variation):
             adjusted = run_analysis(
                 definition,
                 evidence,
@@ -652,8 +661,10 @@ def run_analysis(
             f"{len(rows)} effects, {len(est)} estimands"
         )
     priors = _fit_priors(fits)
-    if status == "ok":
+    if status == "ok" and rate:
         est = prior_dominance(definition, est, rows, basis, priors)
+    elif status == "ok":
+        est = est.reindex(columns=[*est.columns, *DOMINANCE_COLUMNS])
     if variation.bias is not None and variation.bias != "combined" and not rows.empty:
         good = _good_side(definition)
         exposed = definition.contrast[0] if definition.contrast else None

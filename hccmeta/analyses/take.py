@@ -8,7 +8,8 @@ and the sensitivity planners (:mod:`hccmeta.sensitivity.variants`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -21,7 +22,36 @@ from hccmeta.errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import Variation
 
-__all__ = ["alternative_of", "selectors", "subset_rows", "take", "take_roles"]
+__all__ = [
+    "alternative_of",
+    "selection_memo",
+    "selectors",
+    "subset_rows",
+    "take",
+    "take_roles",
+]
+
+#: Selections remembered inside :func:`selection_memo`: (id of the effects table, the
+#: selectors, ``what``) -> (the table, held so that its id is not reused, the rows).
+_MEMO: dict[tuple[int, str, tuple[str, ...]], tuple[pd.DataFrame, pd.DataFrame]] | None = None
+
+
+@contextmanager
+def selection_memo() -> Iterator[None]:
+    """Within the block, :func:`take` selects from a given effects table with given
+    selectors once and reuses the rows: the sensitivity analyses select the same
+    effects for most of their variants (leaving a study out or changing a prior happens
+    after the selection). The effects tables must not be changed in place within the
+    block (derived effects never are: they are shared between fits)."""
+    global _MEMO
+    outer = _MEMO
+    if outer is None:
+        _MEMO = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _MEMO = None
 
 
 def selectors(select: Selector | list[Selector] | None) -> list[Selector]:
@@ -68,6 +98,31 @@ def take(
     if variation.prefer_univariate:
         order = ["univariate", "adjusted", "descriptive"]
         selects = [s.model_copy(update={"prefer_analysis": order}) for s in selects]
+    memo = _MEMO
+    key = None
+    if memo is not None:
+        key = (id(effects), what, tuple(s.model_dump_json() for s in selects))
+        hit = memo.get(key)
+        if hit is not None and hit[0] is effects:
+            return _leave_out(hit[1], variation, subset=subset)
+    rows = _selected(effects, selects, what)
+    if memo is not None and key is not None:
+        memo[key] = (effects, rows)
+    return _leave_out(rows, variation, subset=subset)
+
+
+def _leave_out(rows: pd.DataFrame, variation: Variation, *, subset: bool) -> pd.DataFrame:
+    """The selected rows without the left-out studies and, with ``subset``, the subset."""
+    if rows.empty:
+        return rows
+    rows = rows[~rows["study"].isin(variation.exclude_studies)]
+    if subset:
+        rows = subset_rows(rows, variation.subset)
+    return rows.reset_index(drop=True)
+
+
+def _selected(effects: pd.DataFrame, selects: list[Selector], what: str) -> pd.DataFrame:
+    """The rows the selectors take (checked: one per study and time, levels mapped)."""
     parts = [select_effects(effects, s) for s in selects]
     rows = (
         pd.concat([p for p in parts if not p.empty], ignore_index=True)
@@ -84,10 +139,7 @@ def take(
             "more than one effect of a study matches: " + ", ".join(dup["effect"].astype(str))
         )
     check_levels(rows, [m for s in selects for m in s.levels], what=what)
-    rows = rows[~rows["study"].isin(variation.exclude_studies)]
-    if subset:
-        rows = subset_rows(rows, variation.subset)
-    return rows.reset_index(drop=True)
+    return rows
 
 
 def take_roles(

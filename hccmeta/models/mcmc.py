@@ -24,6 +24,17 @@ caller passes names the structure (model, prior families, covariates, ...); :fun
 adds the shapes of ``data`` to it, so a change of ``k`` compiles a new model instead of
 failing. ``build`` must therefore build the model for the data it is about to get.
 
+Fits stored across processes
+-----------------------------
+A fit is a deterministic function of the compiled structure, the data, the settings, the
+seed and the start (the same seed gives bit-identical draws, whether the model was just
+compiled or linked from PyTensor's numba cache: see "Reproducible draws" below). Inside
+``with fit_store(store):`` :func:`sample` first asks ``store`` for the fit under
+:func:`fit_key` of its inputs and samples (and compiles) only on a miss, storing what it
+computed. ``hccmeta report`` passes its result cache (:mod:`hccmeta.report.cache`, which
+adds the code version to the key): after one study is edited, the fits of an analysis
+whose data did not change are read back instead of compiled and sampled again.
+
 PyMC, pytensor and nutpie are imported inside the functions (``import hccmeta`` stays
 light).
 """
@@ -31,12 +42,14 @@ light).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import xarray as xr
@@ -52,7 +65,10 @@ __all__ = [
     "clear_cache",
     "compile_count",
     "compiled",
+    "current_fit_store",
     "diagnose",
+    "fit_key",
+    "fit_store",
     "sample",
 ]
 
@@ -540,6 +556,73 @@ def _finite_reduce(values: Any, fn: Callable[..., Any]) -> float:
 
 
 # --------------------------------------------------------------------------------------
+# fits stored across processes
+
+
+class FitStore(Protocol):
+    """Where :func:`sample` reads and writes whole fits (see "Fits stored across
+    processes" above); a store must never raise: a failure to read is a miss."""
+
+    def get_fit(self, key: str) -> tuple[xr.DataTree, Diagnostics] | None:
+        """The fit stored under ``key``, or None."""
+
+    def put_fit(self, key: str, fit: tuple[xr.DataTree, Diagnostics]) -> None:
+        """Store ``fit`` under ``key``."""
+
+
+_STORE: FitStore | None = None
+
+
+@contextmanager
+def fit_store(store: FitStore | None) -> Iterator[None]:
+    """Within the block, :func:`sample` in this process reuses and stores fits through
+    ``store`` (None: no store)."""
+    global _STORE
+    previous, _STORE = _STORE, store
+    try:
+        yield
+    finally:
+        _STORE = previous
+
+
+def current_fit_store() -> FitStore | None:
+    """The store :func:`sample` uses now (None outside :func:`fit_store`)."""
+    return _STORE
+
+
+def _digest_values(h: Any, label: str, values: Mapping[str, DataValue] | None) -> None:
+    h.update(f"{label}:{0 if values is None else len(values)}\0".encode())
+    for name in sorted(values or {}):
+        arr = np.ascontiguousarray(np.asarray(values[name]))  # type: ignore[index]
+        h.update(f"{name}|{arr.dtype.str}|{arr.shape}\0".encode())
+        h.update(arr.tobytes())
+
+
+def fit_key(
+    key: Hashable,
+    data: Mapping[str, DataValue],
+    *,
+    seed: int,
+    settings: SamplerSettings,
+    var_names: Sequence[str] | None = None,
+    coords: Mapping[str, Sequence[Any]] | None = None,
+    init: Mapping[str, DataValue] | None = None,
+) -> str | None:
+    """SHA-256 of everything a :func:`sample` call's result depends on besides the code:
+    the structure key, the shapes, dtypes and bytes of the data, the settings, seed,
+    checked variables, coordinates and start. None when the key's text is not a
+    faithful description (an object printed with its address): such a fit is not
+    stored."""
+    text = repr((key, _shape_key(data), settings, int(seed), var_names, coords))
+    if " at 0x" in text:
+        return None
+    h = hashlib.sha256(text.encode())
+    _digest_values(h, "data", data)
+    _digest_values(h, "init", init)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------
 # sampling
 
 
@@ -616,7 +699,8 @@ def sample(
     -------
     (xarray.DataTree, Diagnostics)
         The trace of the last attempt (groups ``posterior`` and ``sample_stats``) and
-        its diagnostics.
+        its diagnostics. Inside :func:`fit_store`, the fit stored under the same inputs
+        (:func:`fit_key`) if there is one: nothing is compiled or sampled.
 
     Raises
     ------
@@ -624,6 +708,31 @@ def sample(
         If nutpie cannot sample at all in any attempt.
     """
     settings = settings if settings is not None else SamplerSettings()
+    store = _STORE
+    stored_as = None
+    if store is not None:
+        stored_as = fit_key(
+            key, data, seed=seed, settings=settings, var_names=var_names, coords=coords, init=init
+        )
+        hit = store.get_fit(stored_as) if stored_as is not None else None
+        if hit is not None:
+            return hit
+    fit = _sample(key, build, data, seed, settings, var_names, coords, init)
+    if store is not None and stored_as is not None:
+        store.put_fit(stored_as, fit)
+    return fit
+
+
+def _sample(
+    key: Hashable,
+    build: Callable[[], pm.Model],
+    data: Mapping[str, DataValue],
+    seed: int,
+    settings: SamplerSettings,
+    var_names: Sequence[str] | None,
+    coords: Mapping[str, Sequence[Any]] | None,
+    init: Mapping[str, DataValue] | None,
+) -> tuple[xr.DataTree, Diagnostics]:
     full_key = (key, _shape_key(data))
     model = compiled(full_key, build)
     if data:

@@ -28,6 +28,16 @@ and cross-checked, with their warnings) is stored under the hash of the code and
 every file of the data and source directories, so that a report whose results all come
 from the cache does not parse the YAML again.
 
+Below the analyses, every MCMC fit is stored on its own (kind ``fit``), under the hash
+of its inputs -- the model structure, the data and prior values it is given, sampler
+settings, seed and start (:func:`hccmeta.models.mcmc.fit_key`) -- and the code version:
+:func:`hccmeta.models.mcmc.sample` reads it back instead of compiling and sampling
+(:meth:`ResultCache.get_fit`). An analysis whose relevant studies changed is thus
+re-planned and its exact fits recomputed, but of its MCMC fits only those whose data
+changed are sampled again: a leave-one-out fit without the edited study, or a fit that
+does not take the edited number, is reused. A fit is deterministic in these inputs
+(the same seed gives bit-identical draws), so a reused fit is the fit.
+
 Entries live in ``.hccmeta-cache/`` at the repository root (beside ``pyproject.toml``,
 ignored by git), or in ``$HCCMETA_CACHE``; ``HCCMETA_CACHE=off`` (or ``hccmeta report
 --no-cache``) disables the cache; deleting the directory clears it. One file per
@@ -337,6 +347,7 @@ class ResultCache:
     stats: dict[str, int] = field(
         default_factory=lambda: {"hits": 0, "misses": 0, "writes": 0, "bad": 0, "write_errors": 0}
     )
+    fits: dict[str, int] = field(default_factory=lambda: {"reused": 0, "sampled": 0})
 
     @classmethod
     def from_env(cls, *, enabled: bool = True) -> ResultCache:
@@ -427,6 +438,20 @@ class ResultCache:
             if tmp is not None:
                 with suppress(OSError):
                     os.unlink(tmp)
+
+    # the fit store of hccmeta.models.mcmc.sample: one entry per MCMC fit, under its
+    # inputs (mcmc.fit_key) and the code version; counted in ``fits``, not ``stats``
+
+    def get_fit(self, key: str) -> Any | None:
+        """The MCMC fit stored under ``key`` (:func:`hccmeta.models.mcmc.fit_key`) by
+        this code version, or None."""
+        fit = self.get("fit", sub_key(code_version(), key), count=False)
+        self.fits["reused" if fit is not None else "sampled"] += 1
+        return fit
+
+    def put_fit(self, key: str, fit: Any) -> None:
+        """Store one MCMC fit (see :meth:`get_fit`)."""
+        self.put("fit", sub_key(code_version(), key), fit, count=False)
 
     def prune(self, *, older_than_days: float = 30.0) -> int:
         """Remove entries not used for ``older_than_days`` and temporary files of killed

@@ -240,19 +240,39 @@ def collect(
         analyses start (the writer starts drawing their figures then).
     cache : ResultCache, optional
         Reuse the primary results and sensitivity tables stored under the same inputs,
-        and store those computed (:mod:`hccmeta.report.cache`). Default: no cache.
+        and store those computed (:mod:`hccmeta.report.cache`); below them, each MCMC
+        fit (:func:`hccmeta.models.mcmc.fit_store`). Default: no cache.
 
     Returns
     -------
     ReportData
     """
+    from hccmeta.analyses.take import selection_memo
+    from hccmeta.models.mcmc import fit_store
+    from hccmeta.report.cache import ResultCache
+
+    cache = cache if cache is not None else ResultCache(None)
+    # each MCMC fit stored under its inputs; each selection of effects made once
+    with fit_store(cache if cache.enabled else None), selection_memo():
+        return _collect(evidence, seed, registry, sensitivity, progress, on_primaries, cache)
+
+
+def _collect(
+    evidence: Evidence,
+    seed: int,
+    registry: Registry | None,
+    sensitivity: bool,
+    progress: Progress | None,
+    on_primaries: Callable[[list[AnalysisResult], dict[str, tuple[str | None, str | None]]], None]
+    | None,
+    cache: ResultCache,
+) -> ReportData:
     from hccmeta.analyses.account import evidence_account
     from hccmeta.analyses.run import run_analysis
     from hccmeta.effects import derive_effects
-    from hccmeta.report.cache import ResultCache, load_registry_cached
+    from hccmeta.report.cache import load_registry_cached
     from hccmeta.report.interpret import interpret
 
-    cache = cache if cache is not None else ResultCache(None)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if registry is None:

@@ -70,7 +70,8 @@ class ReportSummary:
         Analyses whose MCMC diagnostics failed after retries (flagged in the report).
     cache : dict or None
         Entries of the result cache reused (``hits``) and computed (``misses``,
-        ``writes``, ``bad``, ``write_errors``); None when the cache was off.
+        ``writes``, ``bad``, ``write_errors``), and MCMC fits read back from it
+        (``fits_reused``) or sampled (``fits_sampled``); None when the cache was off.
     """
 
     out_dir: Path
@@ -93,6 +94,8 @@ class ReportSummary:
         if self.cache is not None:
             c = self.cache
             text += f"; cache: {c['hits']} reused, {c['misses']} computed"
+            if c.get("fits_reused", 0) + c.get("fits_sampled", 0):
+                text += f" (MCMC fits: {c['fits_reused']} reused, {c['fits_sampled']} sampled)"
         if self.failed_diagnostics:
             text += f"; MCMC diagnostics FAILED: {', '.join(self.failed_diagnostics)}"
         return text
@@ -548,5 +551,9 @@ def _write_report(
         seconds=time.perf_counter() - start,
         timings=timings,
         failed_diagnostics=[s.name for s in data.sections if not s.result.ok],
-        cache=dict(cache.stats) if cache is not None and cache.enabled else None,
+        cache=(
+            {**cache.stats, **{f"fits_{k}": v for k, v in cache.fits.items()}}
+            if cache is not None and cache.enabled
+            else None
+        ),
     )

@@ -176,6 +176,7 @@ def run_fit(context: Context, task: FitTask) -> FitOutcome:
             variation=task.variation,
             registry=context.registry,
             seed=task.seed,
+            rate=task.keep_result,  # a variant's row takes the estimates alone
         )
     except _variant_errors() as exc:
         return FitOutcome(

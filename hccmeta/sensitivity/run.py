@@ -33,6 +33,7 @@ import pandas as pd
 
 from hccmeta.analyses.registry import Registry, load_registry
 from hccmeta.analyses.run import AnalysisResult, Variation
+from hccmeta.analyses.take import selection_memo
 from hccmeta.data import Evidence
 from hccmeta.defaults import DEFAULT_SEED  # the one default seed
 from hccmeta.errors import InputError
@@ -742,5 +743,6 @@ def _execute(
         settings=settings,
         extra=extra,
     )
-    with ex if own else nullcontext():
+    # the variants select the same effects over and over: each selection is made once
+    with ex if own else nullcontext(), selection_memo():
         return session.run(names, primaries)
