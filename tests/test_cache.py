@@ -346,3 +346,53 @@ def test_evidence_and_registry_come_from_the_cache_until_a_file_changes(
         load_evidence(cache, data, None)
     with pytest.raises(StudyDataError, match="park2012"):  # not stored: raises again
         load_evidence(cache, data, None)
+
+
+def _yaml_entries(cache: ResultCache) -> set[str]:
+    assert cache.directory is not None
+    root = cache.directory / f"v{cache_module.FORMAT}" / "yaml"
+    return {p.name for p in root.rglob("*.pkl")} if root.is_dir() else set()
+
+
+def test_an_edited_study_is_the_only_file_parsed_again(data: Path, tmp_path: Path) -> None:
+    """Each parsed YAML file is kept under the hash of its text: after one study is
+    edited, loading stores one new parsed file (the edited one) and gives what loading
+    without any cache gives; a file the reading policy refuses is never stored."""
+    from hccmeta.data.yamlio import parse_store, read_yaml
+    from hccmeta.errors import Problem
+    from hccmeta.report.cache import load_evidence
+
+    cache = ResultCache(tmp_path / "c")
+    load_evidence(cache, data, None)
+    files = _yaml_entries(cache)
+    n_yaml = len(list(data.glob("*.yaml")))
+    assert 1 <= len(files) <= n_yaml  # the study files and the vocabulary
+
+    _edit(data / "park2012.yaml", PARK_PFS_OLD, PARK_PFS_NEW)
+    edited = load_evidence(cache, data, None)
+    assert len(_yaml_entries(cache) - files) == 1  # only park2012.yaml parsed and kept
+    fresh = hm.load_studies(data)
+    assert edited.data_hash == fresh.data_hash
+    assert edited.warnings == fresh.warnings
+    assert edited.provenance == fresh.provenance
+    assert edited.studies_table.equals(fresh.studies_table)
+    study = next(s for s in edited.studies if s.id == "park2012")
+    assert "0.55" in repr(study)
+
+    # a refused text: a Problem with its line, every time, and nothing kept
+    bad = tmp_path / "anchor.yaml"
+    bad.write_text("a: &x 1\nb: *x\n", "utf-8")
+    before = _yaml_entries(cache)
+    with parse_store(cache):
+        for _ in range(2):
+            got = read_yaml(bad, "anchor.yaml")
+            assert isinstance(got, Problem) and got.line == 1 and "anchor" in got.message
+    assert _yaml_entries(cache) == before
+    # a good text read back from the store has its line numbers
+    good = data / "park2012.yaml"
+    with parse_store(cache):
+        stored = read_yaml(good, "park2012.yaml")
+    plain = read_yaml(good, "park2012.yaml")
+    assert not isinstance(stored, Problem) and not isinstance(plain, Problem)
+    assert stored[0] == plain[0]
+    assert stored[1].line(("records", 0)) == plain[1].line(("records", 0)) > 1

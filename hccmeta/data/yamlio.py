@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import datetime
 import errno
+import hashlib
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -348,6 +350,36 @@ def _marked(display: str, exc: MarkedYAMLError) -> Problem:
     return Problem(display, line, None, None, f"malformed YAML: {what}", "study")
 
 
+class ParseStore(Protocol):
+    """Where :func:`read_yaml` keeps what it parsed (see :func:`parse_store`); a store
+    never raises: a failure to read is a miss."""
+
+    def get_parsed(self, key: str) -> tuple[Any, LineMap] | None:
+        """What was parsed under ``key``, or None."""
+
+    def put_parsed(self, key: str, parsed: tuple[Any, LineMap]) -> None:
+        """Keep ``parsed`` under ``key``."""
+
+
+_STORE: ParseStore | None = None
+
+
+@contextmanager
+def parse_store(store: ParseStore | None) -> Iterator[None]:
+    """Within the block, :func:`read_yaml` reuses, through ``store``, what it parsed from
+    the same text before (keyed by the SHA-256 of the text; only files that parse, and
+    after the reading policy's checks of the text, so that a refusal is never skipped).
+    Parsing is most of the time of loading the study files; ``hccmeta report`` keeps the
+    parsed files in its result cache, so that after one study is edited only that file
+    is parsed again."""
+    global _STORE
+    previous, _STORE = _STORE, store
+    try:
+        yield
+    finally:
+        _STORE = previous
+
+
 def read_yaml(
     path: Path, display: str, *, what: str = "a study file"
 ) -> tuple[Any, LineMap] | Problem:
@@ -356,6 +388,19 @@ def read_yaml(
     text = read_text(path, display)
     if isinstance(text, Problem):
         return text
+    store = _STORE
+    key = hashlib.sha256(f"{what}\0{text}".encode()).hexdigest() if store is not None else ""
+    if store is not None:
+        hit = store.get_parsed(key)
+        if hit is not None:
+            return hit
+    parsed = _parse(text, display, what)
+    if store is not None and not isinstance(parsed, Problem):
+        store.put_parsed(key, parsed)
+    return parsed
+
+
+def _parse(text: str, display: str, what: str) -> tuple[Any, LineMap] | Problem:
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False

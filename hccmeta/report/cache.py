@@ -26,7 +26,10 @@ stored (they are cheap, and their explanation looks at every study).
 The validated evidence itself (:func:`load_evidence`: the study files parsed, checked
 and cross-checked, with their warnings) is stored under the hash of the code and of
 every file of the data and source directories, so that a report whose results all come
-from the cache does not parse the YAML again.
+from the cache does not parse the YAML again; and each YAML file as parsed (kind
+``yaml``, under the hash of its text: :func:`hccmeta.data.yamlio.parse_store`), so
+that after one study is edited only that file is parsed again (parsing is most of the
+time of loading).
 
 Below the analyses, every MCMC fit is stored on its own (kind ``fit``), under the hash
 of its inputs -- the model structure, the data and prior values it is given, sampler
@@ -299,13 +302,15 @@ def load_evidence(
     they are."""
     from hccmeta.data import load_studies
     from hccmeta.data.loader import default_data_dir
+    from hccmeta.data.yamlio import parse_store
 
     data_dir = Path(data) if data is not None else default_data_dir()
     key = evidence_key(data_dir, sources) if cache.enabled else None
     hit = cache.get("evidence", key, count=False)
     if hit is not None:
         return hit
-    evidence = load_studies(data_dir, sources=sources)
+    with parse_store(cache if cache.enabled else None):  # an unchanged file: not parsed
+        evidence = load_studies(data_dir, sources=sources)
     cache.put("evidence", key, evidence, count=False)
     return evidence
 
@@ -314,13 +319,15 @@ def load_registry_cached(cache: ResultCache, data_dir: Path) -> Registry:
     """:func:`hccmeta.analyses.registry.load_registry`, reused from ``cache`` while no
     file of the data directory (and no code) changed (as :func:`load_evidence`)."""
     from hccmeta.analyses.registry import load_registry
+    from hccmeta.data.yamlio import parse_store
 
     # the registry's inputs: the code and the data directory's files (no source texts)
     key = evidence_key(Path(data_dir), None) if cache.enabled else None
     hit = cache.get("registry", key, count=False)
     if hit is not None:
         return hit
-    registry = load_registry(data_dir)
+    with parse_store(cache if cache.enabled else None):
+        registry = load_registry(data_dir)
     cache.put("registry", key, registry, count=False)
     return registry
 
@@ -438,6 +445,16 @@ class ResultCache:
             if tmp is not None:
                 with suppress(OSError):
                     os.unlink(tmp)
+
+    # the parse store of hccmeta.data.yamlio.read_yaml: one entry per parsed YAML text
+
+    def get_parsed(self, key: str) -> Any | None:
+        """A YAML text parsed by this code version (key: the text's SHA-256), or None."""
+        return self.get("yaml", sub_key(code_version(), key), count=False)
+
+    def put_parsed(self, key: str, parsed: Any) -> None:
+        """Keep a parsed YAML text (see :meth:`get_parsed`)."""
+        self.put("yaml", sub_key(code_version(), key), parsed, count=False)
 
     # the fit store of hccmeta.models.mcmc.sample: one entry per MCMC fit, under its
     # inputs (mcmc.fit_key) and the code version; counted in ``fits``, not ``stats``
