@@ -7,9 +7,10 @@ the cache in a temporary directory, and counts the analyses fitted by wrapping
 run without the cache on the same data: a cached result must equal a recomputation.
 
 The two analyses take different studies: ``os_tace_plus_sorafenib_vs_sorafenib`` the
-hazard ratios of lee2017, tace_resistant_n34 and terashima2016; ``pfs_6m_per_regimen``
-the 6-month PFS landmarks of park2012 and tace_resistant_n34. park2012 is relevant to the
-second only, so editing its landmark refits the second and reuses the first.
+hazard ratios of tace_resistant_n34 and terashima2016 (lee2017's hazard ratios compare
+prognostic groups, which it does not select); ``pfs_6m_per_regimen`` the 6-month PFS
+landmark of park2012. park2012 is relevant to the second only, so editing its landmark
+refits the second and reuses the first.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import hccmeta.analyses.run as run_module
 import hccmeta.sensitivity.executor as executor_module
 from hccmeta.analyses.registry import load_registry
 from hccmeta.report import cache as cache_module
-from hccmeta.report import write_report
 from hccmeta.report.cache import ResultCache, analysis_key, cache_dir, relevant_studies
 from hccmeta.report.collect import ReportData, collect
 
@@ -237,162 +237,52 @@ def test_key_depends_on_the_relevant_studies_only(data: Path) -> None:
     assert analysis_key(registry.get(PFS), ev2, d2, seed=1) != keys[PFS]
 
 
-# ------------------------------------------------------------------- the report
-def test_report_from_the_cache_is_the_same_bytes(
-    tmp_path: Path,
-    fitted: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Whole report with sensitivity analyses: without cache, cold cache, warm cache,
-    and via the command line (HCCMETA_CACHE pointing at the cache); run again with
-    nothing changed, the command writes nothing and says the report is up to date; with
-    a file of the report edited, it writes the report again."""
-    from hccmeta.cli import main
-
-    data = _copy(tmp_path / "study_data", (OS,))
-    root = tmp_path / "cache"
-
-    def files(out: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-
-    write_report(hm.load_studies(data), tmp_path / "plain", seed=3, workers=0)
-    write_report(
-        hm.load_studies(data), tmp_path / "cold", seed=3, workers=0, cache=ResultCache(root)
-    )
-    fitted.clear()
-    summary = write_report(
-        hm.load_studies(data), tmp_path / "warm", seed=3, workers=0, cache=ResultCache(root)
-    )
-    assert fitted == []
-    assert summary.cache is not None and summary.cache["misses"] == 0
-    plain = files(tmp_path / "plain")
-    assert plain == files(tmp_path / "cold") == files(tmp_path / "warm")
-    monkeypatch.setenv("HCCMETA_CACHE", str(root))
-    fitted.clear()
-    assert main(["report", "--data", str(data), "--out", str(tmp_path / "cli"), "--seed", "3"]) == 0
-    assert fitted == [] and files(tmp_path / "cli") == plain
-    from hccmeta.report import writer
-
-    cli = ["report", "--data", str(data), "--out", str(tmp_path / "cli"), "--seed", "3"]
-    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "cli").rglob("*")}
-    calls: list[int] = []
-    real = writer.write_report
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(writer, "write_report", counting)
-    capsys.readouterr()
-    assert main(cli) == 0
-    assert calls == [] and "up to date" in capsys.readouterr().out
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cli").rglob("*")} == stamps
-    (tmp_path / "cli" / "index.md").write_text("edited by hand\n")
-    assert main(cli) == 0
-    assert calls == [1] and "up to date" not in capsys.readouterr().out
-    assert fitted == [] and files(tmp_path / "cli") == plain
-    assert main([*cli, "--no-sensitivity"]) == 0  # other options: another report
-    assert calls == [1, 1] and fitted == []
-    fitted.clear()
-    out = tmp_path / "quick"
-    args = ["report", "--data", str(data), "--out", str(out), "--seed", "3", "--no-sensitivity"]
-    assert main([*args, "--no-cache"]) == 0
-    assert set(fitted) == {OS}  # --no-cache: fitted anew
-    assert not list(root.rglob("*.tmp"))
+def test_a_study_no_selector_takes_is_not_relevant(data: Path) -> None:
+    """lee2017 has hazard ratios (the OS analysis's measure) but of prognostic groups,
+    which only the prognostic analysis selects: editing one changes that analysis's key,
+    not the OS analysis's."""
+    full = load_registry(STUDY_DATA)
+    prognostic = full.get("prognostic_factors")
+    ev = hm.load_studies(data)
+    derived = hm.derive_effects(ev)
+    assert "lee2017" in set(derived.effects.loc[derived.effects["measure"] == "log_hr", "study"])
+    assert "lee2017" not in relevant_studies(full.get(OS), derived)
+    assert "lee2017" in relevant_studies(prognostic, derived)
+    before = {a.name: analysis_key(a, ev, derived, seed=1) for a in (full.get(OS), prognostic)}
+    _edit(data / "lee2017.yaml", "median: {value: 3.7}", "median: {value: 3.9}")
+    ev2 = hm.load_studies(data)
+    d2 = hm.derive_effects(ev2)
+    assert analysis_key(full.get(OS), ev2, d2, seed=1) == before[OS]
+    assert analysis_key(prognostic, ev2, d2, seed=1) != before["prognostic_factors"]
 
 
-# ------------------------------------------------------------------------ evidence
-def test_evidence_and_registry_come_from_the_cache_until_a_file_changes(
-    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The validated evidence (and the registry) are stored under the hash of every file
-    of the data directory: a second load does not parse the YAML, gives the same
-    evidence (studies, warnings, data hash) and leaves the result counts alone; an
-    edited study file is parsed again; an invalid one raises and stores nothing."""
-    from hccmeta.data import loader
-    from hccmeta.errors import StudyDataError
-    from hccmeta.report.cache import load_evidence, load_registry_cached
+def test_relevant_studies_cover_every_selection_and_derivation(data: Path) -> None:
+    """For every registered analysis: no conversion variant's derivation makes another
+    study relevant (what the report checks before storing a sensitivity table); and for
+    those of the exact engine, the studies that the analysis and each alternative
+    contrast actually take (run_analysis) are relevant."""
+    from hccmeta.analyses.run import Variation, run_analysis
+    from hccmeta.effects.table import DeriveOptions
+    from hccmeta.sensitivity.conversions import CONVERSIONS
+    from hccmeta.sensitivity.variants import EXACT_MODELS
 
-    cache = ResultCache(tmp_path / "c")
-    first = load_evidence(cache, data, None)
-    registry = load_registry_cached(cache, data)
-    parsed: list[str] = []
-    original = loader.load_studies
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        parsed.append("load")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(loader, "load_studies", counting)
-    import hccmeta.data as data_module
-
-    monkeypatch.setattr(data_module, "load_studies", counting)
-    again = load_evidence(cache, data, None)
-    assert parsed == []
-    assert again.data_hash == first.data_hash == hm.load_studies(data).data_hash
-    assert again.warnings == first.warnings
-    assert again.provenance == first.provenance
-    assert again.studies_table.equals(first.studies_table)
-    assert load_registry_cached(cache, data).names == registry.names
-    assert cache.stats["hits"] == cache.stats["misses"] == 0  # results only
-
-    _edit(data / "park2012.yaml", PARK_PFS_OLD, PARK_PFS_NEW)
-    edited = load_evidence(cache, data, None)
-    assert parsed == ["load"] and edited.data_hash != first.data_hash
-
-    _edit(data / "park2012.yaml", PARK_PFS_NEW, "survival: 1.55")
-    with pytest.raises(StudyDataError, match="park2012"):
-        load_evidence(cache, data, None)
-    with pytest.raises(StudyDataError, match="park2012"):  # not stored: raises again
-        load_evidence(cache, data, None)
-
-
-def _yaml_entries(cache: ResultCache) -> set[str]:
-    assert cache.directory is not None
-    root = cache.directory / f"v{cache_module.FORMAT}" / "yaml"
-    return {p.name for p in root.rglob("*.pkl")} if root.is_dir() else set()
-
-
-def test_an_edited_study_is_the_only_file_parsed_again(data: Path, tmp_path: Path) -> None:
-    """Each parsed YAML file is kept under the hash of its text: after one study is
-    edited, loading stores one new parsed file (the edited one) and gives what loading
-    without any cache gives; a file the reading policy refuses is never stored."""
-    from hccmeta.data.yamlio import parse_store, read_yaml
-    from hccmeta.errors import Problem
-    from hccmeta.report.cache import load_evidence
-
-    cache = ResultCache(tmp_path / "c")
-    load_evidence(cache, data, None)
-    files = _yaml_entries(cache)
-    n_yaml = len(list(data.glob("*.yaml")))
-    assert 1 <= len(files) <= n_yaml  # the study files and the vocabulary
-
-    _edit(data / "park2012.yaml", PARK_PFS_OLD, PARK_PFS_NEW)
-    edited = load_evidence(cache, data, None)
-    assert len(_yaml_entries(cache) - files) == 1  # only park2012.yaml parsed and kept
-    fresh = hm.load_studies(data)
-    assert edited.data_hash == fresh.data_hash
-    assert edited.warnings == fresh.warnings
-    assert edited.provenance == fresh.provenance
-    assert edited.studies_table.equals(fresh.studies_table)
-    study = next(s for s in edited.studies if s.id == "park2012")
-    assert "0.55" in repr(study)
-
-    # a refused text: a Problem with its line, every time, and nothing kept
-    bad = tmp_path / "anchor.yaml"
-    bad.write_text("a: &x 1\nb: *x\n", "utf-8")
-    before = _yaml_entries(cache)
-    with parse_store(cache):
-        for _ in range(2):
-            got = read_yaml(bad, "anchor.yaml")
-            assert isinstance(got, Problem) and got.line == 1 and "anchor" in got.message
-    assert _yaml_entries(cache) == before
-    # a good text read back from the store has its line numbers
-    good = data / "park2012.yaml"
-    with parse_store(cache):
-        stored = read_yaml(good, "park2012.yaml")
-    plain = read_yaml(good, "park2012.yaml")
-    assert not isinstance(stored, Problem) and not isinstance(plain, Problem)
-    assert stored[0] == plain[0]
-    assert stored[1].line(("records", 0)) == plain[1].line(("records", 0)) > 1
+    ev = hm.load_studies(data)
+    derived = hm.derive_effects(ev)
+    others = [hm.derive_effects(ev, **DeriveOptions(**o).as_dict()) for _n, o, _t in CONVERSIONS]
+    registry = load_registry(STUDY_DATA)
+    checked = 0
+    for analysis in registry.analyses:
+        base = set(relevant_studies(analysis, derived))
+        for other in others:
+            assert set(relevant_studies(analysis, other)) <= base, analysis.name
+        if analysis.model not in EXACT_MODELS:
+            continue
+        variations = [Variation()] + [Variation(alternative=a.name) for a in analysis.alternatives]
+        for variation in variations:
+            res = run_analysis(
+                analysis, ev, derived=derived, variation=variation, registry=registry, seed=1
+            )
+            taken = set(res.effects["study"].astype(str)) if not res.effects.empty else set()
+            assert taken <= base, (analysis.name, variation)
+            checked += bool(taken)
+    assert checked >= 2  # the OS and PFS analyses at least

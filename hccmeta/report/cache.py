@@ -9,18 +9,22 @@ them are stored under a key that is the SHA-256 of everything they are computed 
   libraries and of Python, and the environment variables that change sampling;
 - the analysis's definition in the registry and the seed;
 - the vocabulary;
-- the *relevant studies*: those with a derived effect of a measure the analysis can
-  take (:func:`hccmeta.sensitivity.variants.measures`), each with its whole study
+- the *relevant studies*: those with a derived effect that a selector of the analysis
+  takes -- of its roles (regimens, factors, for the survival synthesis every survival
+  statistic of the arms) or of its alternative contrasts
+  (:func:`hccmeta.sensitivity.variants.all_selectors`) --, each with its whole study
   record (every field of its file) and every effect derived from it, with all columns.
+  The other variants only leave studies out, take subsets or prefer another
+  derivation of the same effect, so they select from these studies too.
 
 An analysis none of whose inputs changed is therefore not refitted: editing one study
-refits the analyses (and sensitivity variants) that study is relevant to and reuses the
-rest. Conversion variants derive effects with other options; an option never makes a
-study yield a measure that the default options do not (the alternatives switch
-imputations off, exclude, or change the numbers of a conversion that also applies by
-default), so the relevant studies of the default derivation cover them; a sensitivity
-table that would break this is not stored (:func:`relevant_studies` is checked
-against every derivation the table used). Analyses without eligible records are not
+refits the analyses (and sensitivity variants) that select an effect of that study and
+reuses the rest. Conversion variants derive effects with other options; an option never
+makes a study's effect match a selector that its default derivation does not match (the
+alternatives switch imputations off, exclude, or change the numbers of a conversion that
+also applies by default), so the relevant studies of the default derivation cover them;
+a sensitivity table that would break this is not stored (:func:`relevant_studies` is
+checked against every derivation the table used). Analyses without eligible records are not
 stored (they are cheap, and their explanation looks at every study).
 
 The validated evidence itself (:func:`load_evidence`: the study files parsed, checked
@@ -186,14 +190,25 @@ def code_version() -> str:
 
 
 def relevant_studies(analysis: Analysis, derived: DerivedEffects) -> list[str]:
-    """The studies with a derived effect of a measure ``analysis`` can take, sorted."""
-    from hccmeta.sensitivity.variants import measures
+    """The studies with a derived effect that one of the selectors of ``analysis`` or of
+    its variants takes (:func:`hccmeta.sensitivity.variants.all_selectors`), sorted.
+    Where a selection fails (a study matching twice: the analysis will say so), every
+    study with an effect of a measure the analysis can take."""
+    from hccmeta.analyses.select import select_effects
+    from hccmeta.errors import InputError
+    from hccmeta.sensitivity.variants import all_selectors, measures
 
     eff = derived.effects
     if eff.empty:
         return []
-    rows = eff[eff["measure"].isin(sorted(measures(analysis)))]
-    return sorted(set(rows["study"].astype(str)))
+    found: set[str] = set()
+    try:
+        for sel in all_selectors(analysis):
+            found |= set(select_effects(eff, sel)["study"].astype(str))
+    except InputError:
+        rows = eff[eff["measure"].isin(sorted(measures(analysis)))]
+        return sorted(set(rows["study"].astype(str)))
+    return sorted(found)
 
 
 def _rows_text(rows: pd.DataFrame) -> str:

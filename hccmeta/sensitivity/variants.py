@@ -35,6 +35,7 @@ __all__ = [
     "EXACT_MODELS",
     "PlanContext",
     "Variant",
+    "all_selectors",
     "data_key",
     "effects_signature",
     "fingerprint",
@@ -242,6 +243,17 @@ def selection_key(analysis: Analysis, variation: Variation) -> tuple[Any, ...]:
         for role, sels in _selector_groups(analysis, variation)
     ]
     return (analysis.model, repr(groups), repr(analysis.mixes), data_key(variation))
+
+
+def all_selectors(analysis: Analysis) -> list[Selector]:
+    """Every selector the analysis or one of its variants takes effects with: those of
+    its roles (for the multi-format survival synthesis, of every survival statistic of
+    the arms) and those of its alternative contrasts. Variants leave studies out, take
+    subsets or prefer other derivations of the same effects, none selects more."""
+    out = [sel for _, sels in _selector_groups(analysis, Variation()) for sel in sels]
+    for alt in analysis.alternatives:
+        out.extend(selectors(alt.select))
+    return out
 
 
 def measures(analysis: Analysis) -> set[str]:
