@@ -293,3 +293,35 @@ def test_estimate_columns(default_result: DefaultResult) -> None:
     row = res.estimates.set_index("estimand").loc["sorafenib_tace"]
     # months on the natural scale, no probability of benefit for a per-regimen median
     assert row["natural_scale"] == "months" and pd.isna(row["p_benefit"])
+
+
+def test_unrated_run_gives_the_same_estimates_without_the_ratings(
+    evidence: hm.Evidence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_analysis(rate=False), what a sensitivity variant runs: the same estimate
+    fields as the rated run, the certainty and prior-dominance columns empty, and no
+    bias-adjusted refit (counted by wrapping run_analysis)."""
+    import hccmeta.analyses.run as run_module
+    from hccmeta.analyses.dominance import DOMINANCE_COLUMNS
+    from hccmeta.analyses.run import CREDIBILITY_COLUMNS
+    from hccmeta.sensitivity.table import ESTIMATE_FIELDS
+
+    name = "os_tace_plus_sorafenib_vs_sorafenib"  # exact engine, non-randomised evidence
+    rated = run_analysis(name, evidence, seed=3)
+    assert rated.estimates["certainty"].notna().all()
+    assert rated.estimates["bias_adjusted_median"].notna().any()  # the adjusted refit ran
+    calls: list[object] = []
+    original = run_module.run_analysis
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("variation"))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "run_analysis", counting)
+    unrated = run_module.run_analysis(name, evidence, seed=3, rate=False)
+    assert len(calls) == 1  # no bias-adjusted refit
+    fields = list(ESTIMATE_FIELDS)
+    pd.testing.assert_frame_equal(unrated.estimates[fields], rated.estimates[fields])
+    assert list(unrated.estimates.columns) == list(rated.estimates.columns)
+    empty = [c for c in (*CREDIBILITY_COLUMNS, *DOMINANCE_COLUMNS) if c != "design"]
+    assert unrated.estimates[empty].isna().all().all()

@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Diagnostics",
+    "FitStore",
     "SamplerSettings",
     "SamplingError",
     "clear_cache",
