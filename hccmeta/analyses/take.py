@@ -8,8 +8,8 @@ and the sensitivity planners (:mod:`hccmeta.sensitivity.variants`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -18,6 +18,7 @@ from hccmeta.analyses.levels import check_levels
 from hccmeta.analyses.registry import Alternative, Analysis, Selector
 from hccmeta.analyses.select import select_effects
 from hccmeta.errors import InputError
+from hccmeta.scoped import Scoped
 
 if TYPE_CHECKING:  # pragma: no cover
     from hccmeta.analyses.run import Variation
@@ -33,25 +34,19 @@ __all__ = [
 
 #: Selections remembered inside :func:`selection_memo`: (id of the effects table, the
 #: selectors, ``what``) -> (the table, held so that its id is not reused, the rows).
-_MEMO: dict[tuple[int, str, tuple[str, ...]], tuple[pd.DataFrame, pd.DataFrame]] | None = None
+_Memo = dict[tuple[int, str, tuple[str, ...]], tuple[pd.DataFrame, pd.DataFrame]]
+_MEMO: Scoped[_Memo | None] = Scoped(None)
 
 
-@contextmanager
-def selection_memo() -> Iterator[None]:
+def selection_memo() -> AbstractContextManager[None]:
     """Within the block, :func:`take` selects from a given effects table with given
     selectors once and reuses the rows: the sensitivity analyses select the same
     effects for most of their variants (leaving a study out or changing a prior happens
     after the selection). The effects tables must not be changed in place within the
-    block (derived effects never are: they are shared between fits)."""
-    global _MEMO
-    outer = _MEMO
-    if outer is None:
-        _MEMO = {}
-    try:
-        yield
-    finally:
-        if outer is None:
-            _MEMO = None
+    block (derived effects never are: they are shared between fits). Nested blocks
+    share the outer block's memo."""
+    outer = _MEMO.get()
+    return _MEMO.using(outer if outer is not None else {})
 
 
 def selectors(select: Selector | list[Selector] | None) -> list[Selector]:
@@ -98,17 +93,14 @@ def take(
     if variation.prefer_univariate:
         order = ["univariate", "adjusted", "descriptive"]
         selects = [s.model_copy(update={"prefer_analysis": order}) for s in selects]
-    memo = _MEMO
-    key = None
-    if memo is not None:
-        key = (id(effects), what, tuple(s.model_dump_json() for s in selects))
-        hit = memo.get(key)
-        if hit is not None and hit[0] is effects:
-            return _leave_out(hit[1], variation, subset=subset)
-    rows = _selected(effects, selects, what)
-    if memo is not None and key is not None:
-        memo[key] = (effects, rows)
-    return _leave_out(rows, variation, subset=subset)
+    memo = _MEMO.get()
+    if memo is None:
+        return _leave_out(_selected(effects, selects, what), variation, subset=subset)
+    key = (id(effects), what, tuple(s.model_dump_json() for s in selects))
+    hit = memo.get(key)
+    if hit is None or hit[0] is not effects:
+        hit = memo[key] = (effects, _selected(effects, selects, what))
+    return _leave_out(hit[1], variation, subset=subset)
 
 
 def _leave_out(rows: pd.DataFrame, variation: Variation, *, subset: bool) -> pd.DataFrame:

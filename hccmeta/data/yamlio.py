@@ -32,8 +32,8 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +51,7 @@ from ruamel.yaml.events import (
 
 from hccmeta.errors import Problem
 from hccmeta.numeric import MAX_MAGNITUDE
+from hccmeta.scoped import Scoped
 
 #: Largest file the reader accepts (a study file is tens of kilobytes).
 MAX_BYTES = 4 * 1024 * 1024
@@ -361,23 +362,17 @@ class ParseStore(Protocol):
         """Keep ``parsed`` under ``key``."""
 
 
-_STORE: ParseStore | None = None
+_STORE: Scoped[ParseStore | None] = Scoped(None)
 
 
-@contextmanager
-def parse_store(store: ParseStore | None) -> Iterator[None]:
+def parse_store(store: ParseStore | None) -> AbstractContextManager[None]:
     """Within the block, :func:`read_yaml` reuses, through ``store``, what it parsed from
     the same text before (keyed by the SHA-256 of the text; only files that parse, and
     after the reading policy's checks of the text, so that a refusal is never skipped).
     Parsing is most of the time of loading the study files; ``hccmeta report`` keeps the
     parsed files in its result cache, so that after one study is edited only that file
     is parsed again."""
-    global _STORE
-    previous, _STORE = _STORE, store
-    try:
-        yield
-    finally:
-        _STORE = previous
+    return _STORE.using(store)
 
 
 def read_yaml(
@@ -388,14 +383,15 @@ def read_yaml(
     text = read_text(path, display)
     if isinstance(text, Problem):
         return text
-    store = _STORE
-    key = hashlib.sha256(f"{what}\0{text}".encode()).hexdigest() if store is not None else ""
-    if store is not None:
-        hit = store.get_parsed(key)
-        if hit is not None:
-            return hit
+    store = _STORE.get()
+    if store is None:
+        return _parse(text, display, what)
+    key = hashlib.sha256(f"{what}\0{text}".encode()).hexdigest()
+    hit = store.get_parsed(key)
+    if hit is not None:
+        return hit
     parsed = _parse(text, display, what)
-    if store is not None and not isinstance(parsed, Problem):
+    if not isinstance(parsed, Problem):
         store.put_parsed(key, parsed)
     return parsed
 

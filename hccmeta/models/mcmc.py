@@ -46,13 +46,15 @@ import hashlib
 import math
 import os
 import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import xarray as xr
+
+from hccmeta.scoped import Scoped
 
 if TYPE_CHECKING:  # pragma: no cover
     import nutpie
@@ -571,24 +573,18 @@ class FitStore(Protocol):
         """Store ``fit`` under ``key``."""
 
 
-_STORE: FitStore | None = None
+_STORE: Scoped[FitStore | None] = Scoped(None)
 
 
-@contextmanager
-def fit_store(store: FitStore | None) -> Iterator[None]:
+def fit_store(store: FitStore | None) -> AbstractContextManager[None]:
     """Within the block, :func:`sample` in this process reuses and stores fits through
     ``store`` (None: no store)."""
-    global _STORE
-    previous, _STORE = _STORE, store
-    try:
-        yield
-    finally:
-        _STORE = previous
+    return _STORE.using(store)
 
 
 def current_fit_store() -> FitStore | None:
     """The store :func:`sample` uses now (None outside :func:`fit_store`)."""
-    return _STORE
+    return _STORE.get()
 
 
 def _digest_values(h: Any, label: str, values: Mapping[str, DataValue] | None) -> None:
@@ -709,18 +705,19 @@ def sample(
         If nutpie cannot sample at all in any attempt.
     """
     settings = settings if settings is not None else SamplerSettings()
-    store = _STORE
+    store = _STORE.get()
     stored_as = None
     if store is not None:
         stored_as = fit_key(
             key, data, seed=seed, settings=settings, var_names=var_names, coords=coords, init=init
         )
-        hit = store.get_fit(stored_as) if stored_as is not None else None
-        if hit is not None:
-            return hit
+    if store is None or stored_as is None:
+        return _sample(key, build, data, seed, settings, var_names, coords, init)
+    hit = store.get_fit(stored_as)
+    if hit is not None:
+        return hit
     fit = _sample(key, build, data, seed, settings, var_names, coords, init)
-    if store is not None and stored_as is not None:
-        store.put_fit(stored_as, fit)
+    store.put_fit(stored_as, fit)
     return fit
 
 

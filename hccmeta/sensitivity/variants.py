@@ -258,9 +258,7 @@ def all_selectors(analysis: Analysis) -> list[Selector]:
 
 def measures(analysis: Analysis) -> set[str]:
     """The measures of the derived effects the analysis can take."""
-    out = {sel.measure for _, sels in _selector_groups(analysis, Variation()) for sel in sels}
-    for alt in analysis.alternatives:
-        out |= {sel.measure for sel in selectors(alt.select)}
+    out = {sel.measure for sel in all_selectors(analysis)}
     if analysis.model == "survival_multiformat":
         out |= {"log_median", "cloglog_survival", "log_hr"}
     return out
