@@ -201,3 +201,57 @@ def test_fast_wrappers_change_no_number(monkeypatch) -> None:
     monkeypatch.setattr(compile_pymc, "_make_c_expand_func", mcmc._STOCK["_make_c_expand_func"])
     stock = draws()
     np.testing.assert_array_equal(fast, stock)
+
+
+def test_c_callbacks_kept_on_disk(monkeypatch, tmp_path) -> None:
+    """The C callbacks around a compiled log density are kept in PyTensor's numba cache:
+    compiling the same structure again (the compile cache of this process forgotten, as
+    in a new process) loads both callbacks from disk instead of compiling them, and the
+    draws are bit-identical to those of a fresh compile with no disk cache at all. A
+    structure of another size gets callbacks of its own."""
+    import nutpie
+    import pytensor
+    import pytensor.link.numba.cache as numba_cache
+
+    from hccmeta.models.normal_mcmc import _builder
+
+    assert mcmc._use_fast_wrappers()
+    # an empty cache of its own: the first compile below compiles (and writes) everything
+    monkeypatch.setattr(numba_cache, "NUMBA_CACHE_PATH", tmp_path)
+
+    def data(k: int) -> dict[str, object]:
+        return {"y": np.array(K3_Y[:k]), "sei": np.array(K3_SE[:k]), "mu_mean": 0.0,
+                "mu_sd": 1.0, "tau_scale": 0.5}  # fmt: skip
+
+    def build(k: int):  # a builder of the model for k studies
+        return _builder(k, priors.Normal(0, 1), priors.HalfNormal(0.5))
+
+    def hits(model) -> list[int]:
+        # the forwarders nutpie compiles call the cached callbacks (``real``)
+        return [
+            func._pyfunc.__globals__["real"].cache_hits
+            for func in (model.compiled_logp_func, model.compiled_expand_func)
+        ]
+
+    def draws(model, k: int) -> np.ndarray:
+        trace = nutpie.sample(
+            model.with_data(**data(k)), draws=200, tune=200, chains=2, seed=9,
+            progress_bar=False,
+        )  # fmt: skip
+        return np.asarray(trace["posterior"]["mu"].values)
+
+    mcmc.clear_cache()
+    first = mcmc.compiled(("tests.c_callbacks", 3), build(3))
+    assert hits(first) == [0, 0]
+    assert any(tmp_path.glob("*.logp_numba-*.nbi")) and any(tmp_path.glob("*.expand_numba-*.nbi"))
+    mcmc.clear_cache()
+    again = mcmc.compiled(("tests.c_callbacks", 3), build(3))
+    assert hits(again) == [1, 1]
+    other = mcmc.compiled(("tests.c_callbacks", 2), build(2))
+    assert hits(other) == [0, 0]
+    mcmc.clear_cache()
+    with pytensor.config.change_flags(numba__cache=False, numba__fastmath=False):
+        fresh = nutpie.compile_pymc_model(build(3)())
+    assert "real" not in fresh.compiled_logp_func._pyfunc.__globals__  # not through the cache
+    np.testing.assert_array_equal(draws(again, 3), draws(first, 3))
+    np.testing.assert_array_equal(draws(again, 3), draws(fresh, 3))

@@ -41,11 +41,13 @@ light).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 import math
 import os
 import threading
+import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -221,46 +223,48 @@ class Diagnostics:
 # (benchmarks/bench_pool.py). They replace nutpie's two private factory functions for
 # nutpie 0.16.x only (checked by version and signature); HCCMETA_STOCK_NUTPIE=1 turns them
 # off. They change no number: the same seed gives bit-identical draws
-# (tests/test_pool_mcmc.py).
+# (tests/test_pool_mcmc.py). They are also kept on disk, in PyTensor's numba cache, so
+# that a structure compiled once on a machine is linked, not compiled, by later processes
+# (:func:`_c_function`).
 
 _PATCHED = False
 #: nutpie's own factories, kept when the wrappers are installed (tests compare both).
 _STOCK: dict[str, Any] = {}
+#: ctypes of the C callbacks' argument types (the forwarders' targets).
+_CTYPES: dict[str, Any] = {
+    "uint64": ctypes.c_uint64,
+    "float64*": ctypes.POINTER(ctypes.c_double),
+    "void*": ctypes.c_void_p,
+}
 
 
-def _make_extraction(
-    inner: Any, shared_data: Mapping[str, np.ndarray], shared_keys: Sequence[str], record: Any
-) -> Any:
-    """A numba function ``extract(x, user_data_)`` calling ``inner(x, *shared arrays)``.
+def _extraction_source(
+    shared_data: Mapping[str, np.ndarray], shared_keys: Sequence[str], record: Any
+) -> tuple[str, dict[str, Any]]:
+    """Source of a function ``extract(x, user_data_)`` that calls ``inner(x, *shared
+    arrays)``, and the globals it uses besides ``inner``.
 
     nutpie keeps, in one record ``user_data``, a data pointer and a shape per shared
     variable (``with_data`` rewrites them). nutpie's own extraction reads the record with
     generic, literal-unrolled code whose typing costs about 2 s of every compile, since
-    every model's record type is new. This one is generated code that reads the same
-    words at offsets computed here from the record's layout."""
+    every model's record type is new. This code reads the same words at offsets computed
+    here from the record's layout. (It is a function of its own, outside the callback's
+    ``try``: numba cannot type a call of more than 30 arguments inside one.)"""
     import numba
     from nutpie.compile_pymc import address_as_void_pointer
 
-    if not shared_keys:
-
-        @numba.njit(inline="always")
-        def extract_none(x: Any, user_data_: Any) -> Any:
-            return inner(x)
-
-        return extract_none
-    shared, shared_off = record.fields["shared"][:2]
-    data, data_off = shared.fields["data"][:2]
-    shape, shape_off = shared.fields["shape"][:2]
     glb: dict[str, Any] = {
         "carray": numba.carray,
         "uint64": np.uint64,
         "as_pointer": address_as_void_pointer,
-        "inner": inner,
     }
-    lines = [
-        "def extract(x, user_data_):",
-        f"    words = carray(user_data_, ({record.itemsize // 8},), uint64)",
-    ]
+    lines = ["def extract(x, user_data_):"]
+    if not shared_keys:
+        return "\n".join([*lines, "    return inner(x)"]), glb
+    shared, shared_off = record.fields["shared"][:2]
+    data, data_off = shared.fields["data"][:2]
+    shape, shape_off = shared.fields["shape"][:2]
+    lines.append(f"    words = carray(user_data_, ({record.itemsize // 8},), uint64)")
     names = []
     for i, key in enumerate(shared_keys):
         value = shared_data[key]
@@ -276,9 +280,85 @@ def _make_extraction(
             lines.append(f"    a{i} = carray(as_pointer(words[{word}]), ({dims}), dtype{i})")
         names.append(f"a{i}")
     lines.append(f"    return inner(x, {', '.join(names)})")
+    return "\n".join(lines), glb
+
+
+def _c_function(
+    name: str, lines: list[str], extract: tuple[str, dict[str, Any]], inner: Any, c_sig: Any
+) -> tuple[Any, Any]:
+    """The generated C callback ``name`` (source ``lines``; it calls ``extract``, which
+    calls ``inner``) as nutpie's factories return it: ``(python function, signature)``,
+    which nutpie compiles with ``numba.cfunc``.
+
+    Compiling the callback links the whole PyTensor-generated log density into one LLVM
+    module and optimises it again (about 5 s each for the survival model), and numba
+    keeps none of it. Where PyTensor keeps ``inner`` in its numba cache under a key
+    (``<base_compiledir>/numba``), the callback is compiled here, with ``cache=True``,
+    into that cache under a key of its own: the sources, the arrays' dtypes, ``inner``'s
+    key, the signature and the numba and nutpie versions. Later processes load it from
+    there; nutpie gets a one-line callback that calls it through its address (compiled
+    in about 0.05 s). The code that runs is the same either way, so are the draws.
+    """
+    import numba
+    import nutpie
+    import pytensor
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+
+    extract_source, extract_globals = extract
     namespace: dict[str, Any] = {}
-    exec(compile("\n".join(lines), "<hccmeta.models.mcmc extract>", "exec"), glb, namespace)
-    return numba.njit(inline="always")(namespace["extract"])
+    exec(  # generated code (see _extraction_source)
+        compile(extract_source, "<hccmeta.models.mcmc extract>", "exec"),
+        {**extract_globals, "inner": inner},
+        namespace,
+    )
+    glb = {
+        "__name__": __name__,  # numba's cache rebuilds the function's environment from it
+        "carray": numba.carray,
+        "np": np,
+        "extract": numba.njit(inline="always")(namespace["extract"]),
+    }
+    source = "\n".join(lines)
+    py_func = getattr(inner, "py_func", None)
+    inner_key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
+
+    def uncached() -> tuple[Any, Any]:
+        out: dict[str, Any] = {}
+        exec(compile(source, f"<hccmeta.models.mcmc {name}>", "exec"), glb, out)
+        return out[name], c_sig
+
+    if inner_key is None or not pytensor.config.numba__cache:
+        return uncached()
+    dtypes = sorted(
+        (k, np.dtype(v).str) for k, v in extract_globals.items() if k.startswith("dtype")
+    )
+    key = hashlib.sha256(
+        repr(
+            ("hccmeta.models.mcmc C callback 2", source, extract_source, dtypes, inner_key,
+             str(c_sig), numba.__version__, nutpie.__version__)
+        ).encode()
+    ).hexdigest()  # fmt: skip
+    func = compile_numba_function_src(source, name, global_env=glb, cache_key=key)
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Cannot cache compiled function", category=numba.NumbaWarning
+        )
+        try:
+            real = numba.cfunc(c_sig, cache=True)(func)
+        except Exception:  # noqa: BLE001 - an unreadable cache entry: compile as nutpie does
+            return uncached()
+    arg_types = [_CTYPES[str(t)] for t in c_sig.args]
+    address = real.address
+    assert address is not None
+    target = ctypes.CFUNCTYPE(ctypes.c_int64, *arg_types)(address)
+    params = ", ".join(f"p{i}" for i in range(len(arg_types)))
+    namespace = {}
+    # ``real`` stays referenced from the forwarder's globals: its code must outlive it
+    exec(
+        compile(f"def forward({params}):\n    return target({params})", "<forward>", "exec"),
+        {"target": target, "real": real},
+        namespace,
+    )
+    return namespace["forward"], c_sig
 
 
 def _make_c_logp_func(
@@ -286,7 +366,6 @@ def _make_c_logp_func(
 ) -> tuple[Any, Any]:
     import numba
 
-    extract = _make_extraction(logp_fn, shared_data, shared_keys, user_data.dtype)
     c_sig = numba.types.int64(
         numba.types.uint64,
         numba.types.CPointer(numba.types.double),
@@ -294,31 +373,32 @@ def _make_c_logp_func(
         numba.types.CPointer(numba.types.double),
         numba.types.voidptr,
     )
-
-    def logp_numba(dim: int, x_: Any, out_: Any, logp_: Any, user_data_: Any) -> int:
-        if dim != n_dim:
-            return -1
-        try:
-            x = numba.carray(x_, (n_dim,))
-            out = numba.carray(out_, (n_dim,))
-            logp = numba.carray(logp_, (1,))
-            logp_val, grad = extract(x, user_data_)
-            logp[0] = logp_val
-            finite = True
-            for i in range(n_dim):
-                value = grad[i]
-                out[i] = value
-                if not np.isfinite(value):
-                    finite = False
-            if not finite:
-                return 3
-            if not np.isfinite(logp_val):
-                return 4
-        except Exception:  # noqa: BLE001 - numba: any failure is an error code
-            return 1
-        return 0
-
-    return logp_numba, c_sig
+    lines = [
+        "def logp_numba(dim, x_, out_, logp_, user_data_):",
+        f"    if dim != {n_dim}:",
+        "        return -1",
+        "    try:",
+        f"        x = carray(x_, ({n_dim},))",
+        f"        out = carray(out_, ({n_dim},))",
+        "        logp = carray(logp_, (1,))",
+        "        logp_val, grad = extract(x, user_data_)",
+        "        logp[0] = logp_val",
+        "        finite = True",
+        f"        for i in range({n_dim}):",
+        "            value = grad[i]",
+        "            out[i] = value",
+        "            if not np.isfinite(value):",
+        "                finite = False",
+        "        if not finite:",
+        "            return 3",
+        "        if not np.isfinite(logp_val):",
+        "            return 4",
+        "    except Exception:",  # numba: any failure is an error code
+        "        return 1",
+        "    return 0",
+    ]
+    extract = _extraction_source(shared_data, shared_keys, user_data.dtype)
+    return _c_function("logp_numba", lines, extract, logp_fn, c_sig)
 
 
 def _make_c_expand_func(
@@ -331,7 +411,6 @@ def _make_c_expand_func(
 ) -> tuple[Any, Any]:
     import numba
 
-    extract = _make_extraction(expand_fn, shared_data, shared_var_keys, user_data.dtype)
     c_sig = numba.types.int64(
         numba.types.uint64,
         numba.types.uint64,
@@ -339,23 +418,24 @@ def _make_c_expand_func(
         numba.types.CPointer(numba.types.double),
         numba.types.voidptr,
     )
-
-    def expand_numba(dim: int, expanded: int, x_: Any, out_: Any, user_data_: Any) -> int:
-        if dim != n_dim:
-            return -1
-        if expanded != n_expanded:
-            return -1
-        try:
-            x = numba.carray(x_, (n_dim,))
-            out = numba.carray(out_, (n_expanded,))
-            (values,) = extract(x, user_data_)
-            for i in range(n_expanded):
-                out[i] = values[i]
-        except Exception:  # noqa: BLE001 - numba: any failure is an error code
-            return -2
-        return 0
-
-    return expand_numba, c_sig
+    lines = [
+        "def expand_numba(dim, expanded, x_, out_, user_data_):",
+        f"    if dim != {n_dim}:",
+        "        return -1",
+        f"    if expanded != {n_expanded}:",
+        "        return -1",
+        "    try:",
+        f"        x = carray(x_, ({n_dim},))",
+        f"        out = carray(out_, ({n_expanded},))",
+        "        (values,) = extract(x, user_data_)",
+        f"        for i in range({n_expanded}):",
+        "            out[i] = values[i]",
+        "    except Exception:",  # numba: any failure is an error code
+        "        return -2",
+        "    return 0",
+    ]
+    extract = _extraction_source(shared_data, shared_var_keys, user_data.dtype)
+    return _c_function("expand_numba", lines, extract, expand_fn, c_sig)
 
 
 def _use_fast_wrappers() -> bool:
