@@ -255,3 +255,71 @@ def test_c_callbacks_kept_on_disk(monkeypatch, tmp_path) -> None:
     assert "real" not in fresh.compiled_logp_func._pyfunc.__globals__  # not through the cache
     np.testing.assert_array_equal(draws(again, 3), draws(first, 3))
     np.testing.assert_array_equal(draws(again, 3), draws(fresh, 3))
+
+
+def test_pytensor_functions_kept_on_disk(monkeypatch, tmp_path) -> None:
+    """nutpie's PyTensor functions (rewritten log density and gradient, expand function)
+    are kept on disk under a hash of the model graph: compiling the same structure again
+    (the compile cache of this process forgotten, as in a new process) reads them back
+    instead of rewriting; the draws are bit-identical to nutpie's own compile; a
+    function read back samples the data of the model it was asked for, not of the model
+    that stored it; another graph (prior family, number of studies) is another entry."""
+    import nutpie
+    import pymc as pm
+    import pytensor
+    from nutpie import compile_pymc
+
+    from hccmeta.models.normal_mcmc import _builder
+
+    assert mcmc._use_fast_wrappers() and "_make_functions" in mcmc._STOCK
+    monkeypatch.setattr(mcmc, "_function_dir", lambda: tmp_path)
+    stats = mcmc.FUNCTION_CACHE_STATS
+    data = {"y": np.array(K3_Y), "sei": np.array(K3_SE), "mu_mean": 0.0, "mu_sd": 1.0,
+            "tau_scale": 0.5}  # fmt: skip
+
+    def draws(model) -> np.ndarray:
+        trace = nutpie.sample(
+            model.with_data(**data), draws=200, tune=200, chains=2, seed=9, progress_bar=False
+        )
+        return np.asarray(trace["posterior"]["mu"].values)
+
+    mcmc.clear_cache()
+    before = dict(stats)
+    mcmc.compiled(("tests.functions", 3), _builder(3, priors.Normal(0, 1), priors.HalfNormal(0.5)))
+    assert stats["compiled"] == before["compiled"] + 1 and len(list(tmp_path.glob("*.pkl"))) == 1
+    mcmc.clear_cache()
+    again = mcmc.compiled(
+        ("tests.functions", 3), _builder(3, priors.Normal(0, 1), priors.HalfNormal(0.5))
+    )
+    assert stats["loaded"] == before["loaded"] + 1
+    mcmc.compiled(("tests.functions", 2), _builder(2, priors.Normal(0, 1), priors.HalfNormal(0.5)))
+    mcmc.compiled(
+        ("tests.functions", "HC"), _builder(3, priors.Normal(0, 1), priors.HalfCauchy(0.5))
+    )
+    assert stats["compiled"] == before["compiled"] + 3 and len(list(tmp_path.glob("*.pkl"))) == 3
+    monkeypatch.setattr(compile_pymc, "_make_functions", mcmc._STOCK["_make_functions"])
+    with pytensor.config.change_flags(numba__fastmath=False):  # as mcmc.compiled does
+        stock = nutpie.compile_pymc_model(
+            _builder(3, priors.Normal(0, 1), priors.HalfNormal(0.5))(), backend="numba"
+        )
+    np.testing.assert_array_equal(draws(again), draws(stock))
+    monkeypatch.undo()
+    monkeypatch.setattr(mcmc, "_function_dir", lambda: tmp_path)
+
+    def normal_mean(y0: list[float]):  # y_i ~ N(mu, 1), mu ~ N(0, 10); y's default y0
+        def build():
+            with pm.Model() as model:
+                y = pm.Data("y", np.asarray(y0))
+                pm.Normal("obs", pm.Normal("mu", 0.0, 10.0), 1.0, observed=y)
+            return model
+
+        return build
+
+    mcmc.clear_cache()
+    mcmc.compiled(("tests.functions", "mean"), normal_mean([0.0, 0.0, 0.0]))
+    mcmc.clear_cache()
+    read = mcmc.compiled(("tests.functions", "mean"), normal_mean([1.0, 2.0, 3.0]))
+    assert stats["loaded"] == before["loaded"] + 2
+    trace = nutpie.sample(read, draws=500, tune=300, chains=2, seed=3, progress_bar=False)
+    # posterior mean 6 / (3 + 1/100) = 1.993 (sd 0.58) for the data [1, 2, 3]; 0 for [0, 0, 0]
+    assert abs(float(trace["posterior"]["mu"].mean()) - 6.0 / 3.01) < 0.1

@@ -51,6 +51,7 @@ import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -438,6 +439,115 @@ def _make_c_expand_func(
     return _c_function("expand_numba", lines, extract, expand_fn, c_sig)
 
 
+# --------------------------------------------------------------------------------------
+# PyTensor functions kept on disk
+#
+# Before the C callbacks, nutpie builds two PyTensor functions of the model (the log
+# density with its gradient, and the "expand" function of the stored variables) and
+# rewrites their graphs; for the survival model that takes about 12 s per structure, and
+# every new process paid it again. PyTensor functions pickle with their rewritten graphs
+# and are linked again (from PyTensor's numba cache) when unpickled, without rewriting.
+# :func:`_make_functions` keeps them in ``<base_compiledir>/hccmeta-functions``, under
+# :func:`_graph_key`: a hash of the model's log density and stored variables as
+# PyTensor prints them (every op, type and name), the bytes of every constant, the names,
+# types and shapes of the shared variables (``pm.Data``), the options and the versions
+# of the libraries involved. A function read back gets the model's current shared
+# values (nutpie reads its initial data from them). Same rewritten graph, same numba
+# code: the same draws (tests/test_pool_mcmc.py).
+
+#: Functions read from disk and compiled, in this process (tests and benchmarks read it).
+FUNCTION_CACHE_STATS = {"loaded": 0, "compiled": 0}
+_FUNCTIONS_FORMAT = 1
+
+
+def _function_dir() -> Path:
+    import pytensor
+
+    return Path(pytensor.config.base_compiledir) / "hccmeta-functions"
+
+
+def _graph_key(model: Any, options: Mapping[str, Any]) -> str | None:
+    """The key of a model's PyTensor functions (see above); None when it cannot be
+    computed."""
+    import io
+
+    import nutpie
+    import pymc
+    import pytensor
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import ancestors
+
+    try:
+        outputs = [model.logp(), *model.unobserved_value_vars]
+        text = io.StringIO()
+        pytensor.printing.debugprint(outputs, file=text, print_type=True, id_type="CHAR")
+        h = hashlib.sha256()
+        for part in (
+            f"hccmeta functions {_FUNCTIONS_FORMAT}",
+            repr(sorted(options.items())),
+            repr([v.name for v in model.free_RVs]),
+            repr(bool(model.check_bounds)),
+            pytensor.__version__, pymc.__version__, nutpie.__version__,
+            str(pytensor.config.floatX), str(pytensor.config.numba__fastmath),
+            str(pytensor.config.optimizer_including), str(pytensor.config.optimizer_excluding),
+            text.getvalue(),
+        ):  # fmt: skip
+            h.update(part.encode() + b"\x1f")
+        for var in ancestors(outputs):
+            if isinstance(var, Constant):
+                data = np.asarray(var.data)
+                h.update(f"{data.dtype.str}{data.shape}".encode() + data.tobytes())
+            elif isinstance(var, SharedVariable):
+                value = np.asarray(var.get_value())
+                h.update(f"{var.name}|{var.type}|{value.dtype.str}{value.shape}".encode())
+        return h.hexdigest()
+    except Exception:  # noqa: BLE001 - no key: the functions are compiled as nutpie does
+        return None
+
+
+def _make_functions(model: Any, *, mode: str, **options: Any) -> tuple[Any, ...]:
+    """nutpie's ``_make_functions``, with its PyTensor functions kept on disk (see above)."""
+    import pickle
+
+    from nutpie import compile_pymc
+
+    stock = _STOCK["_make_functions"]
+    point_fn = options.pop("pymc_initial_point_fn")
+    key = _graph_key(model, {"mode": mode, **options}) if mode == "NUMBA" else None
+    path = _function_dir() / f"{key}.pkl" if key is not None else None
+    if path is not None and path.exists():
+        try:
+            with path.open("rb") as fh:
+                n_dim, n_expanded, logp_fn, expand_fn, shape_info, names = pickle.load(fh)
+        except Exception:  # noqa: BLE001 - unreadable: compiled again and rewritten
+            pass
+        else:
+            current = {v.name: v for v in getattr(model, "data_vars", ())}
+            for fn in (logp_fn, expand_fn):
+                for var in fn.get_shared():
+                    if var.name in current:
+                        var.set_value(current[var.name].get_value())
+            k = len(model.free_RVs)
+            point = compile_pymc._rv_dict_to_flat_array_wrapper(
+                point_fn, names=shape_info[0][:k], shapes=shape_info[2][:k]
+            )
+            FUNCTION_CACHE_STATS["loaded"] += 1
+            return n_dim, n_expanded, logp_fn, expand_fn, point, shape_info, names
+    out = stock(model, mode=mode, pymc_initial_point_fn=point_fn, **options)
+    FUNCTION_CACHE_STATS["compiled"] += 1
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            blob = pickle.dumps((out[0], out[1], out[2], out[3], out[5], out[6]))
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(blob)
+            os.replace(tmp, path)
+        except Exception:  # noqa: BLE001 - not kept: the next process compiles again
+            pass
+    return out
+
+
 def _use_fast_wrappers() -> bool:
     """Install the wrappers above into nutpie (once); False if nutpie is not 0.16.x, its
     factories changed signature, or HCCMETA_STOCK_NUTPIE=1."""
@@ -483,6 +593,11 @@ def _use_fast_wrappers() -> bool:
     _STOCK["_make_c_expand_func"] = compile_pymc._make_c_expand_func
     compile_pymc._make_c_logp_func = _make_c_logp_func
     compile_pymc._make_c_expand_func = _make_c_expand_func
+    if list(inspect.signature(compile_pymc._make_functions).parameters) == [
+        "model", "mode", "compute_grad", "join_expanded", "pymc_initial_point_fn", "var_names"
+    ]:  # fmt: skip
+        _STOCK["_make_functions"] = compile_pymc._make_functions
+        compile_pymc._make_functions = _make_functions
     _PATCHED = True
     return True
 
