@@ -35,6 +35,16 @@ computed. ``hccmeta report`` passes its result cache (:mod:`hccmeta.report.cache
 adds the code version to the key): after one study is edited, the fits of an analysis
 whose data did not change are read back instead of compiled and sampled again.
 
+Compiled models across processes
+--------------------------------
+nutpie compiles a model in two steps: PyTensor functions (the log density with its
+gradient, and the stored variables) whose graphs it rewrites, then numba C callbacks
+around them. Both are kept on disk, beside PyTensor's numba cache: the functions under a
+hash of the model graph (:func:`_make_functions`), the callbacks under a hash of their
+sources and the functions' keys (:func:`_c_function`). A process that finds them reads
+them back (the survival model: about 25 s of compiling per structure down to about
+5 s); the code that runs is the same, and so are the draws.
+
 PyMC, pytensor and nutpie are imported inside the functions (``import hccmeta`` stays
 light).
 """
