@@ -315,6 +315,22 @@ def test_pytensor_functions_kept_on_disk(monkeypatch, tmp_path) -> None:
 
         return build
 
+    def arms(n_arm: int):  # the same graph for any number of arms; another shape
+        def build():
+            with pm.Model(coords={"arm": list(range(n_arm))}) as model:
+                mu = pm.Normal("mu", 0.0, 1.0, dims="arm")
+                pm.Normal("obs", mu[pm.Data("idx", np.zeros(4, dtype="int64"))], 1.0,
+                          observed=pm.Data("y", np.zeros(4)))  # fmt: skip
+            return model
+
+        return build
+
+    mcmc.clear_cache()
+    two = mcmc.compiled(("tests.functions", "arms"), arms(2))
+    mcmc.clear_cache()
+    three = mcmc.compiled(("tests.functions", "arms"), arms(3))
+    assert (two.n_dim, three.n_dim) == (2, 3)
+    assert stats["compiled"] == before["compiled"] + 5
     mcmc.clear_cache()
     mcmc.compiled(("tests.functions", "mean"), normal_mean([0.0, 0.0, 0.0]))
     mcmc.clear_cache()

@@ -460,14 +460,15 @@ def _make_c_expand_func(
 # :func:`_make_functions` keeps them in ``<base_compiledir>/hccmeta-functions``, under
 # :func:`_graph_key`: a hash of the model's log density and stored variables as
 # PyTensor prints them (every op, type and name), the bytes of every constant, the names,
-# types and shapes of the shared variables (``pm.Data``), the options and the versions
-# of the libraries involved. A function read back gets the model's current shared
+# types and shapes of the shared variables (``pm.Data``), the shapes of every variable
+# nutpie stores (a dimension's length need not appear in the graph), the options and
+# the versions of the libraries involved. A function read back gets the model's current shared
 # values (nutpie reads its initial data from them). Same rewritten graph, same numba
 # code: the same draws (tests/test_pool_mcmc.py).
 
 #: Functions read from disk and compiled, in this process (tests and benchmarks read it).
 FUNCTION_CACHE_STATS = {"loaded": 0, "compiled": 0}
-_FUNCTIONS_FORMAT = 1
+_FUNCTIONS_FORMAT = 2
 
 
 def _function_dir() -> Path:
@@ -484,12 +485,16 @@ def _graph_key(model: Any, options: Mapping[str, Any]) -> str | None:
     import nutpie
     import pymc
     import pytensor
+    from nutpie.compile_pymc import _compute_shapes
     from pytensor.compile.sharedvalue import SharedVariable
     from pytensor.graph.basic import Constant
     from pytensor.graph.traversal import ancestors
 
     try:
         outputs = [model.logp(), *model.unobserved_value_vars]
+        # the shapes nutpie fixes (dims such as ``arm`` need not show in the graph)
+        shapes = sorted((name, tuple(map(int, shape))) for name, shape in
+                        _compute_shapes(model).items())  # fmt: skip
         text = io.StringIO()
         pytensor.printing.debugprint(outputs, file=text, print_type=True, id_type="CHAR")
         h = hashlib.sha256()
@@ -498,6 +503,7 @@ def _graph_key(model: Any, options: Mapping[str, Any]) -> str | None:
             repr(sorted(options.items())),
             repr([v.name for v in model.free_RVs]),
             repr(bool(model.check_bounds)),
+            repr(shapes),
             pytensor.__version__, pymc.__version__, nutpie.__version__,
             str(pytensor.config.floatX), str(pytensor.config.numba__fastmath),
             str(pytensor.config.optimizer_including), str(pytensor.config.optimizer_excluding),
