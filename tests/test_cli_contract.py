@@ -211,11 +211,12 @@ def test_orientation_of_every_pooled_effect(
 
 
 def test_no_eligible_records_message_is_generated_from_the_data(
-    default_result: DefaultResult,
+    evidence: hm.Evidence, default_result: DefaultResult
 ) -> None:
     res = default_result("os_tace_plus_sorafenib_vs_tace_alone")
+    n = len(evidence.studies_table)  # the studies in the data, however many
     assert res.message == (
-        "no eligible records for os_tace_plus_sorafenib_vs_tace_alone: none of the 5 studies "
+        f"no eligible records for os_tace_plus_sorafenib_vs_tace_alone: none of the {n} studies "
         "in the data gives a hazard ratio of OS, Sorafenib + TACE vs TACE alone; tamai2017 "
         "has arms of both regimens, but no effect could be derived from its comparison "
         "(tamai2017.ttp, TTP: no p-value, HR or CI for any comparison of the 3 groups)"
