@@ -339,3 +339,49 @@ def test_pytensor_functions_kept_on_disk(monkeypatch, tmp_path) -> None:
     trace = nutpie.sample(read, draws=500, tune=300, chains=2, seed=3, progress_bar=False)
     # posterior mean 6 / (3 + 1/100) = 1.993 (sd 0.58) for the data [1, 2, 3]; 0 for [0, 0, 0]
     assert abs(float(trace["posterior"]["mu"].mean()) - 6.0 / 3.01) < 0.1
+
+
+def test_draws_converted_as_nutpie_converts_them(monkeypatch) -> None:
+    """The fast conversion of a finished run (:mod:`hccmeta.models.arrow_trace`) gives
+    nutpie's own DataTree: same groups, variables and their order, dtypes, dims,
+    coordinates (study labels) and values (missing statistics included), attributes
+    but the creation time; a retry's larger run and its warm-up rows too."""
+    import sys
+
+    import xarray as xr
+
+    from hccmeta.models.arrow_trace import arrow_to_datatree
+
+    mcmc._use_fast_wrappers()  # imports nutpie
+    sample_module = sys.modules["nutpie.sample"]
+    seen: list[tuple[object, object, dict]] = []
+    stock = mcmc._STOCK.get("_arrow_to_arviz") or sample_module._arrow_to_arviz
+
+    def capture(draw_batches, stat_batches, **kwargs):
+        seen.append((draw_batches, stat_batches, kwargs))
+        return stock(draw_batches, stat_batches, **kwargs)
+
+    settings = mcmc.SamplerSettings(draws=200, tune=200, max_retries=1, ess_min_per_chain=1e6)
+    monkeypatch.setattr(sample_module, "_arrow_to_arviz", capture)
+    hm.pool(yi=[0.1, 0.4, -0.2], sei=[0.2, 0.3, 0.25], study=["a", "b", "c"],
+            prior_mu=priors.Normal(0, 1), prior_tau=priors.HalfNormal(0.5),
+            method="mcmc", seed=3, settings=settings)  # fmt: skip
+    assert len(seen) == 2  # the first run and its retry (the ESS bar cannot be met)
+    for draw_batches, stat_batches, kwargs in seen:
+        assert not kwargs["save_warmup"] and kwargs["coords"]
+        want = stock(draw_batches, stat_batches, **kwargs)
+        got = arrow_to_datatree(draw_batches, stat_batches, **kwargs)
+        assert got is not None
+        assert list(got.children) == list(want.children) == ["posterior", "sample_stats"]
+        for group in want.children:
+            a, b = want[group].to_dataset(), got[group].to_dataset()
+            assert a.attrs.pop("created_at") and b.attrs.pop("created_at")
+            xr.testing.assert_identical(a, b)
+            assert list(a.variables) == list(b.variables)
+            assert list(a.attrs) == list(b.attrs)
+            assert all(a[v].dtype == b[v].dtype for v in a.variables)
+        assert got["posterior"].sizes["draw"] == want["posterior"].sizes["draw"]
+        # kept warm-up draws are left to nutpie
+        kept = {**kwargs, "save_warmup": True}
+        assert arrow_to_datatree(draw_batches, stat_batches, **kept) is None
+    assert [t[0][0].num_rows for t in seen] == [400, 800]  # warm-up rows come along

@@ -10,7 +10,9 @@ subgroup variable, the analysis must declare it (``mixes``).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import numpy as np
 import pandas as pd
@@ -18,8 +20,16 @@ import pandas as pd
 from hccmeta.analyses.levels import combine_levels
 from hccmeta.analyses.registry import MIXABLE, Selector
 from hccmeta.errors import InputError
+from hccmeta.scoped import Scoped
 
-__all__ = ["AS_DERIVED", "REVERSED", "check_mixing", "select_effects"]
+__all__ = [
+    "AS_DERIVED",
+    "REVERSED",
+    "check_mixing",
+    "select_effects",
+    "selected_studies",
+    "text_columns",
+]
 
 #: Columns swapped when a contrast is reversed.
 _SWAP = [
@@ -40,11 +50,70 @@ REVERSED = "reversed"
 _ANTISYMMETRIC = {"log_hr", "log_or", "log_rr", "rd", "log_ratio", "generic"}
 
 
-def _isin(series: pd.Series, values: Sequence[object] | None) -> np.ndarray:
-    """Element-wise membership as a NumPy mask (all True when ``values`` is None)."""
+#: The text columns of effects tables as NumPy object arrays (missing values as None),
+#: by id of the table, with a weak reference that tells a live table from a reused id;
+#: kept within :func:`text_columns` blocks only. A selection combines a dozen column
+#: criteria, and pandas' comparisons and membership tests on Arrow-backed text cost far
+#: more than the comparisons themselves.
+_Columns = dict[int, tuple["weakref.ref[pd.DataFrame]", dict[str, np.ndarray | None]]]
+_TEXT: Scoped[_Columns | None] = Scoped(None)
+
+
+def text_columns() -> AbstractContextManager[None]:
+    """Within the block, the text columns of each effects table selected from are
+    converted once (the tables must not be changed in place within the block); nested
+    blocks share the outer block's columns."""
+    outer = _TEXT.get()
+    return _TEXT.using(outer if outer is not None else {})
+
+
+def _watch(df: pd.DataFrame, store: _Columns) -> weakref.ref[pd.DataFrame]:
+    """A weak reference to ``df`` that drops its entry when the table is freed."""
+    key = id(df)
+    return weakref.ref(df, lambda _ref: store.pop(key, None))
+
+
+def _text(df: pd.DataFrame, col: str) -> np.ndarray | None:
+    """Column ``col`` of ``df`` as an object array with None for missing values, or None
+    if it is not a text column (its criteria then go through pandas)."""
+    store = _TEXT.get()
+    cols: dict[str, np.ndarray | None] = {}
+    if store is not None:
+        entry = store.get(id(df))
+        if entry is None or entry[0]() is not df:
+            entry = store[id(df)] = (_watch(df, store), {})
+        cols = entry[1]
+    if col not in cols:
+        series = df[col]
+        values = None
+        if pd.api.types.is_string_dtype(series.dtype):
+            raw = series.to_numpy(dtype=object)
+            values = np.array([v if isinstance(v, str) else None for v in raw], dtype=object)
+            if not all(isinstance(v, str) or pd.isna(v) for v in raw):
+                values = None
+        cols[col] = values
+    return cols[col]
+
+
+def _isin(df: pd.DataFrame, col: str, values: Sequence[object] | None) -> np.ndarray:
+    """Element-wise membership of column ``col`` in ``values`` as a NumPy mask (all True
+    when ``values`` is None); as pandas' ``isin`` (a missing value matches only None)."""
     if values is None:
-        return np.ones(len(series), dtype=bool)
-    return np.array(series.isin(list(values)), dtype=bool)  # writable: callers use &=
+        return np.ones(len(df), dtype=bool)
+    text = _text(df, col)
+    wanted = list(values)
+    if text is not None and all(v is None or isinstance(v, str) for v in wanted):
+        allowed = set(wanted)
+        return np.fromiter((v in allowed for v in text), dtype=bool, count=len(text))
+    return np.array(df[col].isin(wanted), dtype=bool)  # writable: callers use &=
+
+
+def _equals(df: pd.DataFrame, col: str, value: str) -> np.ndarray:
+    """Element-wise ``df[col] == value`` as a NumPy mask (missing values never equal)."""
+    text = _text(df, col)
+    if text is not None:
+        return np.fromiter((v == value for v in text), dtype=bool, count=len(text))
+    return np.asarray(df[col] == value, dtype=bool)
 
 
 def _reverse(rows: pd.DataFrame) -> pd.DataFrame:
@@ -83,64 +152,95 @@ def select_effects(effects: pd.DataFrame, sel: Selector) -> pd.DataFrame:
     selection would copy all of them (this runs for every analysis and every
     sensitivity variant).
     """
+    df, forward, backward = _masks(effects, sel)
+    keep = _keep_one_per_study(df, np.concatenate([np.flatnonzero(forward),
+                                                   np.flatnonzero(backward)]), sel)  # fmt: skip
+    parts = [df[forward].assign(reversed=False, orientation=AS_DERIVED)]
+    if backward.any():
+        parts.append(_reverse(df[backward]))
+    out = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return (out if keep.all() else out[keep]).reset_index(drop=True)
+
+
+def selected_studies(effects: pd.DataFrame, sel: Selector) -> list[str]:
+    """The studies of :func:`select_effects` (same rows, same errors), without building
+    the selected table."""
+    df, forward, backward = _masks(effects, sel)
+    index = np.concatenate([np.flatnonzero(forward), np.flatnonzero(backward)])
+    keep = _keep_one_per_study(df, index, sel)
+    return [str(s) for s in df["study"].to_numpy(dtype=object)[index[keep]]]
+
+
+def _masks(effects: pd.DataFrame, sel: Selector) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The table selected from (with recombined levels where ``sel`` asks for them) and
+    the masks of its rows matching as derived (``forward``) and with exposed and
+    reference swapped (``backward``; never both)."""
     combining = [m for m in sel.levels if m.combine]
     df = combine_levels(effects, combining) if combining else effects
     base = np.array(df["primary"].astype(bool), dtype=bool)  # a writable copy
-    base &= np.asarray(df["kind"] == sel.kind) & np.asarray(df["measure"] == sel.measure)
+    base &= _equals(df, "kind", sel.kind) & _equals(df, "measure", sel.measure)
     for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "design",
-                "setting", "study"):  # fmt: skip
-        base &= _isin(df[col], getattr(sel, col if col != "study" else "studies"))
+                "setting"):  # fmt: skip
+        base &= _isin(df, col, getattr(sel, col))
+    base &= _isin(df, "study", sel.studies)
     if sel.time is not None:
-        base &= _isin(df["time"], sel.time)
+        base &= _isin(df, "time", sel.time)
     if sel.records is not None:
-        base &= _isin(df["record"], sel.records)
+        base &= _isin(df, "record", sel.records)
     if sel.exclude_records is not None:
-        base &= ~_isin(df["record"], sel.exclude_records)
+        base &= ~_isin(df, "record", sel.exclude_records)
     if sel.whole_arms:
         base &= np.asarray(df["subgroup_variable"].isna())
-    base &= _isin(df["subgroup_variable"], sel.subgroup_variable)
+    base &= _isin(df, "subgroup_variable", sel.subgroup_variable)
 
     def side(exp: str, ref: str) -> np.ndarray:
-        m = _isin(df[f"{exp}_regimen"], sel.exposed_regimen)
-        m &= _isin(df[f"{exp}_level"], sel.exposed_level)
-        m &= _isin(df[f"{exp}_arm"], sel.exposed_arm)
+        m = _isin(df, f"{exp}_regimen", sel.exposed_regimen)
+        m &= _isin(df, f"{exp}_level", sel.exposed_level)
+        m &= _isin(df, f"{exp}_arm", sel.exposed_arm)
         if sel.kind == "contrast":
-            m &= _isin(df[f"{ref}_regimen"], sel.reference_regimen)
-            m &= _isin(df[f"{ref}_level"], sel.reference_level)
+            m &= _isin(df, f"{ref}_regimen", sel.reference_regimen)
+            m &= _isin(df, f"{ref}_level", sel.reference_level)
         return m
 
     forward = base & side("exposed", "reference")
-    parts = [df[forward].assign(reversed=False, orientation=AS_DERIVED)]
     if sel.kind == "contrast" and sel.measure in _ANTISYMMETRIC:
         backward = base & side("reference", "exposed") & ~forward
-        if backward.any():
-            parts.append(_reverse(df[backward]))
-    out = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    return _one_per_study(out, sel)
+    else:
+        backward = np.zeros(len(df), dtype=bool)
+    return df, forward, backward
 
 
-def _one_per_study(rows: pd.DataFrame, sel: Selector) -> pd.DataFrame:
-    """One effect per study (per landmark time for survival proportions)."""
-    if rows.empty:
-        return rows.reset_index(drop=True)
-    order = {a: i for i, a in enumerate(sel.prefer_analysis)}
-    pref = rows["analysis"].map(order).fillna(len(order)).to_numpy(float)
-    # pandas 3: astype(str) keeps NaN missing, so fill the landmark time first
-    key = (
-        rows["study"].astype(str) + "|" + rows["time"].astype(float).fillna(-1.0).map(repr)
-    ).to_numpy(object)
-    best: dict[object, float] = {}
-    for k, p in zip(key, pref.tolist(), strict=True):
+def _keep_one_per_study(df: pd.DataFrame, index: np.ndarray, sel: Selector) -> np.ndarray:
+    """Which of the rows ``index`` of ``df`` (in that order) to keep: one effect per
+    study (per landmark time for survival proportions), the first of the selector's
+    ``prefer_analysis`` order; an InputError where a study still matches twice."""
+    if len(index) == 0:
+        return np.ones(0, dtype=bool)
+    order: dict[str, int] = {str(a): i for i, a in enumerate(sel.prefer_analysis)}
+    analysis = df["analysis"].to_numpy(dtype=object)[index]
+    pref = [order.get(a, len(order)) if isinstance(a, str) else len(order) for a in analysis]
+    studies = df["study"].to_numpy(dtype=object)[index]
+    times = df["time"].astype(float).fillna(-1.0).to_numpy(dtype=float)[index]
+    key = [(str(s), float(t)) for s, t in zip(studies, times, strict=True)]
+    best: dict[tuple[str, float], int] = {}
+    for k, p in zip(key, pref, strict=True):
         best[k] = min(best.get(k, p), p)
-    keep = np.array([p == best[k] for k, p in zip(key, pref.tolist(), strict=True)], dtype=bool)
-    kept_keys = key[keep]
-    if len(set(kept_keys)) < len(kept_keys):
-        dup = rows[keep][pd.Series(kept_keys).duplicated(keep=False).to_numpy()]
-        listed = "; ".join(f"{s}: {', '.join(g['effect'])}" for s, g in dup.groupby("study"))
+    keep = np.array([p == best[k] for k, p in zip(key, pref, strict=True)], dtype=bool)
+    kept = [k for k, kp in zip(key, keep, strict=True) if kp]
+    if len(set(kept)) < len(kept):
+        effect = df["effect"].to_numpy(dtype=object)[index][keep]
+        count: dict[tuple[str, float], int] = {}
+        for k in kept:
+            count[k] = count.get(k, 0) + 1
+        by_study: dict[str, list[str]] = {}
+        for k, e in zip(kept, effect, strict=True):
+            if count[k] > 1:
+                by_study.setdefault(k[0], []).append(str(e))
+        listed = "; ".join(f"{s}: {', '.join(by_study[s])}" for s in sorted(by_study))
         raise InputError(
             "the selection matches more than one effect of a study (make it narrower): " + listed
         )
-    return (rows if keep.all() else rows[keep]).reset_index(drop=True)
+    return keep
 
 
 def check_mixing(rows: pd.DataFrame, mixes: Sequence[str], analysis: str) -> None:

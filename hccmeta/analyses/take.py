@@ -8,15 +8,15 @@ and the sensitivity planners (:mod:`hccmeta.sensitivity.variants`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from hccmeta.analyses.levels import check_levels
 from hccmeta.analyses.registry import Alternative, Analysis, Selector
-from hccmeta.analyses.select import select_effects
+from hccmeta.analyses.select import select_effects, text_columns
 from hccmeta.errors import InputError
 from hccmeta.scoped import Scoped
 
@@ -38,15 +38,18 @@ _Memo = dict[tuple[int, str, tuple[str, ...]], tuple[pd.DataFrame, pd.DataFrame]
 _MEMO: Scoped[_Memo | None] = Scoped(None)
 
 
-def selection_memo() -> AbstractContextManager[None]:
+@contextmanager
+def selection_memo() -> Iterator[None]:
     """Within the block, :func:`take` selects from a given effects table with given
     selectors once and reuses the rows: the sensitivity analyses select the same
     effects for most of their variants (leaving a study out or changing a prior happens
     after the selection). The effects tables must not be changed in place within the
     block (derived effects never are: they are shared between fits). Nested blocks
-    share the outer block's memo."""
+    share the outer block's memo. The text columns of each table are converted once
+    (:func:`hccmeta.analyses.select.text_columns`)."""
     outer = _MEMO.get()
-    return _MEMO.using(outer if outer is not None else {})
+    with _MEMO.using(outer if outer is not None else {}), text_columns():
+        yield
 
 
 def selectors(select: Selector | list[Selector] | None) -> list[Selector]:

@@ -56,6 +56,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -564,6 +565,17 @@ def _make_functions(model: Any, *, mode: str, **options: Any) -> tuple[Any, ...]
     return out
 
 
+def _arrow_to_arviz(draw_batches: Any, stat_batches: Any, **kwargs: Any) -> Any:
+    """nutpie's conversion of a finished run, through
+    :func:`hccmeta.models.arrow_trace.arrow_to_datatree` where it applies."""
+    from hccmeta.models.arrow_trace import arrow_to_datatree
+
+    tree = arrow_to_datatree(draw_batches, stat_batches, **kwargs)
+    if tree is None:
+        return _STOCK["_arrow_to_arviz"](draw_batches, stat_batches, **kwargs)
+    return tree
+
+
 def _use_fast_wrappers() -> bool:
     """Install the wrappers above into nutpie (once); False if nutpie is not 0.16.x, its
     factories changed signature, or HCCMETA_STOCK_NUTPIE=1."""
@@ -614,6 +626,10 @@ def _use_fast_wrappers() -> bool:
     ]:  # fmt: skip
         _STOCK["_make_functions"] = compile_pymc._make_functions
         compile_pymc._make_functions = _make_functions
+    sample_module = sys.modules.get("nutpie.sample")
+    if sample_module is not None and hasattr(sample_module, "_arrow_to_arviz"):
+        _STOCK["_arrow_to_arviz"] = sample_module._arrow_to_arviz
+        sample_module._arrow_to_arviz = _arrow_to_arviz
     _PATCHED = True
     return True
 

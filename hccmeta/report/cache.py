@@ -194,7 +194,7 @@ def relevant_studies(analysis: Analysis, derived: DerivedEffects) -> list[str]:
     its variants takes (:func:`hccmeta.sensitivity.variants.all_selectors`), sorted.
     Where a selection fails (a study matching twice: the analysis will say so), every
     study with an effect of a measure the analysis can take."""
-    from hccmeta.analyses.select import select_effects
+    from hccmeta.analyses.select import selected_studies
     from hccmeta.errors import InputError
     from hccmeta.sensitivity.variants import all_selectors, measures
 
@@ -204,7 +204,7 @@ def relevant_studies(analysis: Analysis, derived: DerivedEffects) -> list[str]:
     found: set[str] = set()
     try:
         for sel in all_selectors(analysis):
-            found |= set(select_effects(eff, sel)["study"].astype(str))
+            found |= set(selected_studies(eff, sel))
     except InputError:
         rows = eff[eff["measure"].isin(sorted(measures(analysis)))]
         return sorted(set(rows["study"].astype(str)))
