@@ -25,6 +25,7 @@ from ruamel.yaml import YAML
 
 import hccmeta as hm
 import hccmeta.analyses.run as run_module
+import hccmeta.effects.derive as derive_module
 import hccmeta.sensitivity.executor as executor_module
 from hccmeta.analyses.registry import load_registry
 from hccmeta.report import cache as cache_module
@@ -286,3 +287,44 @@ def test_relevant_studies_cover_every_selection_and_derivation(data: Path) -> No
             assert taken <= base, (analysis.name, variation)
             checked += bool(taken)
     assert checked >= 2  # the OS and PFS analyses at least
+
+
+def test_each_study_is_derived_once_per_options(data: Path, tmp_path: Path) -> None:
+    """The derivation store (hccmeta.effects.derive.derive_store, kept in the result
+    cache): the tables from stored rows are those derived afresh; after one study is
+    edited only that study's rows are derived again, under every set of options."""
+    from hccmeta.effects.derive import derive_store
+
+    cache = ResultCache(tmp_path / "cache")
+    derived_now: list[str] = []
+    original = derive_module._Deriver._study
+
+    def counting(self: Any, study: Any) -> None:
+        derived_now.append(study.id)
+        original(self, study)
+
+    ev = hm.load_studies(data)
+    ids = [s.id for s in ev.studies]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(derive_module._Deriver, "_study", counting)
+        with derive_store(cache):
+            first = [hm.derive_effects(ev), hm.derive_effects(ev, weibull_shape=1.5)]
+        assert derived_now == ids + ids
+        derived_now.clear()
+        with derive_store(ResultCache(tmp_path / "cache")):
+            again = [hm.derive_effects(ev), hm.derive_effects(ev, weibull_shape=1.5)]
+        assert derived_now == []
+        _edit(data / "park2012.yaml", PARK_PFS_OLD, PARK_PFS_NEW)
+        ev2 = hm.load_studies(data)
+        with derive_store(ResultCache(tmp_path / "cache")):
+            edited = [hm.derive_effects(ev2), hm.derive_effects(ev2, weibull_shape=1.5)]
+        assert derived_now == ["park2012", "park2012"]
+    fresh = [hm.derive_effects(ev), hm.derive_effects(ev, weibull_shape=1.5)]
+    fresh2 = [hm.derive_effects(ev2), hm.derive_effects(ev2, weibull_shape=1.5)]
+    for got, want in ((first, fresh), (again, fresh), (edited, fresh2)):
+        for a, b in zip(got, want, strict=True):
+            pd.testing.assert_frame_equal(a.effects, b.effects, check_exact=True)
+            pd.testing.assert_frame_equal(a.underivable, b.underivable, check_exact=True)
+    # the edit reached the table: park2012's 6-month PFS effect changed
+    old, new = (t[0].effects for t in (fresh, fresh2))
+    assert not old[old["study"] == "park2012"]["yi"].equals(new[new["study"] == "park2012"]["yi"])

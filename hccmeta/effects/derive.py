@@ -10,8 +10,10 @@ characteristics are descriptive and listed as such.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -59,13 +61,58 @@ from hccmeta.effects.table import (
     mark_primary,
 )
 from hccmeta.errors import InputError
+from hccmeta.scoped import Scoped
 
-__all__ = ["derive_effects", "rate_tolerance"]
+__all__ = ["DeriveStore", "derive_effects", "derive_store", "rate_tolerance"]
 
 #: Tests whose p-value can stand for the Wald/log-rank statistic of a survival contrast.
 SURVIVAL_TESTS = frozenset({"log_rank", "cox_wald", "not_stated"})
 
 _Sig = tuple[str, str | None, str | None]
+
+
+#: The rows of one study's derivation: effects, records not derivable, characteristics.
+StudyRows = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+class DeriveStore(Protocol):
+    """Where :func:`derive_effects` keeps each study's derivation (see
+    :func:`derive_store`); a store never raises: a failure to read is a miss."""
+
+    def get_derived(self, key: str) -> StudyRows | None:
+        """The rows derived under ``key``, or None."""
+
+    def put_derived(self, key: str, rows: StudyRows) -> None:
+        """Keep ``rows`` under ``key``."""
+
+
+_STORE: Scoped[DeriveStore | None] = Scoped(None)
+
+
+def derive_store(store: DeriveStore | None) -> AbstractContextManager[None]:
+    """Within the block, :func:`derive_effects` reuses, through ``store``, each study's
+    rows derived before from the same study (its whole record, by content), vocabulary
+    and options: a study's effects depend on nothing else (the store adds the code
+    version). The sensitivity analyses derive the effects again under a dozen
+    conversion options; ``hccmeta report`` keeps the rows in its result cache, so that
+    after one study is edited only that study is derived again. The table is assembled
+    (preferred derivations, risk of bias) from the rows as ever."""
+    return _STORE.using(store)
+
+
+def _study_key(study: Study, evidence: Evidence, options: DeriveOptions) -> str:
+    """What one study's rows depend on: the study, the vocabulary, the options."""
+    vocab = evidence.vocabulary
+    h = hashlib.sha256()
+    for part in (
+        "derive 1",
+        study.model_dump_json(),
+        vocab.model_dump_json() if vocab is not None else "",
+        repr(options),
+    ):
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(f"{len(data)}:".encode() + data)
+    return h.hexdigest()
 
 
 def derive_effects(
@@ -151,7 +198,48 @@ class _Deriver:
     def run(self) -> DerivedEffects:
         self._index_p_values()
         self._index_population_events()
-        for study, record in self.ev.records():
+        store = _STORE.get()
+        characteristics: list[dict[str, Any]] = []
+        for study in self.ev.studies:
+            key = _study_key(study, self.ev, self.opt) if store is not None else None
+            hit = store.get_derived(key) if store is not None and key is not None else None
+            if hit is not None:
+                self.rows += hit[0]
+                self.skipped += hit[1]
+                characteristics += hit[2]
+                continue
+            rows, skipped = len(self.rows), len(self.skipped)
+            self._study(study)
+            own = self.skipped[skipped:]
+            del self.skipped[skipped:]
+            for ch in study.characteristics:
+                self.skip(
+                    study,
+                    ch.id,
+                    "record",
+                    f"baseline characteristic ({ch.variable}): a study-level covariate, "
+                    "descriptive, not an effect",
+                )
+            chars = self.skipped[skipped:]
+            del self.skipped[skipped:]
+            self.skipped += own
+            characteristics += chars
+            if store is not None and key is not None:
+                store.put_derived(key, (self.rows[rows:], own, chars))
+        self.skipped += characteristics
+        effects = pd.DataFrame(self.rows, columns=list(EFFECT_COLUMNS))
+        effects = annotate_risk_of_bias(effects, self.ev.studies, self.ev.vocabulary)
+        effects["primary"] = mark_primary(effects).astype(bool)
+        for col in ("yi", "sei", "vi", "time", "p"):
+            effects[col] = effects[col].astype(float)
+        for col in ("n_exposed", "n_reference", "events_exposed", "events_reference"):
+            effects[col] = effects[col].astype("Int64")
+        under = pd.DataFrame(self.skipped, columns=list(UNDERIVABLE_COLUMNS))
+        return DerivedEffects(effects, under, self.opt, self.ev.data_hash)
+
+    def _study(self, study: Study) -> None:
+        """Derive the effects of one study's records (rows and skips appended)."""
+        for record in study.records:
             if isinstance(record, SurvivalRecord):
                 self._survival(study, record)
             elif isinstance(record, CountRecord):
@@ -170,23 +258,6 @@ class _Deriver:
                     "record",
                     f"correlation of {record.x} with {record.y}: descriptive, not an effect",
                 )
-        for study, ch in self.ev.characteristics():
-            self.skip(
-                study,
-                ch.id,
-                "record",
-                f"baseline characteristic ({ch.variable}): a study-level covariate, "
-                "descriptive, not an effect",
-            )
-        effects = pd.DataFrame(self.rows, columns=list(EFFECT_COLUMNS))
-        effects = annotate_risk_of_bias(effects, self.ev.studies, self.ev.vocabulary)
-        effects["primary"] = mark_primary(effects).astype(bool)
-        for col in ("yi", "sei", "vi", "time", "p"):
-            effects[col] = effects[col].astype(float)
-        for col in ("n_exposed", "n_reference", "events_exposed", "events_reference"):
-            effects[col] = effects[col].astype("Int64")
-        under = pd.DataFrame(self.skipped, columns=list(UNDERIVABLE_COLUMNS))
-        return DerivedEffects(effects, under, self.opt, self.ev.data_hash)
 
     def design_flags(self, design: str) -> tuple[bool, bool]:
         """(randomised, prospective) of a design: the vocabulary's flags (without a

@@ -31,7 +31,7 @@ def _column(batch: Any, name: str) -> _Column:
     """One chain's values of column ``name`` (as nutpie reads them: rows first, missing
     rows left out), their dtype, item shape and dims, and the mask of missing rows (None
     if there are none)."""
-    import pyarrow
+    import pyarrow  # type: ignore[import-untyped]
 
     col = batch.column(name)
     meta = col.field.metadata

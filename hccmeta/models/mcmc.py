@@ -628,8 +628,8 @@ def _use_fast_wrappers() -> bool:
         compile_pymc._make_functions = _make_functions
     sample_module = sys.modules.get("nutpie.sample")
     if sample_module is not None and hasattr(sample_module, "_arrow_to_arviz"):
-        _STOCK["_arrow_to_arviz"] = sample_module._arrow_to_arviz
-        sample_module._arrow_to_arviz = _arrow_to_arviz
+        _STOCK["_arrow_to_arviz"] = getattr(sample_module, "_arrow_to_arviz")  # noqa: B009
+        setattr(sample_module, "_arrow_to_arviz", _arrow_to_arviz)  # noqa: B010
     _PATCHED = True
     return True
 

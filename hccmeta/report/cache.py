@@ -471,6 +471,19 @@ class ResultCache:
         """Keep a parsed YAML text (see :meth:`get_parsed`)."""
         self.put("yaml", sub_key(code_version(), key), parsed, count=False)
 
+    # the derivation store of hccmeta.effects.derive_effects: one entry per study and
+    # set of options (keyed by the study, the vocabulary and the options), under the code
+    # version
+
+    def get_derived(self, key: str) -> Any | None:
+        """One study's derived rows (see :func:`hccmeta.effects.derive.derive_store`)
+        from this code version, or None."""
+        return self.get("derived", sub_key(code_version(), key), count=False)
+
+    def put_derived(self, key: str, rows: Any) -> None:
+        """Keep one study's derived rows (see :meth:`get_derived`)."""
+        self.put("derived", sub_key(code_version(), key), rows, count=False)
+
     # the fit store of hccmeta.models.mcmc.sample: one entry per MCMC fit, under its
     # inputs (mcmc.fit_key) and the code version; counted in ``fits``, not ``stats``
 

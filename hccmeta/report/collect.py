@@ -248,12 +248,15 @@ def collect(
     ReportData
     """
     from hccmeta.analyses.take import selection_memo
+    from hccmeta.effects.derive import derive_store
     from hccmeta.models.mcmc import fit_store
     from hccmeta.report.cache import ResultCache
 
     cache = cache if cache is not None else ResultCache(None)
-    # each MCMC fit stored under its inputs; each selection of effects made once
-    with fit_store(cache if cache.enabled else None), selection_memo():
+    store = cache if cache.enabled else None
+    # each MCMC fit and each study's derivation stored under its inputs; each selection
+    # of effects made once
+    with fit_store(store), derive_store(store), selection_memo():
         return _collect(evidence, seed, registry, sensitivity, progress, on_primaries, cache)
 
 
