@@ -276,3 +276,36 @@ def test_plot(os_table: pd.DataFrame) -> None:
     assert buf.getvalue()[:4] == b"\x89PNG"
     with pytest.raises(hm.InputError, match="no estimand"):
         sensitivity_plot(os_table, estimand="nope")
+
+
+def test_effects_signature_is_what_the_selections_see(evidence: hm.Evidence) -> None:
+    """A conversion variant is skipped when the derivation's effects signature equals
+    the primary's: the preferred effects that pass the analyses' selector criteria.
+    Wherever it says "the same", the fingerprint (the effects the analysis selects,
+    with their numbers) is the same; and it is narrower than "every effect of the
+    analysis's measures" (a derivation that changes effects no selector of the analysis
+    takes does not count)."""
+    from hccmeta.analyses.registry import load_registry
+    from hccmeta.effects.table import DeriveOptions
+    from hccmeta.sensitivity.conversions import CONVERSIONS
+    from hccmeta.sensitivity.variants import effects_signature, fingerprint, measures
+
+    registry = load_registry(evidence.data_dir)
+    base = hm.derive_effects(evidence)
+    others = [hm.derive_effects(evidence, **DeriveOptions(**opts).as_dict())
+              for _, opts, _ in CONVERSIONS]  # fmt: skip
+    cols = ["effect", "yi", "sei", "primary"]
+    narrower = 0
+    for name in registry.names:
+        analysis = registry.get(name)
+        same_base = fingerprint(analysis, base, Variation())
+        sig = effects_signature(analysis, base)
+        ms = sorted(measures(analysis))
+        broad = base.effects[base.effects["measure"].isin(ms)][cols].reset_index(drop=True)
+        for other in others:
+            if effects_signature(analysis, other) != sig:
+                continue
+            assert fingerprint(analysis, other, Variation()) == same_base, name
+            rows = other.effects[other.effects["measure"].isin(ms)][cols].reset_index(drop=True)
+            narrower += not rows.equals(broad)
+    assert narrower > 0

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hccmeta import priors as pr
@@ -265,12 +266,49 @@ def measures(analysis: Analysis) -> set[str]:
 
 
 def effects_signature(analysis: Analysis, derived: DerivedEffects) -> tuple[Any, ...]:
-    """Every derived effect (with its numbers and preference) of the measures the
-    analysis can take: if two derivations agree on it, the analysis sees the same data."""
+    """The derived effects (with their numbers and preference) the analysis could take:
+    if two derivations agree on it, the analysis sees the same data.
+
+    These are the preferred derivations (``primary``) that pass the criteria of one of
+    the analysis's selectors that do not depend on how effects are derived (kind,
+    measure, endpoint, event, grade, criteria, time origin, adjustment, design, setting,
+    study, record, landmark time, subgroup variable): every row a selection can take
+    under any derivation is among them, and a row that is preferred under one
+    derivation and not the other is in one signature only. For the multi-format
+    survival synthesis (which also takes every survival effect of the selected
+    studies), every effect of the measures the analysis can take. Where a selector
+    recombines levels, the contrasts of the variable that the recombined contrasts are
+    built from (:func:`hccmeta.analyses.levels.combine_levels`) are included too."""
     eff = derived.effects
-    rows = eff[eff["measure"].isin(sorted(measures(analysis)))]
     cols = [*_ALL_COLUMNS, "primary", "analysis", "time_origin"]
-    return _rows_key(rows, cols)
+    if analysis.model == "survival_multiformat":
+        return _rows_key(eff[eff["measure"].isin(sorted(measures(analysis)))], cols)
+    keep = np.zeros(len(eff), dtype=bool)
+    log_hr = np.asarray((eff["kind"] == "contrast") & (eff["measure"] == "log_hr"), dtype=bool)
+    for sel in all_selectors(analysis):
+        mask = np.array((eff["kind"] == sel.kind) & (eff["measure"] == sel.measure), bool)
+        for col, values in _static_criteria(sel):
+            mask &= np.asarray(eff[col].isin(list(values)), dtype=bool)
+        if sel.exclude_records is not None:
+            mask &= ~np.asarray(eff["record"].isin(list(sel.exclude_records)), dtype=bool)
+        keep |= mask
+        for m in sel.levels:
+            if m.combine:  # the sources of the recombined contrasts
+                keep |= log_hr & np.asarray(eff["subgroup_variable"] == m.variable, dtype=bool)
+    keep &= np.asarray(eff["primary"].astype(bool), dtype=bool)
+    return _rows_key(eff[keep], cols)
+
+
+def _static_criteria(sel: Selector) -> list[tuple[str, Sequence[Any]]]:
+    """A selector's criteria on columns that no derivation option changes."""
+    pairs = [
+        ("endpoint", sel.endpoint), ("event", sel.event), ("grade", sel.grade),
+        ("criteria", sel.criteria), ("time_origin", sel.time_origin),
+        ("analysis", sel.analysis), ("design", sel.design), ("setting", sel.setting),
+        ("study", sel.studies), ("record", sel.records), ("time", sel.time),
+        ("subgroup_variable", sel.subgroup_variable),
+    ]  # fmt: skip
+    return [(col, values) for col, values in pairs if values is not None]
 
 
 def fingerprint(
