@@ -8,6 +8,8 @@ validated against bayesmeta and brute-force integration (test_pool_exact.py).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -385,3 +387,26 @@ def test_draws_converted_as_nutpie_converts_them(monkeypatch) -> None:
         kept = {**kwargs, "save_warmup": True}
         assert arrow_to_datatree(draw_batches, stat_batches, **kept) is None
     assert [t[0][0].num_rows for t in seen] == [400, 800]  # warm-up rows come along
+
+
+def test_arviz_is_imported_only_when_used() -> None:
+    """nutpie's ``import arviz`` (the meta-package: arviz-plots, matplotlib's pyplot)
+    is deferred while nothing uses it: an MCMC fit in a new process leaves it unloaded,
+    and the first use loads the real module."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "import hccmeta as hm\n"
+        "r = hm.pool(yi=[0.1, 0.4, -0.2], sei=[0.2, 0.3, 0.25], method='mcmc', seed=3)\n"
+        "assert r.diagnostics is not None\n"
+        "print('plots' if 'arviz_plots' in sys.modules else 'no plots')\n"
+        "import arviz\n"
+        "print(callable(arviz.from_dict), 'arviz_plots' in sys.modules)\n"
+        "print(sys.modules['nutpie.sample'].arviz.from_dict is sys.modules['arviz'].from_dict)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = "no plots" if os.environ.get("HCCMETA_STOCK_NUTPIE") != "1" else "plots"
+    assert out.stdout.splitlines() == [expected, "True True", "True"], out.stderr[-2000:]

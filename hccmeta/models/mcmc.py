@@ -58,6 +58,7 @@ import math
 import os
 import sys
 import threading
+import types
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -659,6 +660,51 @@ _COMPILE_COUNT = 0
 # cache still serves later compiles); the cost is a slightly slower log density.
 
 
+class _DeferredModule(types.ModuleType):
+    """A module whose import is deferred until one of its attributes is read: then the
+    real module is imported (replacing this one in ``sys.modules``) and its attributes
+    are copied here, so that a reference taken before sees them too."""
+
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        if name.startswith("__") and name.endswith("__"):
+            # what tools probe every module for (inspect.getmodule reads __file__ of
+            # each): not a use
+            raise AttributeError(name)
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, name)
+
+
+def _defer_arviz() -> None:
+    """Let nutpie's ``import arviz`` defer importing ArviZ until it is used.
+
+    nutpie imports the ``arviz`` meta-package, which imports arviz-plots and with it
+    matplotlib's pyplot: 0.8-0.9 s of nutpie's 2.9 s import here, in every process that
+    samples. nutpie reads it only in its own conversion of the draws, which
+    :mod:`hccmeta.models.arrow_trace` replaces (and which, where it still runs, imports
+    ArviZ then). Done only while nothing has imported ArviZ, and only together with the
+    nutpie wrappers (not with ``HCCMETA_STOCK_NUTPIE=1``)."""
+    import importlib.util
+
+    if "arviz" in sys.modules or os.environ.get("HCCMETA_STOCK_NUTPIE") == "1":
+        return
+    spec = importlib.util.find_spec("arviz")
+    if spec is None:
+        return
+    module = _DeferredModule("arviz")
+    # what the import system reads without importing (a submodule import needs the
+    # package's path)
+    module.__spec__ = spec
+    module.__file__ = spec.origin
+    if spec.submodule_search_locations is not None:
+        module.__path__ = list(spec.submodule_search_locations)
+    sys.modules["arviz"] = module
+
+
 def compiled(key: Hashable, build: Callable[[], pm.Model]) -> nutpie.CompiledModel:
     """Compile once per process per key (a model structure); later calls return the
     cached model.
@@ -682,6 +728,7 @@ def compiled(key: Hashable, build: Callable[[], pm.Model]) -> nutpie.CompiledMod
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
+        _defer_arviz()
         import nutpie
         import pytensor
 
