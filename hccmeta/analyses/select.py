@@ -13,12 +13,13 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from hccmeta.analyses.levels import combine_levels
-from hccmeta.analyses.registry import MIXABLE, Selector
+from hccmeta.analyses.registry import MIXABLE, LevelMap, Selector
 from hccmeta.errors import InputError
 from hccmeta.scoped import Scoped
 
@@ -55,14 +56,14 @@ _ANTISYMMETRIC = {"log_hr", "log_or", "log_rr", "rd", "log_ratio", "generic"}
 #: kept within :func:`text_columns` blocks only. A selection combines a dozen column
 #: criteria, and pandas' comparisons and membership tests on Arrow-backed text cost far
 #: more than the comparisons themselves.
-_Columns = dict[int, tuple["weakref.ref[pd.DataFrame]", dict[str, np.ndarray | None]]]
+_Columns = dict[int, tuple["weakref.ref[pd.DataFrame]", dict[object, Any]]]
 _TEXT: Scoped[_Columns | None] = Scoped(None)
 
 
 def text_columns() -> AbstractContextManager[None]:
     """Within the block, the text columns of each effects table selected from are
-    converted once (the tables must not be changed in place within the block); nested
-    blocks share the outer block's columns."""
+    converted once, and its levels recombined once per mapping (the tables must not be
+    changed in place within the block); nested blocks share the outer block's."""
     outer = _TEXT.get()
     return _TEXT.using(outer if outer is not None else {})
 
@@ -73,16 +74,22 @@ def _watch(df: pd.DataFrame, store: _Columns) -> weakref.ref[pd.DataFrame]:
     return weakref.ref(df, lambda _ref: store.pop(key, None))
 
 
+def _kept(df: pd.DataFrame) -> dict[object, Any]:
+    """What is kept for ``df`` within the :func:`text_columns` block (outside it, a
+    dictionary of this call only)."""
+    store = _TEXT.get()
+    if store is None:
+        return {}
+    entry = store.get(id(df))
+    if entry is None or entry[0]() is not df:
+        entry = store[id(df)] = (_watch(df, store), {})
+    return entry[1]
+
+
 def _text(df: pd.DataFrame, col: str) -> np.ndarray | None:
     """Column ``col`` of ``df`` as an object array with None for missing values, or None
     if it is not a text column (its criteria then go through pandas)."""
-    store = _TEXT.get()
-    cols: dict[str, np.ndarray | None] = {}
-    if store is not None:
-        entry = store.get(id(df))
-        if entry is None or entry[0]() is not df:
-            entry = store[id(df)] = (_watch(df, store), {})
-        cols = entry[1]
+    cols = _kept(df)
     if col not in cols:
         series = df[col]
         values = None
@@ -92,7 +99,17 @@ def _text(df: pd.DataFrame, col: str) -> np.ndarray | None:
             if not all(isinstance(v, str) or pd.isna(v) for v in raw):
                 values = None
         cols[col] = values
-    return cols[col]
+    return cast("np.ndarray | None", cols[col])
+
+
+def _combined(effects: pd.DataFrame, maps: list[LevelMap]) -> pd.DataFrame:
+    """:func:`~hccmeta.analyses.levels.combine_levels`, once per table and mappings
+    within the :func:`text_columns` block."""
+    kept = _kept(effects)
+    key = ("combine", tuple(m.model_dump_json() for m in maps))
+    if key not in kept:
+        kept[key] = combine_levels(effects, maps)
+    return cast(pd.DataFrame, kept[key])
 
 
 def _isin(df: pd.DataFrame, col: str, values: Sequence[object] | None) -> np.ndarray:
@@ -176,7 +193,7 @@ def _masks(effects: pd.DataFrame, sel: Selector) -> tuple[pd.DataFrame, np.ndarr
     the masks of its rows matching as derived (``forward``) and with exposed and
     reference swapped (``backward``; never both)."""
     combining = [m for m in sel.levels if m.combine]
-    df = combine_levels(effects, combining) if combining else effects
+    df = _combined(effects, combining) if combining else effects
     base = np.array(df["primary"].astype(bool), dtype=bool)  # a writable copy
     base &= _equals(df, "kind", sel.kind) & _equals(df, "measure", sel.measure)
     for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "design",

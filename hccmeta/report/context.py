@@ -380,22 +380,30 @@ def _risk_of_bias(data: ReportData, result: AnalysisResult) -> Table | None:
         return None
     from hccmeta.data.bias import DOMAINS, TOOLS, matches
 
-    used = result.effects[["study", "record"]].drop_duplicates()
+    used: dict[str, set[str]] = {}
+    for study, record in zip(result.effects["study"], result.effects["record"], strict=True):
+        used.setdefault(str(study), set()).add(str(record))
+    rows = rob.to_dict("records")  # plain rows: this runs for every section
+    domains_of: dict[tuple[object, object], list[dict]] = {}
+    for d in rows:
+        if d["domain"] != "overall":
+            domains_of.setdefault((d["study"], d["assessment"]), []).append(d)
     t = Table(["Study", "Assessment", "Tool", "Comparison", "Domains", "Overall", "Direction"])
     seen: set[tuple[str, str]] = set()
-    for _, a in rob[rob["domain"] == "overall"].iterrows():
+    for a in rows:
+        if a["domain"] != "overall":
+            continue
         key = (str(a["study"]), str(a["assessment"]))
-        recs = used[used["study"] == a["study"]]["record"].astype(str)
+        recs = used.get(str(a["study"]), set())
         patterns = str(a["records"]).split(";")
         if key in seen or not any(matches(p, r) for p in patterns for r in recs):
             continue
         seen.add(key)
-        doms = rob[(rob["study"] == a["study"]) & (rob["assessment"] == a["assessment"])]
         names = DOMAINS[str(a["tool"])]
         domains = "; ".join(
             f"{names.get(str(d['domain']), d['domain'])}: {str(d['judgement']).replace('_', ' ')}"
             f" ({d['reason']})"
-            for _, d in doms[doms["domain"] != "overall"].iterrows()
+            for d in domains_of.get((a["study"], a["assessment"]), [])
         )
         direction = str(a["direction"]).replace("_", " ")
         if a["direction"] == "favours_group" and isinstance(a["favours"], str):
