@@ -328,3 +328,32 @@ def test_each_study_is_derived_once_per_options(data: Path, tmp_path: Path) -> N
     # the edit reached the table: park2012's 6-month PFS effect changed
     old, new = (t[0].effects for t in (fresh, fresh2))
     assert not old[old["study"] == "park2012"]["yi"].equals(new[new["study"] == "park2012"]["yi"])
+
+
+def test_relevance_covers_agrees_with_selecting_every_derivation() -> None:
+    """A sensitivity table is stored only if the studies relevant under the default
+    derivation cover those of every conversion variant's derivation; the check skips
+    the derivations whose effects signature is the primary's. It gives what selecting
+    from every derivation gives, and refuses a derivation that takes another study."""
+    from dataclasses import replace
+
+    from hccmeta.effects.table import DeriveOptions
+    from hccmeta.report.cache import relevance_covers
+    from hccmeta.sensitivity.conversions import CONVERSIONS
+
+    ev = hm.load_studies(STUDY_DATA)
+    registry = load_registry(STUDY_DATA)
+    base = hm.derive_effects(ev)
+    others = [hm.derive_effects(ev, **DeriveOptions(**o).as_dict()) for _, o, _ in CONVERSIONS]
+    for name in registry.names:
+        analysis = registry.get(name)
+        want = set(relevant_studies(analysis, base))
+        brute = all(set(relevant_studies(analysis, o)) <= want for o in others)
+        assert relevance_covers(analysis, base, others) is brute, name
+    # without one relevant study's effects, the full derivation takes a study more
+    analysis = registry.get(OS)
+    study = relevant_studies(analysis, base)[0]
+    fewer = replace(base, effects=base.effects[base.effects["study"] != study])
+    assert study not in relevant_studies(analysis, fewer)
+    assert relevance_covers(analysis, fewer, [base]) is False
+    assert relevance_covers(analysis, base, [fewer]) is True

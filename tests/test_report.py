@@ -323,9 +323,11 @@ def test_failure_midway_leaves_previous_report(
 
     def boom(*args: object, **kwargs: object) -> None:
         assert any((tmp_path / p.name / "posteriors").glob("*.nc") for p in tmp_path.iterdir())
-        raise RuntimeError("injected failure while writing the tables")
+        raise RuntimeError("injected failure while writing the documents")
 
-    monkeypatch.setattr(report_writer, "_write_tables", boom)
+    import hccmeta.report.context as report_context
+
+    monkeypatch.setattr(report_context, "build_context", boom)
     _fails_and_keeps_previous(fast_data, tmp_path, "injected failure")
 
 

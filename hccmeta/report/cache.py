@@ -194,21 +194,46 @@ def relevant_studies(analysis: Analysis, derived: DerivedEffects) -> list[str]:
     its variants takes (:func:`hccmeta.sensitivity.variants.all_selectors`), sorted.
     Where a selection fails (a study matching twice: the analysis will say so), every
     study with an effect of a measure the analysis can take."""
+    return _relevant(analysis, derived)[0]
+
+
+def _relevant(analysis: Analysis, derived: DerivedEffects) -> tuple[list[str], bool]:
+    """:func:`relevant_studies`, and whether every selection succeeded."""
     from hccmeta.analyses.select import selected_studies
     from hccmeta.errors import InputError
     from hccmeta.sensitivity.variants import all_selectors, measures
 
     eff = derived.effects
     if eff.empty:
-        return []
+        return [], True
     found: set[str] = set()
     try:
         for sel in all_selectors(analysis):
             found |= set(selected_studies(eff, sel))
     except InputError:
         rows = eff[eff["measure"].isin(sorted(measures(analysis)))]
-        return sorted(set(rows["study"].astype(str)))
-    return sorted(found)
+        return sorted(set(rows["study"].astype(str))), False
+    return sorted(found), True
+
+
+def relevance_covers(
+    analysis: Analysis, derived: DerivedEffects, others: Iterable[DerivedEffects]
+) -> bool:
+    """Whether the relevant studies of ``analysis`` under ``derived`` include those
+    under each of the ``others`` (derivations with other options). A derivation whose
+    effects signature (:func:`hccmeta.sensitivity.variants.effects_signature`) equals
+    that of ``derived`` gives the same selections, so the same studies, and is not
+    selected from (unless a selection under ``derived`` failed)."""
+    from hccmeta.sensitivity.variants import effects_signature
+
+    studies, selected = _relevant(analysis, derived)
+    signature = effects_signature(analysis, derived) if selected else None
+    for other in others:
+        if signature is not None and effects_signature(analysis, other) == signature:
+            continue
+        if not set(_relevant(analysis, other)[0]) <= set(studies):
+            return False
+    return True
 
 
 def _rows_text(rows: pd.DataFrame) -> str:

@@ -197,17 +197,16 @@ def _relevance_holds(
     """Whether the relevant studies of the default derivation cover those of every
     derivation the conversion variants use (else the table is not stored)."""
     from hccmeta.effects.table import DeriveOptions
-    from hccmeta.report.cache import relevant_studies
+    from hccmeta.report.cache import relevance_covers
     from hccmeta.sensitivity.conversions import CONVERSIONS
     from hccmeta.sensitivity.executor import Context
 
     context = Context(evidence, registry)
-    base = set(relevant_studies(result.analysis, derived))
-    for _name, options, _text in CONVERSIONS:
-        other = context.derived(DeriveOptions(**options))  # type: ignore[arg-type]
-        if not set(relevant_studies(result.analysis, other)) <= base:
-            return False
-    return True
+    others = (
+        context.derived(DeriveOptions(**options))  # type: ignore[arg-type]
+        for _name, options, _text in CONVERSIONS
+    )
+    return relevance_covers(result.analysis, derived, others)
 
 
 def collect(

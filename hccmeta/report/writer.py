@@ -27,6 +27,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,9 +267,11 @@ def _wait(
     cache: ResultCache | None = None,
     pending: dict[str, str] | None = None,
     posteriors: Path | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, bytes]:
-    """Queue the sensitivity plots, then wait for every figure and posterior file; store
-    in ``cache`` what was drawn for the ``pending`` render keys (analysis -> key)."""
+    """Queue the sensitivity plots, run ``meanwhile`` (work that needs no figure) while
+    the worker draws, then wait for every figure and posterior file; store in ``cache``
+    what was drawn for the ``pending`` render keys (analysis -> key)."""
     from hccmeta.report.cache import sub_key
 
     sensitivity_plot = _sensitivity_plot()
@@ -297,6 +300,8 @@ def _wait(
             )
             if pkey is not None:
                 plots[s.name] = pkey
+    if meanwhile is not None:
+        meanwhile()
     if progress is not None:
         progress.update("figures", "drawing figures, writing posteriors", 0, 1)
     out = renderer.results()
@@ -359,7 +364,8 @@ def _sensitivity_plot() -> Any:
     return getattr(module, "sensitivity_plot", None)
 
 
-def _write_tables(data: ReportData, tmp: Path) -> None:
+def write_tables(data: ReportData, tmp: Path) -> None:
+    """Write the report's CSV tables into ``tmp`` (they need no figure)."""
     from hccmeta.report.outputs import account_table, effects_table, pooled_table, write_csv
 
     write_csv(pooled_table(data), tmp / "pooled_estimates.csv")
@@ -380,9 +386,13 @@ def _sensitivity_csv(table: Any) -> Any:
     return pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
 
 
-def write_files(data: ReportData, tmp: Path, outputs: dict[str, bytes]) -> None:
+def write_files(
+    data: ReportData, tmp: Path, outputs: dict[str, bytes], *, tables: bool = True
+) -> None:
     """Write the tables, figures, documents and provenance of the report into ``tmp``
-    (the posteriors are already there); ``outputs`` are the renderer's results."""
+    (the posteriors are already there); ``outputs`` are the renderer's results. With
+    ``tables=False`` the CSV tables are taken to be written already
+    (:func:`write_tables`)."""
     from hccmeta.report.context import build_context
     from hccmeta.report.methods import methods
     from hccmeta.report.outputs import provenance, write_json
@@ -395,7 +405,8 @@ def write_files(data: ReportData, tmp: Path, outputs: dict[str, bytes]) -> None:
     for key, png in pngs.items():
         (tmp / "figures" / f"{key}.png").write_bytes(png)
         files[key] = f"figures/{key}.png"
-    _write_tables(data, tmp)
+    if tables:
+        write_tables(data, tmp)
     context = build_context(data, files, methods(data), netcdf_format=fmt)
     (tmp / "index.md").write_text(render_markdown(context), encoding="utf-8")
     html = render_html(context, {files[k]: png for k, png in pngs.items()})
@@ -525,12 +536,14 @@ def _write_report(
                 cache=cache,
             )
             t0 = time.perf_counter()
-            outputs = _wait(renderer, data, progress, cache, pending, tmp / "posteriors")
+            # the tables need no figure: written while the worker draws
+            outputs = _wait(renderer, data, progress, cache, pending, tmp / "posteriors",
+                            meanwhile=lambda: write_tables(data, tmp))  # fmt: skip
             timings = {**data.timings, "figures": time.perf_counter() - t0}
         t0 = time.perf_counter()
         if progress is not None:
             progress.update("writing", "tables, index.md, index.html", 0, 1)
-        write_files(data, tmp, outputs)
+        write_files(data, tmp, outputs, tables=False)
         timings["write"] = time.perf_counter() - t0
         if progress is not None:
             progress.update("writing", "done", 1, 1)
