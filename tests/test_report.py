@@ -426,3 +426,31 @@ def test_cli_invalid_data_exit_2_nothing_written(
     assert "park2012.yaml:" in err and "Traceback" not in err
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study_data"]
+
+
+def test_a_released_worker_exits_while_later_jobs_run_here() -> None:
+    """Renderer.release: the worker shuts down in the background once its outputs are
+    in hand; a job queued afterwards is drawn in this process (the same bytes as the
+    worker's), and close waits for the worker to be gone."""
+    import numpy as np
+
+    from hccmeta.report.figures import Renderer, render_job
+
+    grid = np.linspace(0.01, 1.0, 50)
+    curves = [{"title": "tau", "prior": "HalfNormal(0.5)", "grid": grid,
+               "prior_density": np.exp(-grid), "posterior_density": np.exp(-2 * grid)}]  # fmt: skip
+    renderer = Renderer(1)
+    renderer.submit("worker", "tau", curves)
+    drawn = renderer.results()["worker"]
+    pool = renderer._pool
+    assert pool is not None
+    processes = list(pool._processes.values())
+    assert processes and drawn.startswith(b"\x89PNG")
+    renderer.release()
+    renderer.submit("here", "tau", curves)
+    assert renderer._jobs["here"] == drawn == render_job("tau", curves)  # drawn here at once
+    renderer.close()
+    assert renderer._pool is None
+    for process in processes:
+        process.join(timeout=10)
+        assert not process.is_alive()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,10 +88,13 @@ class Renderer:
         self._workers = workers
         self._pool: cf.ProcessPoolExecutor | None = None
         self._jobs: dict[str, cf.Future[bytes] | bytes] = {}
+        self._closing: threading.Thread | None = None
 
     def _start(self) -> cf.ProcessPoolExecutor | None:
         """The worker process, started on the first job (a run whose figures all come
         from the result cache starts none)."""
+        if self._closing is not None:  # released: later jobs run here
+            return None
         if self._pool is None and self._workers > 0:
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=1,
@@ -145,9 +149,20 @@ class Renderer:
             out[key] = job if isinstance(job, bytes) else job.result()
         return out
 
+    def release(self) -> None:
+        """Let the worker shut down in the background (every job's output is in hand:
+        :meth:`results`); :meth:`close` waits for it. Later jobs run here."""
+        if self._pool is not None and self._closing is None:
+            self._closing = threading.Thread(target=self._pool.shutdown, daemon=True)
+            self._closing.start()
+        self._workers = 0
+
     def close(self, *, cancel: bool = False) -> None:
-        """Shut the worker down (cancelling queued jobs if ``cancel``)."""
-        if self._pool is not None:
+        """Shut the worker down (cancelling queued jobs if ``cancel``) and wait for it."""
+        if self._closing is not None:
+            self._closing.join()
+            self._closing = None
+        elif self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=cancel)
-            self._pool = None
+        self._pool = None
         self._workers = 0  # closed: later jobs run here

@@ -540,13 +540,14 @@ def _write_report(
             outputs = _wait(renderer, data, progress, cache, pending, tmp / "posteriors",
                             meanwhile=lambda: write_tables(data, tmp))  # fmt: skip
             timings = {**data.timings, "figures": time.perf_counter() - t0}
-        t0 = time.perf_counter()
-        if progress is not None:
-            progress.update("writing", "tables, index.md, index.html", 0, 1)
-        write_files(data, tmp, outputs, tables=False)
-        timings["write"] = time.perf_counter() - t0
-        if progress is not None:
-            progress.update("writing", "done", 1, 1)
+            renderer.release()  # the worker exits while the documents are written
+            t0 = time.perf_counter()
+            if progress is not None:
+                progress.update("writing", "tables, index.md, index.html", 0, 1)
+            write_files(data, tmp, outputs, tables=False)
+            timings["write"] = time.perf_counter() - t0
+            if progress is not None:
+                progress.update("writing", "done", 1, 1)
         _check_target(target)
         _swap(tmp, target)
     except BaseException:
