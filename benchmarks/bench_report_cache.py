@@ -11,10 +11,13 @@ into a temporary report directory:
    validated study files and the registry, and the report is rendered again;
 3. one study edited: one number of one study file changed (by default Lee 2017's
    median PFS of the patients with main or lobar portal vein invasion, 3.7 -> 3.9
-   months); only the analyses that study is relevant to (six of fourteen, three of them
-   MCMC models) and their sensitivity variants are run again, and of their MCMC fits
-   only those whose data changed are sampled (the others are read back from the
-   cache's fit entries: :func:`hccmeta.models.mcmc.fit_store`) (target <= 20 s).
+   months); only the analyses that study is relevant to (here one of fourteen, the
+   joint prognostic model: its primary result, sensitivity table, figures and plot are
+   the 4 entries computed) and their sensitivity variants are run again, of their MCMC
+   fits only those whose data changed are sampled (the others are read back from the
+   cache's fit entries: :func:`hccmeta.models.mcmc.fit_store`), and of the derived
+   effects only the edited study's (:func:`hccmeta.effects.derive.derive_store`)
+   (target <= 20 s).
 
 It prints each run's wall time, the cache's reuse counts from the summary line
 (results, and MCMC fits read back or sampled), and
