@@ -27,6 +27,7 @@ __all__ = [
     "AS_DERIVED",
     "REVERSED",
     "check_mixing",
+    "criteria_mask",
     "select_effects",
     "selected_studies",
     "text_columns",
@@ -194,21 +195,7 @@ def _masks(effects: pd.DataFrame, sel: Selector) -> tuple[pd.DataFrame, np.ndarr
     reference swapped (``backward``; never both)."""
     combining = [m for m in sel.levels if m.combine]
     df = _combined(effects, combining) if combining else effects
-    base = np.array(df["primary"].astype(bool), dtype=bool)  # a writable copy
-    base &= _equals(df, "kind", sel.kind) & _equals(df, "measure", sel.measure)
-    for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "design",
-                "setting"):  # fmt: skip
-        base &= _isin(df, col, getattr(sel, col))
-    base &= _isin(df, "study", sel.studies)
-    if sel.time is not None:
-        base &= _isin(df, "time", sel.time)
-    if sel.records is not None:
-        base &= _isin(df, "record", sel.records)
-    if sel.exclude_records is not None:
-        base &= ~_isin(df, "record", sel.exclude_records)
-    if sel.whole_arms:
-        base &= np.asarray(df["subgroup_variable"].isna())
-    base &= _isin(df, "subgroup_variable", sel.subgroup_variable)
+    base = criteria_mask(df, sel) & np.asarray(df["primary"].astype(bool), dtype=bool)
 
     def side(exp: str, ref: str) -> np.ndarray:
         m = _isin(df, f"{exp}_regimen", sel.exposed_regimen)
@@ -225,6 +212,29 @@ def _masks(effects: pd.DataFrame, sel: Selector) -> tuple[pd.DataFrame, np.ndarr
     else:
         backward = np.zeros(len(df), dtype=bool)
     return df, forward, backward
+
+
+def criteria_mask(effects: pd.DataFrame, sel: Selector) -> np.ndarray:
+    """The rows of ``effects`` that pass the criteria of ``sel`` no derivation option
+    changes (kind, measure, endpoint, event, grade, criteria, time origin, adjustment,
+    design, setting, study, landmark time, record, subgroup variable), whichever
+    derivation is preferred and whichever way round the groups are: every row a
+    selection can take is among them."""
+    mask = _equals(effects, "kind", sel.kind) & _equals(effects, "measure", sel.measure)
+    for col in ("endpoint", "event", "grade", "criteria", "time_origin", "analysis", "design",
+                "setting"):  # fmt: skip
+        mask &= _isin(effects, col, getattr(sel, col))
+    mask &= _isin(effects, "study", sel.studies)
+    if sel.time is not None:
+        mask &= _isin(effects, "time", sel.time)
+    if sel.records is not None:
+        mask &= _isin(effects, "record", sel.records)
+    if sel.exclude_records is not None:
+        mask &= ~_isin(effects, "record", sel.exclude_records)
+    if sel.whole_arms:
+        mask &= np.asarray(effects["subgroup_variable"].isna())
+    mask &= _isin(effects, "subgroup_variable", sel.subgroup_variable)
+    return mask
 
 
 def _keep_one_per_study(df: pd.DataFrame, index: np.ndarray, sel: Selector) -> np.ndarray:

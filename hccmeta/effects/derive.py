@@ -100,16 +100,11 @@ def derive_store(store: DeriveStore | None) -> AbstractContextManager[None]:
     return _STORE.using(store)
 
 
-def _study_key(study: Study, evidence: Evidence, options: DeriveOptions) -> str:
-    """What one study's rows depend on: the study, the vocabulary, the options."""
-    vocab = evidence.vocabulary
+def _study_key(study: Study, vocabulary: str, options: DeriveOptions) -> str:
+    """What one study's rows depend on: the study, the vocabulary (its JSON), the
+    options."""
     h = hashlib.sha256()
-    for part in (
-        "derive 1",
-        study.model_dump_json(),
-        vocab.model_dump_json() if vocab is not None else "",
-        repr(options),
-    ):
+    for part in ("derive 1", study.model_dump_json(), vocabulary, repr(options)):
         data = part.encode("utf-8", "surrogatepass")
         h.update(f"{len(data)}:".encode() + data)
     return h.hexdigest()
@@ -199,10 +194,12 @@ class _Deriver:
         self._index_p_values()
         self._index_population_events()
         store = _STORE.get()
+        vocab = self.ev.vocabulary
+        vocabulary = vocab.model_dump_json() if store is not None and vocab is not None else ""
         characteristics: list[dict[str, Any]] = []
         for study in self.ev.studies:
-            key = _study_key(study, self.ev, self.opt) if store is not None else None
-            hit = store.get_derived(key) if store is not None and key is not None else None
+            key = _study_key(study, vocabulary, self.opt) if store is not None else ""
+            hit = store.get_derived(key) if store is not None else None
             if hit is not None:
                 self.rows += hit[0]
                 self.skipped += hit[1]
@@ -210,22 +207,19 @@ class _Deriver:
                 continue
             rows, skipped = len(self.rows), len(self.skipped)
             self._study(study)
-            own = self.skipped[skipped:]
-            del self.skipped[skipped:]
-            for ch in study.characteristics:
-                self.skip(
+            chars = [
+                self.skip_row(
                     study,
                     ch.id,
                     "record",
                     f"baseline characteristic ({ch.variable}): a study-level covariate, "
                     "descriptive, not an effect",
                 )
-            chars = self.skipped[skipped:]
-            del self.skipped[skipped:]
-            self.skipped += own
+                for ch in study.characteristics
+            ]
             characteristics += chars
-            if store is not None and key is not None:
-                store.put_derived(key, (self.rows[rows:], own, chars))
+            if store is not None:
+                store.put_derived(key, (self.rows[rows:], self.skipped[skipped:], chars))
         self.skipped += characteristics
         effects = pd.DataFrame(self.rows, columns=list(EFFECT_COLUMNS))
         effects = annotate_risk_of_bias(effects, self.ev.studies, self.ev.vocabulary)
@@ -267,8 +261,12 @@ class _Deriver:
             return vocab.is_randomised(design), vocab.is_prospective(design)
         return design == "randomised", design == "randomised" or design.startswith("prosp")
 
+    @staticmethod
+    def skip_row(study: Study, record: str, what: str, reason: str) -> dict[str, Any]:
+        return {"study": study.id, "record": record, "what": what, "reason": reason}
+
     def skip(self, study: Study, record: str, what: str, reason: str) -> None:
-        self.skipped.append({"study": study.id, "record": record, "what": what, "reason": reason})
+        self.skipped.append(self.skip_row(study, record, what, reason))
 
     def add(
         self,

@@ -227,11 +227,12 @@ def relevance_covers(
     from hccmeta.sensitivity.variants import effects_signature
 
     studies, selected = _relevant(analysis, derived)
+    covered = set(studies)
     signature = effects_signature(analysis, derived) if selected else None
     for other in others:
         if signature is not None and effects_signature(analysis, other) == signature:
             continue
-        if not set(_relevant(analysis, other)[0]) <= set(studies):
+        if not set(_relevant(analysis, other)[0]) <= covered:
             return False
     return True
 

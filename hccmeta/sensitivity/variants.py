@@ -28,6 +28,7 @@ import pandas as pd
 from hccmeta import priors as pr
 from hccmeta.analyses.registry import Analysis, Selector
 from hccmeta.analyses.run import AnalysisResult, Variation, default_priors, resolve_variation
+from hccmeta.analyses.select import criteria_mask
 from hccmeta.analyses.take import alternative_of, selectors, subset_rows, take_roles
 from hccmeta.effects.table import DerivedEffects
 from hccmeta.errors import InputError
@@ -270,9 +271,8 @@ def effects_signature(analysis: Analysis, derived: DerivedEffects) -> tuple[Any,
     if two derivations agree on it, the analysis sees the same data.
 
     These are the preferred derivations (``primary``) that pass the criteria of one of
-    the analysis's selectors that do not depend on how effects are derived (kind,
-    measure, endpoint, event, grade, criteria, time origin, adjustment, design, setting,
-    study, record, landmark time, subgroup variable): every row a selection can take
+    the analysis's selectors that do not depend on how effects are derived
+    (:func:`hccmeta.analyses.select.criteria_mask`): every row a selection can take
     under any derivation is among them, and a row that is preferred under one
     derivation and not the other is in one signature only. For the multi-format
     survival synthesis (which also takes every survival effect of the selected
@@ -286,29 +286,12 @@ def effects_signature(analysis: Analysis, derived: DerivedEffects) -> tuple[Any,
     keep = np.zeros(len(eff), dtype=bool)
     log_hr = np.asarray((eff["kind"] == "contrast") & (eff["measure"] == "log_hr"), dtype=bool)
     for sel in all_selectors(analysis):
-        mask = np.array((eff["kind"] == sel.kind) & (eff["measure"] == sel.measure), bool)
-        for col, values in _static_criteria(sel):
-            mask &= np.asarray(eff[col].isin(list(values)), dtype=bool)
-        if sel.exclude_records is not None:
-            mask &= ~np.asarray(eff["record"].isin(list(sel.exclude_records)), dtype=bool)
-        keep |= mask
+        keep |= criteria_mask(eff, sel)
         for m in sel.levels:
             if m.combine:  # the sources of the recombined contrasts
                 keep |= log_hr & np.asarray(eff["subgroup_variable"] == m.variable, dtype=bool)
     keep &= np.asarray(eff["primary"].astype(bool), dtype=bool)
     return _rows_key(eff[keep], cols)
-
-
-def _static_criteria(sel: Selector) -> list[tuple[str, Sequence[Any]]]:
-    """A selector's criteria on columns that no derivation option changes."""
-    pairs = [
-        ("endpoint", sel.endpoint), ("event", sel.event), ("grade", sel.grade),
-        ("criteria", sel.criteria), ("time_origin", sel.time_origin),
-        ("analysis", sel.analysis), ("design", sel.design), ("setting", sel.setting),
-        ("study", sel.studies), ("record", sel.records), ("time", sel.time),
-        ("subgroup_variable", sel.subgroup_variable),
-    ]  # fmt: skip
-    return [(col, values) for col, values in pairs if values is not None]
 
 
 def fingerprint(
