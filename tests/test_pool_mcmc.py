@@ -8,6 +8,7 @@ validated against bayesmeta and brute-force integration (test_pool_exact.py).
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -142,17 +143,19 @@ def test_fixed_effect_mcmc() -> None:
 
 
 def test_failing_fit_is_flagged_not_reported_clean() -> None:
-    """Thresholds no short run can meet: the fit is retried with safer settings and,
-    still failing, flagged with the reasons."""
+    """Thresholds no short run can meet: the fit is retried (an ESS failure without
+    divergences: a run twice as long at the same target acceptance) and, still failing,
+    flagged with the reasons."""
     settings = mcmc.SamplerSettings(
-        draws=30, tune=30, chains=2, max_retries=1, ess_min_per_chain=10_000
-    )
+        draws=30, tune=30, chains=2, max_retries=1, ess_min_per_chain=10_000,
+        target_accept=0.95, max_divergences=10**6, rhat_max=2.0,
+    )  # fmt: skip
     res = hm.pool(K3_Y, K3_SE, method="mcmc", seed=1, settings=settings)
     d = res.diagnostics
     assert d is not None and d.ok is False and res.ok is False
     assert d.retries == 1
     assert any("bulk ESS" in m for m in d.messages)
-    assert d.messages[-1] == "still failing after 1 retries with safer settings"
+    assert d.messages[-1] == "still failing after 1 retries with longer runs or safer settings"
     assert d.settings is not None and d.settings.target_accept == 0.95
     assert d.settings.draws == 60 and d.settings.tune == 60
     assert "diagnostics FAILED" in repr(res)
@@ -164,6 +167,20 @@ def test_safer_settings() -> None:
     t = s.safer()
     assert (t.tune, t.draws, t.target_accept, t.max_treedepth) == (2000, 2000, 0.95, 11)
     assert t.safer().target_accept == pytest.approx(0.99)
+    longer = s.longer()
+    assert (longer.tune, longer.draws, longer.target_accept, longer.max_treedepth) == (
+        2000, 2000, 0.8, 10
+    )  # fmt: skip
+    # the retry: longer after an ESS failure alone; safer after divergences, an R-hat
+    # failure (NaN included) or no run at all
+    ess_only = mcmc.Diagnostics(1.001, 150.0, 90.0, 0, False, ("min tail ESS 90 < 400",))
+    rhat = mcmc.Diagnostics(1.02, 300.0, 900.0, 0, False, ("max R-hat 1.0200 > 1.01",))
+    nan = mcmc.Diagnostics(math.nan, 300.0, 900.0, 0, False, ("max R-hat nan > 1.01",))
+    divergent = mcmc.Diagnostics(1.001, 300.0, 900.0, 2, False, ("2 divergent transitions",))
+    assert s.retry(ess_only) == longer
+    assert s.retry(rhat) == s.retry(nan) == s.retry(divergent) == s.retry(None) == t
+    lenient = mcmc.SamplerSettings(max_divergences=5)
+    assert lenient.retry(divergent) == lenient.longer()
     with pytest.raises(hm.InputError, match=r"SamplerSettings\.draws must be a positive integer"):
         mcmc.SamplerSettings(draws=0)
     with pytest.raises(hm.InputError, match=r"target_accept must be in \(0, 1\)"):

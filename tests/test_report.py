@@ -454,3 +454,36 @@ def test_a_released_worker_exits_while_later_jobs_run_here() -> None:
     for process in processes:
         process.join(timeout=10)
         assert not process.is_alive()
+
+
+def test_jobs_the_worker_has_not_started_are_drawn_here() -> None:
+    """Renderer.results: while it waits for the worker, this process draws the queued
+    jobs the worker has not started, from the last back; every output is the bytes the
+    worker would have drawn, in the order submitted."""
+    import concurrent.futures as cf
+
+    import numpy as np
+
+    from hccmeta.report.figures import Renderer, render_job
+
+    grid = np.linspace(0.01, 1.0, 50)
+    jobs = {
+        f"tau{i}": [{"title": f"tau {i}", "prior": "HalfNormal(0.5)", "grid": grid,
+                     "prior_density": np.exp(-grid), "posterior_density": np.exp(-(i + 1) * grid)}]
+        for i in range(6)
+    }  # fmt: skip
+    expected = {key: render_job("tau", curves) for key, curves in jobs.items()}
+    with Renderer(1) as renderer:
+        for key, curves in jobs.items():
+            renderer.submit(key, "tau", curves)
+        futures = dict(renderer._jobs)
+        out = renderer.results()
+    assert all(isinstance(f, cf.Future) for f in futures.values())
+    assert list(out) == list(jobs)
+    assert out == expected
+    # the worker starts with the first jobs (it imports matplotlib first); the last job
+    # was queued behind them and was drawn here (its future cancelled), and what was
+    # drawn here is a tail of the queue
+    here = [key for key, f in futures.items() if f.cancelled()]
+    assert here and here[-1] == "tau5"
+    assert here == list(jobs)[len(jobs) - len(here) :]

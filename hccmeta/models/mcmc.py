@@ -7,11 +7,16 @@ Every PyMC model of hccmeta is sampled through :func:`sample`:
    (:func:`compiled`);
 2. each fit sets the containers' values with nutpie's ``CompiledModel.with_data`` (no
    recompilation), samples, and checks the diagnostics (R-hat, bulk and tail ESS,
-   divergences; arviz-stats);
-3. a fit that fails the checks is sampled again with safer settings
-   (:meth:`SamplerSettings.safer`: more tuning, a higher target acceptance rate, more
-   draws); a fit that still fails comes back with ``Diagnostics.ok is False`` and the
-   reasons in ``Diagnostics.messages`` -- it is never reported as clean.
+   divergences; computed as arviz-stats computes them, :mod:`hccmeta.models.convergence`);
+3. a fit that fails the checks is sampled again (:meth:`SamplerSettings.retry`): after
+   divergent transitions, an R-hat failure or a run nutpie could not start, with safer
+   settings (:meth:`SamplerSettings.safer`: a higher target acceptance rate, more
+   tuning and draws); after an ESS failure alone, longer
+   (:meth:`SamplerSettings.longer`: twice the tuning and draws at the same target
+   acceptance -- the chains agree and the sampler's geometry gave no warning, the run
+   was too short for the tail quantiles). A fit that still fails comes back with
+   ``Diagnostics.ok is False`` and the reasons in ``Diagnostics.messages`` -- it is
+   never reported as clean.
 
 What the cache key must contain
 -------------------------------
@@ -112,8 +117,8 @@ class SamplerSettings:
     max_treedepth : int
         Maximum NUTS tree depth (nutpie's ``maxdepth``).
     max_retries : int
-        How many times a fit that fails its diagnostics is re-sampled with
-        :meth:`safer` settings.
+        How many times a fit that fails its diagnostics is re-sampled (with
+        :meth:`retry` settings).
     cores : int or None
         Chains run in parallel; ``None`` means ``min(chains, CPUs)``.
     rhat_max : float
@@ -160,9 +165,28 @@ class SamplerSettings:
         """Smallest acceptable bulk and tail ESS of this run (all chains together)."""
         return self.ess_min_per_chain * self.chains
 
+    def retry(self, diagnostics: Diagnostics | None) -> SamplerSettings:
+        """Settings of the next attempt after a run with these settings: :meth:`longer`
+        when only the bulk or tail ESS failed; :meth:`safer` after divergent
+        transitions, an R-hat failure, or when nutpie could not sample at all
+        (``diagnostics`` None)."""
+        if (
+            diagnostics is None
+            or diagnostics.n_divergent > self.max_divergences
+            or not diagnostics.max_rhat <= self.rhat_max  # NaN: safer too
+        ):
+            return self.safer()
+        return self.longer()
+
+    def longer(self) -> SamplerSettings:
+        """Settings for a retry of a run whose ESS alone failed (R-hat and divergences
+        passed): twice the tuning and draws, the same target acceptance."""
+        return dataclasses.replace(self, tune=self.tune * 2, draws=self.draws * 2)
+
     def safer(self) -> SamplerSettings:
-        """Settings for a retry: twice the tuning and draws, a higher target acceptance
-        (0.8 -> 0.95 -> 0.99 ...), one more level of tree depth."""
+        """Settings for a retry after divergent transitions: twice the tuning and draws,
+        a higher target acceptance (0.8 -> 0.95 -> 0.99 ...), one more level of tree
+        depth."""
         target = 0.95 if self.target_accept < 0.95 else min(0.995, 1 - (1 - self.target_accept) / 5)
         return dataclasses.replace(
             self,
@@ -190,7 +214,7 @@ class Diagnostics:
     messages : tuple of str
         One line per failed check (empty when ``ok``), and a note on retries.
     retries : int
-        How many times the fit was re-sampled with safer settings.
+        How many times the fit was re-sampled (:meth:`SamplerSettings.retry`).
     n_max_treedepth : int
         Transitions that hit the maximum tree depth (an efficiency warning; not a
         failure).
@@ -768,12 +792,13 @@ def diagnose(
     var_names: Sequence[str] | None = None,
     retries: int = 0,
 ) -> Diagnostics:
-    """Check R-hat, bulk and tail ESS (arviz-stats) and divergences of a trace.
+    """Check R-hat, bulk and tail ESS (as arviz-stats computes them:
+    :mod:`hccmeta.models.convergence`) and divergences of a trace.
 
     Variables that are constant across all draws (e.g. a parameter fixed by the data)
     have undefined R-hat and ESS and are skipped.
     """
-    import arviz_stats as azs
+    from hccmeta.models.convergence import rank_diagnostics
 
     post = trace["posterior"].to_dataset()
     names = list(var_names) if var_names is not None else list(post.data_vars)
@@ -785,14 +810,12 @@ def diagnose(
         if varying.any():
             columns.append(flat[:, :, varying])
     if columns:
-        # arviz-stats' array layer: rank-normalised split R-hat, bulk ESS, and tail ESS
-        # at the 5% and 95% quantiles (Vehtari et al. 2021)
-        arr = np.concatenate(columns, axis=2)
-        max_rhat = _finite_reduce(azs.rhat(arr, chain_axis=0, draw_axis=1), np.max)
-        min_bulk = _finite_reduce(azs.ess(arr, method="bulk", chain_axis=0, draw_axis=1), np.min)
-        min_tail = _finite_reduce(
-            azs.ess(arr, method="tail", prob=(0.05, 0.95), chain_axis=0, draw_axis=1), np.min
-        )
+        # rank-normalised split R-hat, bulk ESS, and tail ESS at the 5% and 95% quantiles
+        # (Vehtari et al. 2021)
+        rhat, bulk, tail = rank_diagnostics(np.concatenate(columns, axis=2), (0.05, 0.95))
+        max_rhat = _finite_reduce(rhat, np.max)
+        min_bulk = _finite_reduce(bulk, np.min)
+        min_tail = _finite_reduce(tail, np.min)
     else:
         max_rhat, min_bulk, min_tail = 1.0, math.inf, math.inf
     stats = trace["sample_stats"].to_dataset() if "sample_stats" in trace.children else None
@@ -936,8 +959,8 @@ def sample(
     init: Mapping[str, DataValue] | None = None,
 ) -> tuple[xr.DataTree, Diagnostics]:
     """Set data/hyperparameters (``with_data``), sample with nutpie, check diagnostics,
-    retry with safer settings, return the DataTree and Diagnostics (``ok=False`` if it
-    still fails).
+    retry (:meth:`SamplerSettings.retry`), return the DataTree and Diagnostics
+    (``ok=False`` if it still fails).
 
     Parameters
     ----------
@@ -1022,12 +1045,12 @@ def _sample(
         except RuntimeError as exc:  # nutpie: no valid initial point, logp failure
             last_error = exc
             trace = None
-            current = current.safer()
+            current = current.retry(None)
             continue
         diagnostics = diagnose(trace, current, var_names=var_names, retries=attempt)
         if diagnostics.ok or attempt == settings.max_retries:
             break
-        current = current.safer()
+        current = current.retry(diagnostics)
     if trace is None or diagnostics is None:
         raise SamplingError(
             f"nutpie could not sample the model {key!r} in {settings.max_retries + 1} "
@@ -1038,7 +1061,8 @@ def _sample(
             diagnostics,
             messages=(
                 *diagnostics.messages,
-                f"still failing after {diagnostics.retries} retries with safer settings",
+                f"still failing after {diagnostics.retries} retries with longer runs or "
+                "safer settings",
             ),
         )
     if coords:

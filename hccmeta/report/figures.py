@@ -88,6 +88,8 @@ class Renderer:
         self._workers = workers
         self._pool: cf.ProcessPoolExecutor | None = None
         self._jobs: dict[str, cf.Future[bytes] | bytes] = {}
+        #: what each job queued in the worker is, until its output is in hand
+        self._queued: dict[str, tuple[str, Any]] = {}
         self._closing: threading.Thread | None = None
 
     def _start(self) -> cf.ProcessPoolExecutor | None:
@@ -117,6 +119,7 @@ class Renderer:
             self._jobs[key] = render_job(kind, payload)
         else:
             self._jobs[key] = pool.submit(render_job, kind, payload)
+            self._queued[key] = (kind, payload)
 
     def put(self, key: str, output: bytes) -> None:
         """A job's output known beforehand (from the result cache)."""
@@ -143,7 +146,16 @@ class Renderer:
             self.submit(f"netcdf:{result.name}", "netcdf", (posterior_tree(result), path))
 
     def results(self) -> dict[str, bytes]:
-        """Every job's output, by key, in the order submitted (waits for the worker)."""
+        """Every job's output, by key, in the order submitted (waits for the worker).
+
+        The jobs the worker has not started yet are run here, from the last one back,
+        while the worker works through the queue from the front: this process would
+        otherwise wait idle (the same function draws the same bytes in either)."""
+        for key in reversed(list(self._queued)):
+            job = self._jobs[key]
+            if isinstance(job, cf.Future) and job.cancel():
+                self._jobs[key] = render_job(*self._queued[key])
+        self._queued.clear()
         out: dict[str, bytes] = {}
         for key, job in self._jobs.items():
             out[key] = job if isinstance(job, bytes) else job.result()

@@ -342,8 +342,10 @@ def _model_paragraphs(m: Methods, data: ReportData) -> None:
             f"from PyMC models{m.cite('pymc')}{desc}. Every fit was checked for the "
             "rank-normalised split R-hat (<= 1.01), bulk and tail effective sample sizes "
             f"(>= 100 per chain) and divergent transitions (none allowed){m.cite('vehtari2021')}, "
-            f"computed with ArviZ{m.cite('arviz')}; a fit failing them was sampled again with "
-            f"safer settings. {retried} fit{'s were' if retried != 1 else ' was'} re-sampled; "
+            f"computed as ArviZ computes them{m.cite('arviz')}; a fit failing them was sampled "
+            "again with twice the draws, and with a higher target acceptance unless only "
+            "the effective sample sizes fell short. "
+            f"{retried} fit{'s were' if retried != 1 else ' was'} re-sampled; "
             f"{failed} failed the checks after the retries"
             + (" and are flagged in their sections." if failed else "."),
         )

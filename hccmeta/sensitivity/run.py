@@ -83,7 +83,7 @@ __all__ = ["DEFAULT_SEED", "plan_variants", "sensitivity", "sensitivity_all"]
 def variant_settings() -> SamplerSettings:
     """Sampler settings of the MCMC refits of variants: 4 chains x 500 draws after 500
     tuning draws (the diagnostics -- R-hat <= 1.01, bulk and tail ESS >= 400, no
-    divergences -- are checked as for any fit, with retries at safer settings). Variants
+    divergences -- are checked as for any fit, with the same retries). Variants
     are compared at the level of their 95% intervals, for which 2000 draws suffice; it
     halves the cost of a refit. The target acceptance is 0.95, at least that of every
     model's own default (0.9-0.95): settings passed to a model replace its defaults, and
