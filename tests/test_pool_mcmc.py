@@ -310,7 +310,17 @@ def test_pytensor_functions_kept_on_disk(monkeypatch, tmp_path) -> None:
     again = mcmc.compiled(
         ("tests.functions", 3), _builder(3, priors.Normal(0, 1), priors.HalfNormal(0.5))
     )
-    assert stats["loaded"] == before["loaded"] + 1
+    # read back without the functions: the C callbacks linked from numba's cache
+    assert stats["loaded"] == before["loaded"] + 1 and stats["linked"] == before["linked"] + 1
+    assert type(again.logp_func).__name__ == "_LinkedFunction"
+    # without numba's cache the callbacks cannot be linked: the functions are read back
+    mcmc.clear_cache()
+    with pytensor.config.change_flags(numba__cache=False):
+        unlinked = mcmc.compiled(
+            ("tests.functions", 3), _builder(3, priors.Normal(0, 1), priors.HalfNormal(0.5))
+        )
+    assert stats["loaded"] == before["loaded"] + 2 and stats["linked"] == before["linked"] + 1
+    assert type(unlinked.logp_func).__name__ == "Function"
     mcmc.compiled(("tests.functions", 2), _builder(2, priors.Normal(0, 1), priors.HalfNormal(0.5)))
     mcmc.compiled(
         ("tests.functions", "HC"), _builder(3, priors.Normal(0, 1), priors.HalfCauchy(0.5))
@@ -322,6 +332,7 @@ def test_pytensor_functions_kept_on_disk(monkeypatch, tmp_path) -> None:
             _builder(3, priors.Normal(0, 1), priors.HalfNormal(0.5))(), backend="numba"
         )
     np.testing.assert_array_equal(draws(again), draws(stock))
+    np.testing.assert_array_equal(draws(unlinked), draws(stock))
     monkeypatch.undo()
     monkeypatch.setattr(mcmc, "_function_dir", lambda: tmp_path)
 
@@ -354,7 +365,7 @@ def test_pytensor_functions_kept_on_disk(monkeypatch, tmp_path) -> None:
     mcmc.compiled(("tests.functions", "mean"), normal_mean([0.0, 0.0, 0.0]))
     mcmc.clear_cache()
     read = mcmc.compiled(("tests.functions", "mean"), normal_mean([1.0, 2.0, 3.0]))
-    assert stats["loaded"] == before["loaded"] + 2
+    assert stats["loaded"] == before["loaded"] + 3 and stats["linked"] == before["linked"] + 2
     trace = nutpie.sample(read, draws=500, tune=300, chains=2, seed=3, progress_bar=False)
     # posterior mean 6 / (3 + 1/100) = 1.993 (sd 0.58) for the data [1, 2, 3]; 0 for [0, 0, 0]
     assert abs(float(trace["posterior"]["mu"].mean()) - 6.0 / 3.01) < 0.1

@@ -341,6 +341,7 @@ def _c_function(
     import pytensor
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
+    linked = isinstance(inner, _LinkedInner)
     extract_source, extract_globals = extract
     namespace: dict[str, Any] = {}
     exec(  # generated code (see _extraction_source)
@@ -355,10 +356,15 @@ def _c_function(
         "extract": numba.njit(inline="always")(namespace["extract"]),
     }
     source = "\n".join(lines)
-    py_func = getattr(inner, "py_func", None)
-    inner_key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
+    if linked:
+        inner_key = inner.cache_key
+    else:
+        py_func = getattr(inner, "py_func", None)
+        inner_key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
 
     def uncached() -> tuple[Any, Any]:
+        if linked:  # no code to compile: the functions must be read back
+            raise _NotLinked(name)
         out: dict[str, Any] = {}
         exec(compile(source, f"<hccmeta.models.mcmc {name}>", "exec"), glb, out)
         return out[name], c_sig
@@ -492,9 +498,110 @@ def _make_c_expand_func(
 # values (nutpie reads its initial data from them). Same rewritten graph, same numba
 # code: the same draws (tests/test_pool_mcmc.py).
 
-#: Functions read from disk and compiled, in this process (tests and benchmarks read it).
-FUNCTION_CACHE_STATS = {"loaded": 0, "compiled": 0}
-_FUNCTIONS_FORMAT = 2
+#: Functions read from disk (``loaded``; of them ``linked``: see below) and compiled, in
+#: this process (tests and benchmarks read it).
+FUNCTION_CACHE_STATS = {"loaded": 0, "linked": 0, "compiled": 0}
+_FUNCTIONS_FORMAT = 3
+
+# Linking without the PyTensor functions
+#
+# Reading the two PyTensor functions back still costs about 0.4 s each (PyTensor converts
+# every node of the graph to numba source again to find the cached code), and the C
+# callbacks do not need them when they themselves are in numba's cache: their cached code
+# contains the functions' code, and the functions' cache keys name them. An entry
+# therefore also keeps, besides the functions, those keys and what nutpie reads of the
+# functions' shared variables (names, shapes, values); a later compile hands nutpie
+# stand-ins that carry just that (:class:`_LinkedFunction`), and the callbacks are linked
+# from numba's cache. Where a callback is not there (a cleared numba cache),
+# :func:`_c_function` raises :class:`_NotLinked` and :func:`compiled` compiles again
+# with the functions read back. Same code, same draws (tests/test_pool_mcmc.py).
+
+#: Whether :func:`_make_functions` may hand nutpie stand-ins: only within
+#: :func:`compiled`, which compiles again after :class:`_NotLinked` (not in a direct
+#: call of nutpie's ``compile_pymc_model``).
+_LINKING: Scoped[bool] = Scoped(False)
+
+
+class _NotLinked(RuntimeError):
+    """A C callback of a compile from stand-ins is not in numba's cache."""
+
+
+class _LinkedInner:
+    """Stands for a PyTensor function's numba code (``fn.vm.jit_fn``): its cache key."""
+
+    def __init__(self, cache_key: str) -> None:
+        self.cache_key = cache_key
+
+
+class _LinkedShared:
+    """What nutpie reads of a shared variable: name, rank, value."""
+
+    def __init__(self, name: str | None, value: np.ndarray) -> None:
+        self.name = name
+        self.ndim = value.ndim
+        self._value = value
+
+    def get_value(self) -> np.ndarray:
+        return self._value
+
+
+class _LinkedFunction:
+    """What nutpie reads of a PyTensor function when its callbacks are linked from
+    numba's cache (``vm.jit_fn`` and ``get_shared()``)."""
+
+    def __init__(self, cache_key: str, shared: list[_LinkedShared]) -> None:
+        self.vm = types.SimpleNamespace(jit_fn=_LinkedInner(cache_key))
+        self._shared = shared
+
+    def get_shared(self) -> list[_LinkedShared]:
+        return list(self._shared)
+
+
+def _link_entry(logp_fn: Any, expand_fn: Any) -> dict[str, Any] | None:
+    """What a later compile needs to link the callbacks without the functions: the
+    functions' numba cache keys and their shared variables (each once, in the order
+    nutpie meets them); None where a key is unknown."""
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    keys = []
+    for fn in (logp_fn, expand_fn):
+        py_func = getattr(getattr(getattr(fn, "vm", None), "jit_fn", None), "py_func", None)
+        key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
+        if key is None:
+            return None
+        keys.append(key)
+    unique: list[Any] = []
+    lists: list[list[int]] = []
+    for fn in (logp_fn, expand_fn):
+        positions = []
+        for var in fn.get_shared():
+            found = next((i for i, seen in enumerate(unique) if seen is var), None)
+            if found is None:
+                found = len(unique)
+                unique.append(var)
+            positions.append(found)
+        lists.append(positions)
+    shared = [(var.name, np.array(var.get_value(), copy=True)) for var in unique]
+    return {"keys": keys, "shared": shared, "lists": lists}
+
+
+def _linked_functions(entry: dict[str, Any], model: Any) -> tuple[Any, Any]:
+    """Stand-ins of the logp and expand functions; a shared variable's value is the
+    model's own where the model has a data container of its name."""
+    current = {v.name: v for v in getattr(model, "data_vars", ())}
+    shared = [
+        _LinkedShared(
+            name,
+            np.asarray(current[name].get_value()) if name in current else np.array(value),
+        )
+        for name, value in entry["shared"]
+    ]
+    logp_key, expand_key = entry["keys"]
+    logp_list, expand_list = entry["lists"]
+    return (
+        _LinkedFunction(logp_key, [shared[i] for i in logp_list]),
+        _LinkedFunction(expand_key, [shared[i] for i in expand_list]),
+    )
 
 
 def _function_dir() -> Path:
@@ -561,15 +668,21 @@ def _make_functions(model: Any, *, mode: str, **options: Any) -> tuple[Any, ...]
     if path is not None and path.exists():
         try:
             with path.open("rb") as fh:
-                n_dim, n_expanded, logp_fn, expand_fn, shape_info, names = pickle.load(fh)
+                entry = pickle.load(fh)
+            n_dim, n_expanded, shape_info, names = entry["model"]
+            if entry["link"] is not None and _LINKING.get():
+                logp_fn, expand_fn = _linked_functions(entry["link"], model)
+                FUNCTION_CACHE_STATS["linked"] += 1
+            else:
+                logp_fn, expand_fn = pickle.loads(entry["functions"])
+                current = {v.name: v for v in getattr(model, "data_vars", ())}
+                for fn in (logp_fn, expand_fn):
+                    for var in fn.get_shared():
+                        if var.name in current:
+                            var.set_value(current[var.name].get_value())
         except Exception:  # noqa: BLE001 - unreadable: compiled again and rewritten
             pass
         else:
-            current = {v.name: v for v in getattr(model, "data_vars", ())}
-            for fn in (logp_fn, expand_fn):
-                for var in fn.get_shared():
-                    if var.name in current:
-                        var.set_value(current[var.name].get_value())
             k = len(model.free_RVs)
             point = compile_pymc._rv_dict_to_flat_array_wrapper(
                 point_fn, names=shape_info[0][:k], shapes=shape_info[2][:k]
@@ -581,7 +694,13 @@ def _make_functions(model: Any, *, mode: str, **options: Any) -> tuple[Any, ...]
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            blob = pickle.dumps((out[0], out[1], out[2], out[3], out[5], out[6]))
+            blob = pickle.dumps(
+                {
+                    "model": (out[0], out[1], out[5], out[6]),
+                    "functions": pickle.dumps((out[2], out[3])),
+                    "link": _link_entry(out[2], out[3]),
+                }
+            )
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(blob)
             os.replace(tmp, path)
@@ -760,7 +879,13 @@ def compiled(key: Hashable, build: Callable[[], pm.Model]) -> nutpie.CompiledMod
         model = build()
         # IEEE arithmetic, not fastmath: see "Reproducible draws" above.
         with pytensor.config.change_flags(numba__fastmath=False):
-            result = nutpie.compile_pymc_model(model, backend="numba")
+            try:
+                with _LINKING.using(True):
+                    result = nutpie.compile_pymc_model(model, backend="numba")
+            except _NotLinked:  # a callback not in numba's cache: read the functions back
+                FUNCTION_CACHE_STATS["linked"] -= 1  # (the read counts once, unlinked)
+                FUNCTION_CACHE_STATS["loaded"] -= 1
+                result = nutpie.compile_pymc_model(build(), backend="numba")
         _CACHE[key] = result
         _COMPILE_COUNT += 1
         return result
