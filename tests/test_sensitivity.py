@@ -278,6 +278,39 @@ def test_plot(os_table: pd.DataFrame) -> None:
         sensitivity_plot(os_table, estimand="nope")
 
 
+def test_rows_key_compares_values_not_order_or_types() -> None:
+    """The key of a set of effect rows (what fingerprints and effects signatures are
+    made of): the same rows in another order, or 12 for 12.0 (an Int64 count for a
+    float), give the same key; any changed value, a missing value for a present one, or
+    another row gives another."""
+    from hccmeta.sensitivity.variants import _rows_key
+
+    rows = pd.DataFrame(
+        {
+            "effect": pd.array(["a", "b", None], dtype="str"),
+            "yi": [0.5, -0.25, np.nan],
+            "n_exposed": pd.array([12, None, 30], dtype="Int64"),
+            "primary": [True, False, True],
+            "time": ["6", "x", None],  # text where a number is expected: NaN
+        }
+    )
+    cols = ["effect", "yi", "n_exposed", "primary", "time"]
+    key = _rows_key(rows, cols)
+    assert len(key) == 3 and list(key) == sorted(key)
+    assert _rows_key(rows.iloc[::-1], cols) == key
+    floats = rows.assign(n_exposed=[12.0, np.nan, 30.0], time=[6.0, np.nan, np.nan])
+    assert _rows_key(floats, cols) == key
+    for change in (
+        {"yi": [0.5, -0.25000000000000006, np.nan]},
+        {"n_exposed": pd.array([12, 0, 30], dtype="Int64")},
+        {"effect": pd.array(["a", "b", "c"], dtype="str")},
+        {"primary": [True, True, True]},
+    ):
+        assert _rows_key(rows.assign(**change), cols) != key, change
+    assert _rows_key(rows.iloc[:2], cols) != key
+    assert _rows_key(rows, ["unknown"]) == () == _rows_key(rows.iloc[:0], cols)
+
+
 def test_effects_signature_is_what_the_selections_see(evidence: hm.Evidence) -> None:
     """A conversion variant is skipped when the derivation's effects signature equals
     the primary's: the preferred effects that pass the analyses' selector criteria.

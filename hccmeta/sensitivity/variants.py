@@ -18,6 +18,7 @@ fitted once.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -353,21 +354,27 @@ def fingerprint(
 
 
 def _rows_key(rows: pd.DataFrame, columns: Sequence[str]) -> tuple[int, ...]:
-    """An order-free key of the rows' values in ``columns`` (numbers compared as floats,
-    so that 12 and 12.0 agree; missing values as missing)."""
+    """An order-free key of the rows' values in ``columns``: a sorted 64-bit hash of each
+    row's values as exact text (numbers as floats, so that 12 and 12.0 agree, and
+    anything not a number as NaN; missing text as ``None``)."""
     cols = [c for c in columns if c in rows.columns]
     if rows.empty or not cols:
         return ()
-    plain = pd.DataFrame(
-        {
-            c: pd.to_numeric(rows[c], errors="coerce").astype(float)
-            if c not in _TEXT_COLUMNS
-            else rows[c].astype(object).where(rows[c].notna(), None).astype(str)
-            for c in cols
-        }
+    values: list[list[Any]] = []
+    for c in cols:
+        col = rows[c]
+        if c in _TEXT_COLUMNS:
+            values.append(["None" if pd.isna(v) else str(v) for v in col.tolist()])
+        elif pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            values.append(col.to_numpy(dtype=float, na_value=np.nan).tolist())
+        else:
+            values.append(pd.to_numeric(col, errors="coerce").astype(float).tolist())
+    return tuple(
+        sorted(
+            int.from_bytes(hashlib.blake2b(repr(row).encode(), digest_size=8).digest(), "little")
+            for row in zip(*values, strict=True)
+        )
     )
-    hashed = pd.util.hash_pandas_object(plain, index=False)
-    return tuple(sorted(int(h) for h in hashed))
 
 
 def unique_names(variants: Sequence[Variant]) -> None:
