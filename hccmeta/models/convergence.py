@@ -131,12 +131,11 @@ def _ess(values: NDArray[Any]) -> FloatArray:
     n_var, n_chain, n_draw = y.shape
     constant = (y.max(axis=(1, 2)) - y.min(axis=(1, 2))) < np.finfo(float).resolution
     m = next_fast_len(2 * n_draw)
-    centred = y - y.mean(2, keepdims=True)
-    spectrum = np.fft.rfft(centred, n=m, axis=2)
+    chain_mean = y.mean(axis=2)
+    spectrum = np.fft.rfft(y - chain_mean[:, :, None], n=m, axis=2)
     spectrum *= np.conjugate(spectrum)
     acov = np.fft.irfft(spectrum, n=m, axis=2)[:, :, :n_draw]
     acov /= n_draw
-    chain_mean = y.mean(axis=2)
     # the mean over chains at each lag, over a contiguous row as for one variable
     lag_mean = np.ascontiguousarray(acov.transpose(0, 2, 1)).mean(axis=2)
     mean_var = lag_mean[:, 0] * n_draw / (n_draw - 1.0)

@@ -184,9 +184,9 @@ class SamplerSettings:
         return dataclasses.replace(self, tune=self.tune * 2, draws=self.draws * 2)
 
     def safer(self) -> SamplerSettings:
-        """Settings for a retry after divergent transitions: twice the tuning and draws,
-        a higher target acceptance (0.8 -> 0.95 -> 0.99 ...), one more level of tree
-        depth."""
+        """Settings for a retry after divergent transitions, an R-hat failure or a run
+        that could not start: twice the tuning and draws, a higher target acceptance
+        (0.8 -> 0.95 -> 0.99 ...), one more level of tree depth."""
         target = 0.95 if self.target_accept < 0.95 else min(0.995, 1 - (1 - self.target_accept) / 5)
         return dataclasses.replace(
             self,
@@ -339,7 +339,7 @@ def _c_function(
     import numba
     import nutpie
     import pytensor
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+    from pytensor.link.numba.cache import compile_numba_function_src
 
     linked = isinstance(inner, _LinkedInner)
     extract_source, extract_globals = extract
@@ -356,11 +356,7 @@ def _c_function(
         "extract": numba.njit(inline="always")(namespace["extract"]),
     }
     source = "\n".join(lines)
-    if linked:
-        inner_key = inner.cache_key
-    else:
-        py_func = getattr(inner, "py_func", None)
-        inner_key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
+    inner_key = inner.cache_key if linked else _numba_key(inner)
 
     def uncached() -> tuple[Any, Any]:
         if linked:  # no code to compile: the functions must be read back
@@ -557,16 +553,22 @@ class _LinkedFunction:
         return list(self._shared)
 
 
+def _numba_key(jit_fn: Any) -> str | None:
+    """The key under which PyTensor keeps a function's numba code (``fn.vm.jit_fn``) in
+    its numba cache; None if it is not kept there."""
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    py_func = getattr(jit_fn, "py_func", None)
+    return CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
+
+
 def _link_entry(logp_fn: Any, expand_fn: Any) -> dict[str, Any] | None:
     """What a later compile needs to link the callbacks without the functions: the
     functions' numba cache keys and their shared variables (each once, in the order
     nutpie meets them); None where a key is unknown."""
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
-
     keys = []
     for fn in (logp_fn, expand_fn):
-        py_func = getattr(getattr(getattr(fn, "vm", None), "jit_fn", None), "py_func", None)
-        key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
+        key = _numba_key(getattr(getattr(fn, "vm", None), "jit_fn", None))
         if key is None:
             return None
         keys.append(key)
@@ -585,10 +587,9 @@ def _link_entry(logp_fn: Any, expand_fn: Any) -> dict[str, Any] | None:
     return {"keys": keys, "shared": shared, "lists": lists}
 
 
-def _linked_functions(entry: dict[str, Any], model: Any) -> tuple[Any, Any]:
+def _linked_functions(entry: dict[str, Any], current: Mapping[str, Any]) -> tuple[Any, Any]:
     """Stand-ins of the logp and expand functions; a shared variable's value is the
-    model's own where the model has a data container of its name."""
-    current = {v.name: v for v in getattr(model, "data_vars", ())}
+    model's own where ``current`` (the model's data containers by name) has it."""
     shared = [
         _LinkedShared(
             name,
@@ -670,12 +671,12 @@ def _make_functions(model: Any, *, mode: str, **options: Any) -> tuple[Any, ...]
             with path.open("rb") as fh:
                 entry = pickle.load(fh)
             n_dim, n_expanded, shape_info, names = entry["model"]
+            current = {v.name: v for v in getattr(model, "data_vars", ())}
             if entry["link"] is not None and _LINKING.get():
-                logp_fn, expand_fn = _linked_functions(entry["link"], model)
+                logp_fn, expand_fn = _linked_functions(entry["link"], current)
                 FUNCTION_CACHE_STATS["linked"] += 1
             else:
                 logp_fn, expand_fn = pickle.loads(entry["functions"])
-                current = {v.name: v for v in getattr(model, "data_vars", ())}
                 for fn in (logp_fn, expand_fn):
                     for var in fn.get_shared():
                         if var.name in current:
