@@ -496,6 +496,28 @@ def test_every_record_is_derived_or_listed(real: tuple[Evidence, Any]) -> None:
     assert (res.underivable["reason"].str.len() > 10).all()
 
 
+def test_text_columns_are_one_object_block_with_the_same_values(
+    real: tuple[Evidence, Any],
+) -> None:
+    """The effects table keeps its text as plain Python strings in NumPy object columns
+    (a row selection is then one take, not one per Arrow column), and the values,
+    missing values and selections are those of pandas' own text columns."""
+    import pandas as pd
+
+    _, res = real
+    e = res.effects
+    text = [c for c in e.columns if e[c].dtype == object]
+    assert {"study", "effect", "measure", "kind"} <= set(text)
+    assert not any(isinstance(t, pd.StringDtype) for t in e.dtypes)
+    as_str = e.astype({c: "str" for c in text})
+    for c in text:
+        assert all(isinstance(v, str) or pd.isna(v) for v in e[c]), c
+        assert e[c].isna().tolist() == as_str[c].isna().tolist(), c
+        assert e[c].dropna().tolist() == as_str[c].dropna().tolist(), c
+    pick = (e["kind"] == "contrast").to_numpy() & e["study"].notna().to_numpy()
+    pd.testing.assert_frame_equal(e[pick].astype({c: "str" for c in text}), as_str[pick])
+
+
 def test_effects_finite_and_unique(real: tuple[Evidence, Any]) -> None:
     _, res = real
     e = res.effects

@@ -228,6 +228,7 @@ class _Deriver:
             effects[col] = effects[col].astype(float)
         for col in ("n_exposed", "n_reference", "events_exposed", "events_reference"):
             effects[col] = effects[col].astype("Int64")
+        effects = _text_as_objects(effects)
         under = pd.DataFrame(self.skipped, columns=list(UNDERIVABLE_COLUMNS))
         return DerivedEffects(effects, under, self.opt, self.ev.data_hash)
 
@@ -916,3 +917,20 @@ class _Deriver:
         if not out and g.count is None and g.proportion is None and not g.categories:
             self.skip(study, rec.id, what, "no count, rate or categories")
         return out
+
+
+def _text_as_objects(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its text columns held as one NumPy object block (missing values NaN).
+
+    pandas 3 keeps each text column as its own Arrow array; selecting rows then takes
+    every column separately (about 4.5 ms for the 234 x 50 effects table of the seeds).
+    One object block selects the same rows in about 0.5 ms, and the analyses select rows
+    tens of thousands of times in a report. Values, missing values and comparisons are
+    unchanged."""
+    return pd.DataFrame(
+        {
+            col: df[col].astype(object) if isinstance(df[col].dtype, pd.StringDtype) else df[col]
+            for col in df.columns
+        },
+        index=df.index,
+    )
