@@ -361,20 +361,28 @@ def annotate_risk_of_bias(
         "bias_favours": [],
         "risk_of_bias_quips": [],
     }
+    seen: dict[tuple[str, str, tuple[str, str] | None], tuple[Any, ...]] = {}
     for study_id, record, kind, exposed, reference in zip(
         out["study"], out["record"], out["kind"], out["exposed"], out["reference"], strict=True
     ):
-        study = by_id[str(study_id)]
-        rob = study.risk_of_bias
         groups = (str(exposed), str(reference)) if kind == "contrast" else None
-        a = assessment_for(rob, str(record), groups=groups, tools=COMPARISON_TOOLS)
-        q = assessment_for(rob, str(record), tools=("quips",))
-        cols["randomised"].append(design_class(study.design, vocabulary) == "randomised")
-        cols["rob_assessment"].append(a.id if a else None)
-        cols["risk_of_bias"].append(a.overall if a else None)
-        cols["bias_direction"].append(a.direction if a else None)
-        cols["bias_favours"].append(a.favours if a else None)
-        cols["risk_of_bias_quips"].append(q.overall if q else None)
+        key = (str(study_id), str(record), groups)
+        row = seen.get(key)
+        if row is None:  # the rows of one record (several derivations) share it
+            study = by_id[str(study_id)]
+            rob = study.risk_of_bias
+            a = assessment_for(rob, str(record), groups=groups, tools=COMPARISON_TOOLS)
+            q = assessment_for(rob, str(record), tools=("quips",))
+            row = seen[key] = (
+                design_class(study.design, vocabulary) == "randomised",
+                a.id if a else None,
+                a.overall if a else None,
+                a.direction if a else None,
+                a.favours if a else None,
+                q.overall if q else None,
+            )
+        for values, value in zip(cols.values(), row, strict=True):
+            values.append(value)
     for name, values in cols.items():
         out[name] = pd.Series(
             values, index=out.index, dtype=bool if name == "randomised" else object

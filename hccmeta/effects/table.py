@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from hccmeta.effects.survival import KM_MEDIAN_VARIANCE_FACTOR, MedianVariance
@@ -292,14 +293,16 @@ def mark_primary(effects: pd.DataFrame) -> pd.Series:
         "reference_arm",
         "reference_level",
     ]
-    df = effects.assign(
-        analysis_key=effects["analysis"].where(effects["type"] == "survival", "any"),
-        rank=[
-            method_rank(m, a)
-            for m, a in zip(effects["method"], effects["assumptions"], strict=True)
-        ],
-        order=range(len(effects)),
-    )
-    keys = ["|".join(map(str, row)) for row in df[key_cols].itertuples(index=False)]
-    best = df.assign(key=keys).sort_values(["rank", "order"]).drop_duplicates("key")
-    return pd.Series(df["order"].isin(best["order"]).to_numpy(), index=effects.index)
+    analysis_key = effects["analysis"].where(effects["type"] == "survival", "any")
+    columns = [(analysis_key if c == "analysis_key" else effects[c]).tolist() for c in key_cols]
+    best: dict[str, tuple[int, int]] = {}  # estimand -> (rank, row) of its best row
+    for row, (values, method, assumptions) in enumerate(
+        zip(zip(*columns, strict=True), effects["method"], effects["assumptions"], strict=True)
+    ):
+        key = "|".join(map(str, values))
+        ranked = (method_rank(method, assumptions), row)
+        if key not in best or ranked < best[key]:
+            best[key] = ranked
+    primary = np.zeros(len(effects), dtype=bool)
+    primary[[row for _, row in best.values()]] = True
+    return pd.Series(primary, index=effects.index)
