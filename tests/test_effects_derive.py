@@ -496,12 +496,13 @@ def test_every_record_is_derived_or_listed(real: tuple[Evidence, Any]) -> None:
     assert (res.underivable["reason"].str.len() > 10).all()
 
 
-def test_text_columns_are_one_object_block_with_the_same_values(
+def test_text_columns_are_objects_holding_only_text_or_nan(
     real: tuple[Evidence, Any],
 ) -> None:
     """The effects table keeps its text as plain Python strings in NumPy object columns
-    (a row selection is then one take, not one per Arrow column), and the values,
-    missing values and selections are those of pandas' own text columns."""
+    (a row selection is then one take, not one per Arrow column): every value is a
+    string or NaN (no None, no other type), so converting to pandas' own text dtype
+    changes no value, missing value or selection."""
     import pandas as pd
 
     _, res = real
