@@ -15,7 +15,10 @@ refits the second and reuses the first.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ import hccmeta.analyses.run as run_module
 import hccmeta.effects.derive as derive_module
 import hccmeta.sensitivity.executor as executor_module
 from hccmeta.analyses.registry import load_registry
+from hccmeta.cli import main
+from hccmeta.errors import InputError
 from hccmeta.report import cache as cache_module
 from hccmeta.report.cache import ResultCache, analysis_key, cache_dir, relevant_studies
 from hccmeta.report.collect import ReportData, collect
@@ -224,6 +229,76 @@ def test_cache_directory_from_the_environment(
     repo = Path(cache_module.__file__).resolve().parents[2]
     assert cache_dir() == repo / ".hccmeta-cache"
     assert "/.hccmeta-cache/" in (repo / ".gitignore").read_text("utf-8").split()
+
+
+def _entries(root: Path) -> dict[str, int]:
+    """Size of every entry under ``root``, by key."""
+    return {p.stem: p.stat().st_size for p in root.rglob("*.pkl")}
+
+
+def test_prune_by_age_then_least_recently_used_beyond_the_size_limit(tmp_path: Path) -> None:
+    root = tmp_path / "c"
+    cache = ResultCache(root)
+    keys = [f"{i:02d}" * 32 for i in range(6)]
+    for key in keys:
+        cache.put("fit", key, bytes(1000))
+    (size,) = set(_entries(root).values())  # entries of equal size
+    now = time.time()
+    for i, key in enumerate(keys):  # last used: keys[0] 6 hours ago ... keys[5] 1 hour ago
+        os.utime(cache._path("fit", key), (now - 3600 * (6 - i),) * 2)
+    os.utime(cache._path("fit", keys[0]), (now - 31 * 86400,) * 2)  # unused for 31 days
+    assert cache.get("fit", keys[1]) == bytes(1000)  # read: now the most recently used
+    temp = root / "v1" / "fit"
+    (temp / ".killed.tmp").write_bytes(b"x")
+    os.utime(temp / ".killed.tmp", (now - 2 * 86400,) * 2)  # a killed run's, 2 days old
+    (temp / ".running.tmp").write_bytes(b"x")  # a running report's: kept
+
+    assert cache.prune() == 2  # no size limit: keys[0] and the old temporary file
+    assert sorted(_entries(root)) == keys[1:]
+    # room for 3.5 entries: the least recently used go (keys[2], keys[3]), not keys[1]
+    assert cache.prune(max_bytes=3 * size + size // 2) == 2
+    assert sorted(_entries(root)) == [keys[1], keys[4], keys[5]]
+    assert (temp / ".running.tmp").exists()
+    assert cache.get("fit", keys[2]) is None and cache.get("fit", keys[1]) == bytes(1000)
+    assert ResultCache(root, max_bytes=3 * size).prune() == 0  # within the limit
+    assert ResultCache(root, max_bytes=0).prune() == 3
+    assert _entries(root) == {} and (temp / ".running.tmp").exists()
+
+
+def test_size_limit_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HCCMETA_CACHE", str(tmp_path / "c"))
+    monkeypatch.delenv("HCCMETA_CACHE_MAX_MB", raising=False)
+    assert ResultCache.from_env().max_bytes == 1000 * 10**6
+    for text, limit in (("250", 250 * 10**6), (" 0 ", 0)):
+        monkeypatch.setenv("HCCMETA_CACHE_MAX_MB", text)
+        assert ResultCache.from_env().max_bytes == limit
+    for text in ("abc", "-1", "1.5", "1e3"):
+        monkeypatch.setenv("HCCMETA_CACHE_MAX_MB", text)
+        with pytest.raises(InputError, match=rf"^HCCMETA_CACHE_MAX_MB='{re.escape(text)}': "):
+            ResultCache.from_env()
+        assert ResultCache.from_env(enabled=False).max_bytes is None  # not read when off
+    monkeypatch.setenv("HCCMETA_CACHE", "off")
+    assert ResultCache.from_env().directory is None
+
+
+def test_report_command_keeps_the_cache_within_its_limit(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache, out = tmp_path / "cache", tmp_path / "reports"
+    monkeypatch.setenv("HCCMETA_CACHE", str(cache))
+    monkeypatch.setenv("HCCMETA_CACHE_MAX_MB", "ten")
+    args = ["report", "--data", str(data), "--out", str(out), "--no-sensitivity"]
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith(
+        "hccmeta report: error: HCCMETA_CACHE_MAX_MB='ten': expected the cache's size limit"
+    )
+    assert not out.exists() and not cache.exists()  # nothing written
+    monkeypatch.setenv("HCCMETA_CACHE_MAX_MB", "0")
+    assert main(args) == 0
+    assert (out / "index.html").is_file() and _entries(cache) == {}
+    monkeypatch.delenv("HCCMETA_CACHE_MAX_MB")
+    assert main(args) == 0
+    assert _entries(cache)  # the default limit keeps this run's entries
 
 
 def test_key_depends_on_the_relevant_studies_only(data: Path) -> None:

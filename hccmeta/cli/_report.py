@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="fit everything anew: neither reuse nor store results in the result cache "
         "(.hccmeta-cache/ at the repository root, or $HCCMETA_CACHE; HCCMETA_CACHE=off "
-        "also disables it)",
+        "also disables it; it is kept under $HCCMETA_CACHE_MAX_MB megabytes, default 1000, "
+        "by removing the least recently used entries)",
     )
     p.add_argument(
         "--no-sensitivity",

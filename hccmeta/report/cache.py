@@ -50,7 +50,10 @@ ignored by git), or in ``$HCCMETA_CACHE``; ``HCCMETA_CACHE=off`` (or ``hccmeta r
 --no-cache``) disables the cache; deleting the directory clears it. One file per
 entry: a header line (format version, kind, key, SHA-256 of the payload) and the
 pickled object. A file that cannot be read, whose header or checksum does not match or
-that does not unpickle is a miss (recomputed and overwritten), never an error. Entries
+that does not unpickle is a miss (recomputed and overwritten), never an error. After
+each report, ``hccmeta report`` removes the entries unused for 30 days and then, while
+the cache holds more than ``$HCCMETA_CACHE_MAX_MB`` megabytes (default 1000), the least
+recently used ones (:meth:`ResultCache.prune`; reading an entry marks it used). Entries
 are written to a temporary file in the same directory and renamed into place, so a run
 that is killed leaves no partial entry and two runs at once at worst both compute an
 entry (the second rename wins, with the same content). Pickles run code when loaded:
@@ -83,6 +86,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CACHE_ENV",
+    "CACHE_MAX_ENV",
+    "DEFAULT_MAX_MB",
     "FORMAT",
     "ResultCache",
     "analysis_key",
@@ -91,6 +96,7 @@ __all__ = [
     "evidence_key",
     "load_evidence",
     "load_registry_cached",
+    "max_bytes_from_env",
     "relevant_studies",
     "report_key",
     "tree_files",
@@ -98,6 +104,14 @@ __all__ = [
 
 #: Environment variable: a cache directory, or ``off`` to disable the cache.
 CACHE_ENV = "HCCMETA_CACHE"
+#: Environment variable: the most the cache may hold after a report, in megabytes
+#: (10^6 bytes; ``0`` keeps nothing between runs).
+CACHE_MAX_ENV = "HCCMETA_CACHE_MAX_MB"
+#: Default of :data:`CACHE_MAX_ENV`: a cold report of the seeds writes about 110 MB, an
+#: edited one about 10 MB more, and every code change starts a new set of entries.
+DEFAULT_MAX_MB = 1000
+#: Entries unused for longer than this are removed after a report.
+MAX_AGE_DAYS = 30.0
 #: Values of :data:`CACHE_ENV` that disable the cache.
 OFF_VALUES = frozenset({"off", "0", "no", "false", "none", "disabled"})
 #: Version of the entry layout (bumped when what is stored changes shape).
@@ -141,6 +155,32 @@ def cache_dir() -> Path | None:
         return root / DIR_NAME
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(xdg) / "hccmeta"
+
+
+def max_bytes_from_env() -> int:
+    """The cache's size limit in bytes: ``$HCCMETA_CACHE_MAX_MB`` megabytes (a whole
+    number, 0 or more), else :data:`DEFAULT_MAX_MB`.
+
+    Raises
+    ------
+    InputError
+        The variable is set to something other than a whole number of megabytes.
+    """
+    from hccmeta.errors import InputError
+
+    text = os.environ.get(CACHE_MAX_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MB * 1_000_000
+    try:
+        mb = int(text)
+    except ValueError:
+        mb = -1
+    if mb < 0:
+        raise InputError(
+            f"{CACHE_MAX_ENV}={text!r}: expected the cache's size limit as a whole number "
+            f"of megabytes, 0 or more (default {DEFAULT_MAX_MB})"
+        )
+    return mb * 1_000_000
 
 
 @lru_cache(maxsize=1)
@@ -386,12 +426,15 @@ class ResultCache:
     ----------
     directory : Path or None
         Where the entries are (created on the first write).
+    max_bytes : int or None
+        What :meth:`prune` leaves at most (None: no limit by size).
     stats : dict
         ``hits``, ``misses``, ``writes``, ``bad`` (unreadable entries, counted as
         misses too) and ``write_errors``.
     """
 
     directory: Path | None
+    max_bytes: int | None = None
     stats: dict[str, int] = field(
         default_factory=lambda: {"hits": 0, "misses": 0, "writes": 0, "bad": 0, "write_errors": 0}
     )
@@ -399,8 +442,10 @@ class ResultCache:
 
     @classmethod
     def from_env(cls, *, enabled: bool = True) -> ResultCache:
-        """The cache of :func:`cache_dir` (disabled if ``enabled`` is False)."""
-        return cls(cache_dir() if enabled else None)
+        """The cache of :func:`cache_dir` (disabled if ``enabled`` is False), limited to
+        :func:`max_bytes_from_env` (which raises on a malformed limit)."""
+        directory = cache_dir() if enabled else None
+        return cls(directory, max_bytes_from_env() if directory is not None else None)
 
     @property
     def enabled(self) -> bool:
@@ -524,22 +569,42 @@ class ResultCache:
         """Store one MCMC fit (see :meth:`get_fit`)."""
         self.put("fit", sub_key(code_version(), key), fit, count=False)
 
-    def prune(self, *, older_than_days: float = 30.0) -> int:
-        """Remove entries not used for ``older_than_days`` and temporary files of killed
-        runs older than a day; returns how many files were removed."""
+    def prune(self, *, older_than_days: float = MAX_AGE_DAYS, max_bytes: int | None = None) -> int:
+        """Remove entries not used for ``older_than_days``, temporary files of killed
+        runs older than a day, and then, while the entries take more than ``max_bytes``
+        (default :attr:`max_bytes`; None: no limit), the least recently used ones (a
+        hit marks an entry used). Returns how many files were removed."""
         if self.directory is None or not self.directory.is_dir():
             return 0
+        limit = self.max_bytes if max_bytes is None else max_bytes
         now = time.time()
         removed = 0
+        kept: list[tuple[float, int, Path]] = []
         for path in self._files():
             try:
-                age = now - path.stat().st_mtime
+                st = path.stat()
+                age = now - st.st_mtime
                 stale_tmp = path.suffix == ".tmp" and age > 86400.0
                 if stale_tmp or (path.suffix == ".pkl" and age > older_than_days * 86400.0):
                     path.unlink()
                     removed += 1
+                elif path.suffix == ".pkl":
+                    kept.append((st.st_mtime, st.st_size, path))
             except OSError:
                 continue
+        total = sum(size for _, size, _ in kept)
+        if limit is None or total <= limit:
+            return removed
+        # least recently used first; equal times in path order (deterministic)
+        for _, size, path in sorted(kept, key=lambda e: (e[0], str(e[2]))):
+            if total <= limit:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            removed += 1
         return removed
 
     def _files(self) -> Iterable[Path]:
