@@ -58,7 +58,8 @@ def fast_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def fast_report(fast_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("out") / "reports"
-    summary = write_report(hm.load_studies(fast_data), out, seed=7)
+    # figures and posterior files drawn in the background process (``workers=1``)
+    summary = write_report(hm.load_studies(fast_data), out, seed=7, workers=1)
     assert summary.out_dir == out.absolute()
     return out
 
@@ -266,11 +267,9 @@ def test_netcdf_without_h5py(
     assert back["sorafenib_tace"].attrs["prior_tau"] == tree["sorafenib_tace"].attrs["prior_tau"]
 
 
-def test_same_seed_byte_identical(fast_data: Path, tmp_path: Path) -> None:
-    ev = hm.load_studies(fast_data)
-    write_report(ev, tmp_path / "a", seed=11)
-    write_report(ev, tmp_path / "b", seed=11)
-    a, b = _bytes(tmp_path / "a"), _bytes(tmp_path / "b")
+def test_same_seed_byte_identical(fast_report: Path, fast_data: Path, tmp_path: Path) -> None:
+    write_report(hm.load_studies(fast_data), tmp_path / "again", seed=7, workers=1)
+    a, b = _bytes(fast_report), _bytes(tmp_path / "again")
     for name in CSVS:
         assert a[name] == b[name], name
     assert a == b  # figures, netCDF, Markdown and HTML too: no timestamps anywhere
@@ -309,10 +308,10 @@ def _fails_and_keeps_previous(
 
 
 @pytest.fixture
-def previous(fast_data: Path, tmp_path: Path) -> Path:
+def previous(fast_report: Path, tmp_path: Path) -> Path:
     """A report already in place (the one a failing run must leave untouched)."""
     out = tmp_path / "reports"
-    write_report(hm.load_studies(fast_data), out, seed=1, sensitivity=False, workers=0)
+    shutil.copytree(fast_report, out)
     return out
 
 
@@ -322,7 +321,9 @@ def test_failure_midway_leaves_previous_report(
     """Fails after the figures and posteriors are written into the new directory."""
 
     def boom(*args: object, **kwargs: object) -> None:
-        assert any((tmp_path / p.name / "posteriors").glob("*.nc") for p in tmp_path.iterdir())
+        # in the new report's temporary directory, beside the previous report
+        new = [p for p in tmp_path.iterdir() if p.name != "reports"]
+        assert new and any((p / "posteriors").glob("*.nc") for p in new)
         raise RuntimeError("injected failure while writing the documents")
 
     import hccmeta.report.context as report_context
@@ -359,19 +360,18 @@ def test_failure_in_the_background_worker_leaves_previous_report(
     _fails_and_keeps_previous(fast_data, tmp_path, "unknown render job", workers=1)
 
 
-def test_background_worker_writes_the_same_bytes(fast_data: Path, tmp_path: Path) -> None:
-    ev = hm.load_studies(fast_data)
-    write_report(ev, tmp_path / "here", seed=4, workers=0)
-    write_report(ev, tmp_path / "worker", seed=4, workers=1)
-    assert _bytes(tmp_path / "here") == _bytes(tmp_path / "worker")
+def test_background_worker_writes_the_same_bytes(
+    fast_report: Path, fast_data: Path, tmp_path: Path
+) -> None:
+    write_report(hm.load_studies(fast_data), tmp_path / "here", seed=7, workers=0)
+    assert _bytes(tmp_path / "here") == _bytes(fast_report)  # drawn in the worker
 
 
-def test_new_report_replaces_previous(fast_data: Path, tmp_path: Path) -> None:
+def test_new_report_replaces_previous(fast_report: Path, fast_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    ev = hm.load_studies(fast_data)
-    write_report(ev, out, seed=1, sensitivity=False)
+    shutil.copytree(fast_report, out)  # a previous report (seed 7)
     (out / "stale.txt").write_text("from an older report")
-    write_report(ev, out, seed=2, sensitivity=False)
+    write_report(hm.load_studies(fast_data), out, seed=2, sensitivity=False)
     assert not (out / "stale.txt").exists()
     assert json.loads((out / "provenance.json").read_text())["seed"] == 2
     assert [p.name for p in tmp_path.iterdir()] == ["reports"]
@@ -389,11 +389,11 @@ def test_refuses_to_replace_a_directory_that_is_not_a_report(
 
 
 def test_swap_without_rename_exchange(
-    fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fast_report: Path, fast_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fallback swap (rename aside, rename in, then remove) where renameat2 is missing."""
     monkeypatch.setattr(report_writer, "_rename_exchange", lambda a, b: False)
-    test_new_report_replaces_previous(fast_data, tmp_path)
+    test_new_report_replaces_previous(fast_report, fast_data, tmp_path)
 
 
 # ------------------------------------------------------------------ command line
