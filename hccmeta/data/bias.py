@@ -361,7 +361,7 @@ def annotate_risk_of_bias(
         "bias_favours": [],
         "risk_of_bias_quips": [],
     }
-    seen: dict[tuple[str, str, tuple[str, str] | None], tuple[Any, ...]] = {}
+    seen: dict[tuple[str, str, tuple[str, str] | None], dict[str, Any]] = {}
     for study_id, record, kind, exposed, reference in zip(
         out["study"], out["record"], out["kind"], out["exposed"], out["reference"], strict=True
     ):
@@ -373,16 +373,16 @@ def annotate_risk_of_bias(
             rob = study.risk_of_bias
             a = assessment_for(rob, str(record), groups=groups, tools=COMPARISON_TOOLS)
             q = assessment_for(rob, str(record), tools=("quips",))
-            row = seen[key] = (
-                design_class(study.design, vocabulary) == "randomised",
-                a.id if a else None,
-                a.overall if a else None,
-                a.direction if a else None,
-                a.favours if a else None,
-                q.overall if q else None,
-            )
-        for values, value in zip(cols.values(), row, strict=True):
-            values.append(value)
+            row = seen[key] = {
+                "randomised": design_class(study.design, vocabulary) == "randomised",
+                "rob_assessment": a.id if a else None,
+                "risk_of_bias": a.overall if a else None,
+                "bias_direction": a.direction if a else None,
+                "bias_favours": a.favours if a else None,
+                "risk_of_bias_quips": q.overall if q else None,
+            }
+        for name, value in row.items():
+            cols[name].append(value)
     for name, values in cols.items():
         out[name] = pd.Series(
             values, index=out.index, dtype=bool if name == "randomised" else object

@@ -173,13 +173,13 @@ def max_bytes_from_env() -> int:
         return DEFAULT_MAX_MB * 1_000_000
     try:
         mb = int(text)
+        if mb < 0:
+            raise ValueError(mb)
     except ValueError:
-        mb = -1
-    if mb < 0:
         raise InputError(
             f"{CACHE_MAX_ENV}={text!r}: expected the cache's size limit as a whole number "
             f"of megabytes, 0 or more (default {DEFAULT_MAX_MB})"
-        )
+        ) from None
     return mb * 1_000_000
 
 
